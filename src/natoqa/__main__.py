@@ -1,0 +1,3 @@
+from natoqa.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The FastAPI application factory.
+
+The model and the index are loaded once, in the lifespan, and live on
+``app.state``; nothing is loaded at import time and there is no global state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from natoqa._version import __version__
+from natoqa.api.problems import install_problem_handlers
+from natoqa.api.routers import ask, documents, health
+from natoqa.config import Settings, get_settings
+from natoqa.embedding import load_embedder
+from natoqa.service import QAService
+from natoqa.store import IndexStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, service: QAService | None = None) -> FastAPI:
+    """Build the app. ``service`` may be given ready-made (tests); else the lifespan loads it."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is None:
+            embedder = load_embedder(settings)
+            svc = QAService(embedder, IndexStore(settings.index_dir))
+            svc.load()
+            app.state.service = svc
+        log.info("natoqa ready: index %s", app.state.service.engine.index.version)
+        yield
+
+    app = FastAPI(
+        title="natoqa",
+        version=__version__,
+        summary="Answers questions about the future of NATO from cited sources.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if service is not None:
+        app.state.service = service
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(ask.router)
+    app.include_router(documents.router)
+    return app

@@ -1,0 +1,24 @@
+"""FastAPI dependencies: how routers reach the service and the settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from natoqa.config import Settings
+from natoqa.service import QAService
+
+
+def get_service(request: Request) -> QAService:
+    service: QAService = request.app.state.service
+    return service
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServiceDep = Annotated[QAService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,0 +1,231 @@
+"""The ``natoqa`` command line.
+
+Exit codes: 0 success; 1 the command failed (message on stderr); 2 usage error;
+3 the server cannot be reached; 4 the server answered with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from natoqa.config import Settings, load_settings
+from natoqa.errors import APIError, ConnectError, NatoqaError
+
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
+EXIT_API_ERROR = 4
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"natoqa: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+class _Group(click.Group):
+    """Turns natoqa's own errors into one line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConnectError as exc:
+            _fail(exc.message, EXIT_UNREACHABLE)
+        except APIError as exc:
+            _fail(exc.message, EXIT_API_ERROR)
+        except NatoqaError as exc:
+            _fail(exc.message)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="natoqa")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """natoqa: answers questions about the future of NATO, citing its sources.
+
+    \b
+    Examples:
+      natoqa build                       # index corpus/ into index/
+      natoqa serve --port 8000           # run the API and the widget
+      natoqa ask "Was erbt Rutte von Stoltenberg?"
+    """
+    try:
+        ctx.obj = load_settings()
+    except NatoqaError as exc:
+        _fail(exc.message, 2)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.option("--corpus", "corpus", type=click.Path(path_type=Path), help="Source folder.")
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+@click.pass_context
+def build(ctx: click.Context, corpus: Path | None, index: Path | None, as_json: bool) -> None:
+    """Index the corpus: read, clean, split, embed, and switch to the new version.
+
+    \b
+    Examples:
+      natoqa build
+      natoqa build --corpus corpus/ --index index/ --json
+    """
+    from natoqa.builder import build_index
+    from natoqa.embedding import load_embedder
+
+    settings = _settings(ctx)
+    corpus = corpus or settings.corpus_dir
+    index = index or settings.index_dir
+    embedder = load_embedder(settings)
+    report = build_index(corpus, index, embedder)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped['path']}: {skipped['reason']}", err=True)
+    click.echo(
+        f"built index {report.version} in {report.seconds:.1f}s: "
+        f"{report.documents} documents, {report.passages} passages "
+        f"({report.passages_embedded} embedded, {report.passages_reused} reused)"
+    )
+
+
+@main.command()
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000).")
+@click.pass_context
+def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | None) -> None:
+    """Run the HTTP API (and the web widget).
+
+    \b
+    Examples:
+      natoqa serve
+      natoqa serve --index index/ --host 0.0.0.0 --port 8080
+    """
+    import uvicorn
+
+    from natoqa.api.app import create_app
+    from natoqa.store import IndexStore
+
+    settings = _settings(ctx)
+    updates: dict[str, Any] = {}
+    if index:
+        updates["index_dir"] = index
+    if host:
+        updates["host"] = host
+    if port:
+        updates["port"] = port
+    settings = settings.model_copy(update=updates)
+    if not IndexStore(settings.index_dir).exists():
+        _fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )
+
+
+@main.command()
+@click.argument("question")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
+@click.option("--history", multiple=True, help="An earlier question (repeatable, oldest first).")
+@click.option("-k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer.")
+def ask(question: str, url: str, history: tuple[str, ...], k: int | None, as_json: bool) -> None:
+    """Ask a running server a question and print the answer with its sources.
+
+    \b
+    Examples:
+      natoqa ask "Was erbt Rutte von Stoltenberg?"
+      natoqa ask "What is the New Force Model?" --json
+      natoqa ask "Und wie groß soll sie sein?" --history "Was ist das New Force Model?"
+    """
+    from natoqa.client import Client
+
+    with Client(url) as client:
+        answer = client.ask(question, history=list(history), k=k)
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+        return
+    click.echo(answer.answer)
+    if answer.citations:
+        click.echo("")
+        click.echo("Quellen:" if answer.language == "de" else "Sources:")
+    for c in answer.citations:
+        where = ", ".join(
+            x for x in (c.section, f"S. {c.page}" if c.page else None) if x
+        )
+        flag = "" if c.used else " (weiterführend)" if answer.language == "de" else " (further)"
+        click.echo(f"[{c.n}] {c.title}{' — ' + where if where else ''}{flag}")
+        click.echo(f"    »{c.quote}«")
+
+
+@main.command(name="inspect")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--text", "show_text", is_flag=True, help="Print every passage's full text.")
+def inspect_cmd(file: Path, show_text: bool) -> None:
+    """Show how a document is cleaned and split, without building anything.
+
+    \b
+    Examples:
+      natoqa inspect corpus/000_1806e3d119a3e492.txt
+      natoqa inspect report.pdf --text
+    """
+    from natoqa.cleaning import clean
+    from natoqa.passages import split
+    from natoqa.sources import load_file
+
+    raw = load_file(file, file.parent)
+    doc = clean(raw)
+    parts = split(doc)
+    meta = doc.meta
+    click.echo(f"{doc.doc_id}: {meta.title}")
+    click.echo(
+        f"  authors: {', '.join(meta.authors) or '-'}; date: {meta.date or '-'}; "
+        f"language: {meta.language or '-'}; {len(doc.text)} characters; "
+        f"{len(doc.footnotes)} footnotes; {len(doc.sections)} sections"
+    )
+    for p in parts:
+        page = f"p.{p.page}" if p.page is not None else "-"
+        label = f"footnote {p.footnote}" if p.kind == "footnote" else p.kind
+        click.echo(
+            f"{p.ordinal:4d} {p.passage_id} {page:>5} {p.word_count:4d}w "
+            f"{label:<12} {p.section or '-'}"
+        )
+        preview = p.text if show_text else (p.text[:100] + ("…" if len(p.text) > 100 else ""))
+        click.echo(f"       {preview}")
+
+
+@main.group()
+def model() -> None:
+    """The embedding model."""
+
+
+@model.command("prepare")
+@click.pass_context
+def model_prepare(ctx: click.Context) -> None:
+    """Convert the packaged model (once) and verify it; print where it is.
+
+    \b
+    Example:
+      natoqa model prepare
+    """
+    from natoqa.embedding import resolve_model
+
+    source, model_id = resolve_model(_settings(ctx))
+    click.echo(f"{model_id}: {source}")

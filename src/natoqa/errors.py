@@ -1,0 +1,102 @@
+"""natoqa's exceptions, all in one place.
+
+The tree::
+
+    NatoqaError
+    ├── ConfigError            settings are missing or invalid
+    ├── ModelError             the embedding model cannot be prepared or loaded
+    ├── SourceError            one source file cannot be read (the build skips it)
+    ├── CorpusError            the corpus as a whole is missing or empty
+    ├── IndexError_            the index is missing, corrupt, incompatible or locked
+    │   ├── IndexNotFound
+    │   ├── IndexCorrupt       files do not match the manifest's checksums
+    │   ├── IndexIncompatible  built with another model or format
+    │   └── IndexLocked        another build holds the lock
+    ├── NotFound               a document or passage id does not exist
+    └── ClientError            raised by natoqa.Client / AsyncClient
+        ├── ConnectError       the server cannot be reached
+        └── APIError           the server answered with an error (has .status, .problem)
+
+Every class carries a stable ``type`` slug used in problem+json bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NatoqaError(Exception):
+    """Base class of every error natoqa raises on purpose."""
+
+    type: str = "natoqa-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(NatoqaError):
+    type = "config-error"
+
+
+class ModelError(NatoqaError):
+    type = "model-error"
+
+
+class SourceError(NatoqaError):
+    """A single source file could not be used; ``path`` names it."""
+
+    type = "source-error"
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class CorpusError(NatoqaError):
+    type = "corpus-error"
+
+
+class IndexError_(NatoqaError):  # noqa: N801 - avoid shadowing the builtin IndexError
+    type = "index-error"
+
+
+class IndexNotFound(IndexError_):
+    type = "index-not-found"
+
+
+class IndexCorrupt(IndexError_):
+    type = "index-corrupt"
+
+
+class IndexIncompatible(IndexError_):
+    type = "index-incompatible"
+
+
+class IndexLocked(IndexError_):
+    type = "index-locked"
+
+
+class NotFound(NatoqaError):
+    type = "not-found"
+
+
+class ClientError(NatoqaError):
+    type = "client-error"
+
+
+class ConnectError(ClientError):
+    type = "connect-error"
+
+
+class APIError(ClientError):
+    """The server answered with an error status; ``problem`` is its problem+json body."""
+
+    type = "api-error"
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        detail = problem.get("detail") or problem.get("title") or f"HTTP {status}"
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.problem = problem

@@ -1,0 +1,131 @@
+"""Shared fixtures.
+
+Every test gets a clean environment (no NATOQA_* variables, hubs offline) and
+runs in its own temporary working directory. The real model, a real index of
+the bundled corpus and a real server are session fixtures, built once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    from natoqa.config import get_settings
+
+    for name in list(os.environ):
+        if name.startswith("NATOQA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def settings_for_model():  # type: ignore[no-untyped-def]
+    """Settings with the default model and the shared model cache."""
+    from natoqa.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def embedder(settings_for_model):  # type: ignore[no-untyped-def]
+    """The real packaged model, loaded once."""
+    from natoqa.embedding import load_embedder
+
+    return load_embedder(settings_for_model)
+
+
+@pytest.fixture(scope="session")
+def corpus_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the bundled corpus."""
+    target = tmp_path_factory.mktemp("corpus") / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, corpus_copy: Path, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """The bundled corpus indexed with the real model (read-only for tests)."""
+    from natoqa.builder import build_index
+
+    index_dir = tmp_path_factory.mktemp("index") / "index"
+    build_index(corpus_copy, index_dir, embedder)
+    return index_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(index_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``natoqa serve`` on a free loopback port and wait until /healthz answers."""
+    port = free_port()
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    # A file, not a pipe: a full pipe would block the server's logging.
+    log_path = Path(tempfile.mkstemp(prefix="natoqa-server-", suffix=".log")[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "natoqa", "serve", "--index", str(index_dir),
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=log_path.open("wb"),
+    )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = log_path.read_text(errors="replace")
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{err[-3000:]}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become healthy within 120 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server_url(built_index: Path) -> Iterator[str]:
+    """A real uvicorn server with the real model, on a free loopback port."""
+    proc, url = start_server(built_index)
+    try:
+        yield url
+    finally:
+        stop_server(proc)
