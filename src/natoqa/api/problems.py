@@ -1,8 +1,21 @@
-"""Errors as RFC 9457 problem+json, with a stable ``type`` per kind of error."""
+"""Errors as RFC 9457 problem+json, with a stable ``type`` per kind of error.
+
+Every error response of the API is ``application/problem+json``::
+
+    {"type": "https://natoqa.dev/problems/validation-error", "title": "Invalid request",
+     "status": 422, "detail": "messages: the last message must be from the user",
+     "instance": "/api/v1/chat", "request_id": "3f2c…", "errors": [...]}
+
+``type`` is one of :data:`PROBLEM_TYPES` (documented in docs/API.md); scripts
+branch on it, never on ``title`` or ``detail``. ``request_id`` repeats the
+response's ``X-Request-ID``. Under ``/v1/`` (the OpenAI-compatible endpoints)
+the body also carries OpenAI's ``error`` object, so OpenAI SDKs show the message.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from natoqa.api.middleware import REQUEST_ID_HEADER, current_request_id
 from natoqa.errors import IndexError_, NatoqaError, NotFound
 
 log = logging.getLogger(__name__)
@@ -17,19 +31,127 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://natoqa.dev/problems/"
 
-_TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Request too large",
-    415: "Unsupported media type",
-    422: "Invalid request",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service unavailable",
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One documented kind of error."""
+
+    slug: str
+    status: int
+    title: str
+    description: str
+    #: OpenAI's ``error.type`` for the same situation (used under /v1/)
+    openai_type: str = "invalid_request_error"
+
+    @property
+    def uri(self) -> str:
+        return TYPE_BASE + self.slug
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    p.slug: p
+    for p in (
+        ProblemType("invalid-json", 400, "Invalid JSON", "The request body is not valid JSON."),
+        ProblemType(
+            "validation-error",
+            422,
+            "Invalid request",
+            "The body or a parameter breaks the schema or a documented limit; "
+            "`errors` lists each violation with its location.",
+        ),
+        ProblemType("unauthorized", 401, "Unauthorized", "A token is required and missing "
+                    "or wrong.", "authentication_error"),
+        ProblemType("forbidden", 403, "Forbidden", "The token may not do this.",
+                    "permission_error"),
+        ProblemType("not-found", 404, "Not found", "No such route, document or passage.",
+                    "not_found_error"),
+        ProblemType("model-not-found", 404, "Model not found",
+                    "OpenAI-compatible endpoints: the model is not `natoqa`.", "not_found_error"),
+        ProblemType("method-not-allowed", 405, "Method not allowed",
+                    "The route exists but not with this HTTP method (see `Allow`)."),
+        ProblemType("request-too-large", 413, "Request too large",
+                    "The body exceeds the server's size limit."),
+        ProblemType("unsupported-media-type", 415, "Unsupported media type",
+                    "The body is not `application/json`."),
+        ProblemType("rate-limited", 429, "Too many requests",
+                    "Slow down; `Retry-After` says when to try again.", "rate_limit_error"),
+        ProblemType("internal-error", 500, "Internal error",
+                    "A bug: the request could not be completed. Quote `request_id` when "
+                    "reporting it.", "server_error"),
+        ProblemType("index-unavailable", 503, "Index unavailable",
+                    "No index is loaded (the server is starting or no index was built).",
+                    "server_error"),
+        ProblemType("unavailable", 503, "Service unavailable",
+                    "The server is overloaded or shutting down; retry later.", "server_error"),
+    )
 }
+
+_BY_STATUS = {
+    400: "invalid-json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "request-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    503: "unavailable",
+}
+
+
+class ProblemError(Exception):
+    """Raised by routes to answer with a documented problem."""
+
+    def __init__(
+        self,
+        slug: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = PROBLEM_TYPES[slug]
+        self.detail = detail
+        self.headers = headers
+        self.extra = extra
+
+
+def problem_body(
+    slug: str, detail: str | None, *, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The problem+json object for ``slug`` (also sent as an SSE ``error`` event)."""
+    kind = PROBLEM_TYPES.get(slug) or PROBLEM_TYPES["internal-error"]
+    body: dict[str, Any] = {
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": current_request_id(),
+        **extra,
+    }
+    if instance is not None and instance.startswith("/v1/"):
+        body["error"] = {
+            "message": detail or kind.title,
+            "type": kind.openai_type,
+            "param": None,
+            "code": kind.slug.replace("-", "_"),
+        }
+    return body
+
+
+def problem_for_exception(exc: BaseException, instance: str | None) -> dict[str, Any]:
+    """The problem body for an exception raised while answering (used mid-stream)."""
+    if isinstance(exc, ProblemError):
+        return problem_body(exc.kind.slug, exc.detail, instance=instance, **exc.extra)
+    if isinstance(exc, IndexError_):
+        return problem_body("index-unavailable", exc.message, instance=instance)
+    if isinstance(exc, NotFound):
+        return problem_body("not-found", exc.message, instance=instance)
+    log.error("request failed on %s", instance, exc_info=exc)
+    return problem_body("internal-error", "The request could not be completed.", instance=instance)
 
 
 def problem(
@@ -41,18 +163,70 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": TYPE_BASE + slug,
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    """A problem+json response. ``slug`` should be one of :data:`PROBLEM_TYPES`."""
+    body = problem_body(slug, detail, instance=instance, **extra)
+    body["status"] = status
+    all_headers = dict(headers or {})
+    if body["request_id"]:
+        # also set by the middleware; needed here for the 500 handler, which runs outside it
+        all_headers[REQUEST_ID_HEADER] = body["request_id"]
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the given error statuses, as problem+json."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        kinds = [p for p in PROBLEM_TYPES.values() if p.status == status]
+        description = "; ".join(f"`{p.slug}`: {p.description}" for p in kinds) or "Error."
+        example = kinds[0] if kinds else PROBLEM_TYPES["internal-error"]
+        out[status] = {
+            "description": description,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": PROBLEM_SCHEMA,
+                    "example": {
+                        "type": example.uri,
+                        "title": example.title,
+                        "status": status,
+                        "detail": example.description,
+                        "instance": "/api/v1/ask",
+                        "request_id": "5b0e7a3c9d2f4e81a6c4b2d0f1e3a5c7",
+                    },
+                }
+            },
+        }
+    return out
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": "Stable error kind."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": ["string", "null"]},
+        "instance": {"type": ["string", "null"], "description": "The request path."},
+        "request_id": {"type": ["string", "null"], "description": "= X-Request-ID."},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "validation-error only: one entry per violation.",
+        },
+        "error": {"type": "object", "description": "/v1/ only: OpenAI's error object."},
+    },
+}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem(exc.kind.status, exc.kind.slug, exc.detail, instance=request.url.path,
+                       headers=exc.headers, **exc.extra)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
@@ -70,9 +244,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized",
-                403: "forbidden", 413: "request-too-large", 415: "unsupported-media-type",
-                429: "rate-limited", 503: "unavailable"}.get(exc.status_code, "http-error")
+        slug = _BY_STATUS.get(exc.status_code, "internal-error")
         return problem(exc.status_code, slug, str(exc.detail), instance=request.url.path,
                        headers=getattr(exc, "headers", None))
 
@@ -86,8 +258,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NatoqaError)
     async def _natoqa(request: Request, exc: NatoqaError) -> JSONResponse:
-        log.error("request failed: %s", exc.message)
-        return problem(500, exc.type, "The request could not be completed.",
+        log.error("request failed (%s): %s", exc.type, exc.message)
+        return problem(500, "internal-error", "The request could not be completed.",
                        instance=request.url.path)
 
     @app.exception_handler(Exception)

@@ -1,23 +1,39 @@
-"""Asking a question."""
+"""Asking one question (optionally with earlier questions as context)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse
 
-from natoqa.api.deps import ServiceDep
-from natoqa.api.schemas import AnswerPublic, AskRequest, Problem
+from natoqa.api.asking import answer, answerer, make_question
+from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.problems import problem_responses
+from natoqa.api.schemas import AnswerPublic, AskRequest
+from natoqa.api.streaming import SSE_RESPONSE_DOC, natoqa_events, sse_response
 
 router = APIRouter(prefix="/api/v1", tags=["ask"])
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "The body is not JSON."},
-    422: {"model": Problem, "description": "The request breaks a documented limit."},
-    503: {"model": Problem, "description": "No index is loaded."},
+RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The answer (JSON), or with `\"stream\": true` its events (SSE).",
+        "content": SSE_RESPONSE_DOC,
+    },
+    **problem_responses(400, 422, 503),
 }
 
 
-@router.post("/ask", response_model=AnswerPublic, responses=_ERRORS)
-def ask(body: AskRequest, service: ServiceDep) -> AnswerPublic:
-    """Answer one question from the sources, with numbered citations (best first)."""
-    answer = service.ask(body.question, body.history, body.k)
-    return AnswerPublic.of(answer)
+@router.post("/ask", response_model=AnswerPublic, responses=RESPONSES)
+async def ask(
+    body: AskRequest, request: Request, service: ServiceDep, settings: SettingsDep
+) -> AnswerPublic | EventSourceResponse:
+    """Answer one question from the sources, with numbered citations (best first).
+
+    `history` holds earlier user questions (oldest first) that give a follow-up
+    its meaning. With `"stream": true` the answer comes as Server-Sent Events:
+    `citations`, then `delta`s, then `done` (docs/API.md).
+    """
+    q = make_question(settings, body.question, body.history, body.k)
+    if body.stream:
+        service.engine  # noqa: B018 - no index: answer 503 now, before the stream starts
+        return sse_response(natoqa_events(answerer(service, q), instance=request.url.path))
+    return AnswerPublic.of(await answer(service, q))

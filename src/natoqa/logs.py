@@ -1,0 +1,66 @@
+"""Logging for the server: one JSON object per line, each carrying the request id.
+
+``configure_logging`` replaces the root handlers with one on stderr, formatted
+by :class:`JsonFormatter` (or a plain text line when JSON is off), and makes
+every record carry ``request_id`` (see :mod:`natoqa.api.middleware`). Values a
+caller passes as ``extra={...}`` become fields of the JSON object, so an access
+log line reads ``{"msg": "request", "method": "POST", "status": 200, ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+#: attributes every LogRecord has; anything else on a record came from ``extra``
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "request_id", "taskName"}
+)
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one line of JSON: time, level, logger, message, request id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or "-",
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # default=str: an odd extra (a Path, an exception) must never lose the log line
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "info", *, as_json: bool = True, stream: TextIO | None = None) -> None:
+    """Send all logs (natoqa's, uvicorn's, libraries') to ``stream`` (stderr) in one format."""
+    from natoqa.api.middleware import install_log_record_factory
+
+    install_log_record_factory()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # uvicorn's loggers keep their own handlers unless told otherwise; route them to ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True

@@ -1,0 +1,108 @@
+"""Scanning a corpus folder: documents load, bad files are skipped with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from natoqa.errors import CorpusError, SourceError
+from natoqa.sources import load_file, scan_corpus
+from natoqa.sources._io import MAX_BYTES
+from tests.sources.conftest import THREE_PAGES, PdfMaker
+
+GOOD = "Die NATO ist ein Verteidigungsbündnis. Sie wurde 1949 gegründet.\n"
+
+
+def _reason(root: Path, name: str) -> str:
+    with pytest.raises(SourceError) as info:
+        load_file(root / name, root)
+    assert name in info.value.path
+    return info.value.reason
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, make_pdf: PdfMaker) -> Path:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "good.txt").write_text(GOOD, encoding="utf-8")
+    (root / "good.meta.toml").write_text('title = "Gut"\n', encoding="utf-8")
+    make_pdf(root / "good.pdf", THREE_PAGES)
+    (root / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 100)
+    (root / "empty.md").write_bytes(b"")
+    (root / "blank.txt").write_text(" \n\n\t\n", encoding="utf-8")
+    (root / "latin1.txt").write_bytes("Verteidigungsausgaben für Europa".encode("latin-1"))
+    make_pdf(root / "secret.pdf", THREE_PAGES, password="geheim")
+    (root / "fake.pdf").write_bytes(b"this is not a pdf at all")
+    with (root / "huge.txt").open("wb") as fh:  # sparse: costs no disk, never read
+        fh.truncate(MAX_BYTES + 1)
+    (root / "notes.docx").write_bytes(b"PK\x03\x04")
+    (root / ".hidden.txt").write_text(GOOD, encoding="utf-8")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD.txt").write_text(GOOD, encoding="utf-8")
+    return root
+
+
+def test_scan_skips_bad_files_and_loads_the_rest(corpus: Path) -> None:
+    scan = scan_corpus(corpus)
+    assert sorted(d.doc_id for d in scan.documents) == ["good.pdf", "good.txt"]
+    skipped = {Path(e.path).name: e.reason for e in scan.skipped}
+    assert set(skipped) == {
+        "binary.txt",
+        "empty.md",
+        "blank.txt",
+        "latin1.txt",
+        "secret.pdf",
+        "fake.pdf",
+        "huge.txt",
+        "notes.docx",
+    }
+    assert "binary" in skipped["binary.txt"]
+    assert "empty" in skipped["empty.md"] and "empty" in skipped["blank.txt"]
+    assert "UTF-8" in skipped["latin1.txt"]
+    assert "encrypted" in skipped["secret.pdf"]
+    assert "not a PDF" in skipped["fake.pdf"]
+    assert "too large" in skipped["huge.txt"]
+    assert "unsupported" in skipped["notes.docx"]
+
+
+def test_sidecar_is_metadata_not_a_document(corpus: Path) -> None:
+    scan = scan_corpus(corpus)
+    good = next(d for d in scan.documents if d.doc_id == "good.txt")
+    assert good.meta["title"] == "Gut"
+    assert not any(d.doc_id.endswith(".meta.toml") for d in scan.documents)
+
+
+def test_invalid_sidecar_is_a_source_error(corpus: Path) -> None:
+    (corpus / "good.meta.toml").write_text("title = \n", encoding="utf-8")
+    assert "sidecar" in _reason(corpus, "good.txt")
+
+
+def test_invalid_front_matter_is_a_source_error(tmp_path: Path) -> None:
+    (tmp_path / "x.md").write_text("---\ntitle: [unclosed\n---\nText.\n", encoding="utf-8")
+    assert "front matter" in _reason(tmp_path, "x.md")
+
+
+def test_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        scan_corpus(tmp_path / "nowhere")
+    (tmp_path / "file.txt").write_text(GOOD, encoding="utf-8")
+    with pytest.raises(CorpusError, match="not a folder"):
+        scan_corpus(tmp_path / "file.txt")
+
+
+def test_no_usable_document(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "x.meta.toml").write_text('title = "x"\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match="no usable document"):
+        scan_corpus(tmp_path)
+
+
+def test_bundled_corpus_loads() -> None:
+    root = Path(__file__).resolve().parents[2] / "corpus"
+    scan = scan_corpus(root)
+    assert scan.skipped == []
+    assert {d.doc_id for d in scan.documents} >= {
+        "000_1806e3d119a3e492.txt",
+        "002_7ab4b17f7a80dd35.txt",
+    }
