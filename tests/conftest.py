@@ -123,8 +123,12 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def server_url(built_index: Path) -> Iterator[str]:
-    """A real uvicorn server with the real model, on a free loopback port."""
-    proc, url = start_server(built_index)
+    """A real uvicorn server with the real model, on a free loopback port.
+
+    Without the per-client rate limit: every test shares this server and its
+    client address (tests/api/test_limits.py tests the limit on its own server).
+    """
+    proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off"})
     try:
         yield url
     finally:

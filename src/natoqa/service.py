@@ -11,14 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from natoqa.answer import compose
+from natoqa.cache import AnswerCache, cache_key
 from natoqa.embedding import Embedder
 from natoqa.errors import IndexError_
 from natoqa.language import detect_language
+from natoqa.metrics import observe_answer
 from natoqa.retrieval import RetrievalConfig, Retriever
 from natoqa.store import IndexStore, IndexVersion
 from natoqa.types import Answer
@@ -49,10 +51,14 @@ class QAService:
         embedder: Embedder,
         store: IndexStore,
         config: RetrievalConfig | None = None,
+        *,
+        cache: AnswerCache | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.config = config or RetrievalConfig()
+        #: answers to identical repeated questions, keyed by index version (natoqa.cache)
+        self.cache = cache if cache is not None else AnswerCache(0)  # (an empty one is falsy)
         self._engine: Engine | None = None
         self._reload_lock = threading.Lock()
         self.last_reload_error: str | None = None
@@ -155,11 +161,17 @@ class QAService:
     def ask(self, question: str, history: Sequence[str] = (), k: int = 5) -> Answer:
         started = time.perf_counter()
         engine = self.engine  # one engine for the whole request
+        key = cache_key(engine.index.version, question, history, k)
+        cached = self.cache.get(key)
+        if cached is not None:
+            hit = replace(cached, took_ms=(time.perf_counter() - started) * 1000)
+            observe_answer(hit, cached=True)
+            return hit
         result = engine.retriever.search(question, history, k)
         language = detect_language(question)
         answer = compose(question, result, engine.index, language, history)
         took = (time.perf_counter() - started) * 1000
-        return Answer(
+        fresh = Answer(
             text=answer.text,
             no_answer=answer.no_answer,
             citations=answer.citations,
@@ -168,6 +180,9 @@ class QAService:
             confidence=answer.confidence,
             timings=answer.timings,
         )
+        self.cache.put(key, fresh)
+        observe_answer(fresh, cached=False)
+        return fresh
 
 
 def _now() -> str:

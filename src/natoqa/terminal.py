@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ from natoqa.api.schemas import (
 from natoqa.phrases import phrase, reference_line
 
 
+def quiet_http_logs() -> None:
+    """httpx logs every request at INFO; in the terminal that is noise around the answer."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def print_sources(citations: Sequence[CitationPublic], language: str) -> None:
     """The numbered sources with the quoted sentences, after the answer."""
     if not citations:
@@ -34,7 +41,8 @@ def print_sources(citations: Sequence[CitationPublic], language: str) -> None:
     click.secho(f"{phrase('sources', language)}:", bold=True)
     for c in citations:
         click.echo(reference_line(c, language))
-        click.secho(f"    »{c.quote}«", dim=True)
+        if c.used:  # further reading stays one line
+            click.secho(f"    »{c.quote}«", dim=True)
 
 
 def print_answer(answer: AnswerPublic) -> None:

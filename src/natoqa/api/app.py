@@ -13,9 +13,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from natoqa._version import __version__
+from natoqa.api.cors import install_cors
+from natoqa.api.limits import LimitsMiddleware
 from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factory
+from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
-from natoqa.api.routers import admin, ask, chat, documents, health, openai
+from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
+from natoqa.cache import AnswerCache
 from natoqa.config import Settings, get_settings
 from natoqa.embedding import load_embedder
 from natoqa.reloader import reload_in_background
@@ -33,8 +37,11 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is None:
             embedder = load_embedder(settings)
-            svc = QAService(embedder, IndexStore(settings.index_dir))
+            svc = QAService(embedder, IndexStore(settings.index_dir),
+                            cache=AnswerCache(settings.cache_size))
             svc.load()
+            # one throw-away query: the first real one would pay torch's lazy set-up (~1-2 s)
+            embedder.embed("warm-up", kind="query")
             app.state.service = svc
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         async with reload_in_background(app.state.service, settings.reload_interval):
@@ -51,11 +58,18 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         app.state.service = service
     install_problem_handlers(app)
     install_log_record_factory()
+    # add_middleware wraps what is there: the last added runs first. Order, outside in:
+    # request id -> metrics/access log -> limits -> app, so refusals carry an id and count.
+    app.add_middleware(LimitsMiddleware, settings=settings)
+    app.add_middleware(ObservabilityMiddleware, router=app.router)
     app.add_middleware(RequestIdMiddleware)
+    install_cors(app, settings)  # outermost: see its docstring
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(ask.router)
     app.include_router(chat.router)
     app.include_router(openai.router)
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(widget.router)
     return app

@@ -230,7 +230,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            {
+                "loc": list(e.get("loc", ())),
+                # pydantic prefixes a validator's own message; the reader needs only the message
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+                "type": e.get("type", ""),
+            }
             for e in exc.errors()
         ]
         if any(e["type"] == "json_invalid" for e in errors):

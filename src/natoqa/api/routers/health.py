@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from natoqa.api.deps import ServiceDep
+from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.schemas import HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -21,3 +24,41 @@ def healthz(service: ServiceDep) -> HealthPublic | JSONResponse:
     if not service.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
     return HealthPublic(status="ok")
+
+
+class ModelStatus(BaseModel):
+    id: str = Field(description="The embedding model's id (as stamped into index manifests).")
+    dim: int = Field(description="Embedding dimensions.")
+    backend: str = Field(description="Inference backend (NATOQA_BACKEND).")
+
+
+class ReadyPublic(BaseModel):
+    """Readiness with its evidence: the model and the index version loaded."""
+
+    status: str = Field(description="'ready' or 'not-ready'.")
+    model: ModelStatus
+    index: dict[str, Any] = Field(
+        description="QAService.status(): version loaded and on disk, documents, passages, "
+        "last reload error."
+    )
+    cache_entries: int = Field(description="Answers held for repeated questions.")
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyPublic,
+    responses={503: {"description": "Model or index not loaded; the body says which."}},
+)
+def readyz(service: ServiceDep, settings: SettingsDep) -> JSONResponse:
+    """200 when the model and an index version are loaded; the body gives the details."""
+    index = service.status()
+    ready = bool(index.get("ready"))
+    body = ReadyPublic(
+        status="ready" if ready else "not-ready",
+        model=ModelStatus(
+            id=service.embedder.model_id, dim=service.embedder.dim, backend=settings.backend
+        ),
+        index=index,
+        cache_entries=len(service.cache),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

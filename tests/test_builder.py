@@ -1,0 +1,367 @@
+"""Incremental, locked, atomic builds with the real model over small corpora."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from natoqa import store as store_mod
+from natoqa.builder import BuildReport, build_index, build_lock, rollback
+from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.errors import CorpusError, IndexError_, IndexLocked, IndexNotFound
+from natoqa.store import IndexStore
+
+pytestmark = pytest.mark.slow
+
+TOPICS = ["Abschreckung", "Ostflanke", "Rüstung", "Cyberabwehr", "Bündnisfall", "Haushalt"]
+
+
+def doc_text(i: int, extra: str = "") -> str:
+    topic = TOPICS[i % len(TOPICS)]
+    return (
+        f"---\ntitle: Dokument {i} über {topic}\nlanguage: de\n---\n\n"
+        f"Dokument {i} behandelt das Thema {topic} im Jahr {1990 + i}. "
+        f"Die Mitgliedstaaten beraten über {topic} und vereinbaren Maßnahme Nummer {i}. "
+        f"{extra}\n"
+    )
+
+
+def make_corpus(root: Path, n: int, start: int = 0) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        (root / f"doc{i:03d}.txt").write_text(doc_text(i), encoding="utf-8")
+    return root
+
+
+class Recording(Embedder):
+    """The real model, recording which passage texts it was asked to embed."""
+
+    def __init__(self, inner: Embedder, model_id: str | None = None) -> None:
+        self.inner = inner
+        self.model_id = model_id or inner.model_id
+        self.dim = inner.dim
+        self.embedded: list[str] = []
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        self.embedded.extend(texts)
+        return self.inner.embed_batch(texts, kind=kind)
+
+
+@pytest.fixture
+def rec(embedder: Embedder) -> Recording:
+    return Recording(embedder)
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    return make_corpus(tmp_path / "corpus", 4), tmp_path / "index"
+
+
+def build(dirs: tuple[Path, Path], embedder: Embedder, **kw: object) -> BuildReport:
+    return build_index(dirs[0], dirs[1], embedder, **kw)  # type: ignore[arg-type]
+
+
+def texts_of(index: Path) -> dict[str, list[str]]:
+    loaded = IndexStore(index).load()
+    out: dict[str, list[str]] = {}
+    for p in loaded.passages:
+        out.setdefault(p.doc_id, []).append(p.text)
+    return out
+
+
+def test_first_build_embeds_everything(dirs: tuple[Path, Path], rec: Recording) -> None:
+    report = build(dirs, rec)
+    assert report.full_rebuild == "no previous index"
+    assert report.added == [f"doc{i:03d}.txt" for i in range(4)]
+    assert report.passages_embedded == report.passages == len(rec.embedded) == 4
+    assert IndexStore(dirs[1]).current() == report.version
+    summary = report.to_dict()
+    assert summary["documents_added"] == 4 and summary["documents_unchanged"] == 0
+    assert {"version", "passages_embedded", "passages_reused", "seconds"} <= set(summary)
+
+
+def test_adding_a_document_embeds_only_its_passages(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    first = build(dirs, rec)
+    rec.embedded.clear()
+    (dirs[0] / "neu.txt").write_text(doc_text(9), encoding="utf-8")
+    report = build(dirs, rec)
+    assert report.added == ["neu.txt"] and not report.changed and not report.removed
+    assert len(report.unchanged) == 4 and report.full_rebuild is None
+    assert rec.embedded == texts_of(dirs[1])["neu.txt"]
+    assert (report.passages_embedded, report.passages_reused) == (1, 4)
+    assert report.previous_version == first.version != report.version
+
+
+def test_changing_a_document_re_embeds_only_the_change(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    build(dirs, rec)
+    rec.embedded.clear()
+    (dirs[0] / "doc001.txt").write_text(doc_text(1, "Ein neuer Satz zur Lage."), "utf-8")
+    report = build(dirs, rec)
+    assert report.changed == ["doc001.txt"] and not report.added and not report.removed
+    assert len(rec.embedded) == 1 and "Ein neuer Satz zur Lage." in rec.embedded[0]
+    assert texts_of(dirs[1])["doc001.txt"] == rec.embedded  # the old text is gone
+
+
+def test_a_metadata_only_change_reuses_every_vector(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    build(dirs, rec)
+    rec.embedded.clear()
+    (dirs[0] / "doc002.meta.toml").write_text('title = "Neuer Titel"\n', encoding="utf-8")
+    report = build(dirs, rec)
+    assert report.changed == ["doc002.txt"] and report.passages_embedded == 0
+    assert IndexStore(dirs[1]).load().documents["doc002.txt"].meta.title == "Neuer Titel"
+
+
+def test_removing_a_document_embeds_nothing(dirs: tuple[Path, Path], rec: Recording) -> None:
+    build(dirs, rec)
+    rec.embedded.clear()
+    (dirs[0] / "doc003.txt").unlink()
+    report = build(dirs, rec)
+    assert report.removed == ["doc003.txt"] and report.passages_embedded == 0
+    assert "doc003.txt" not in texts_of(dirs[1]) and report.passages == 3
+
+
+def test_renaming_is_remove_plus_add_with_vectors_reused(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    build(dirs, rec)
+    rec.embedded.clear()
+    (dirs[0] / "doc000.txt").rename(dirs[0] / "umbenannt.txt")
+    report = build(dirs, rec)
+    assert report.removed == ["doc000.txt"] and report.added == ["umbenannt.txt"]
+    assert report.passages_embedded == 0 and rec.embedded == []
+    loaded = IndexStore(dirs[1]).load()
+    assert {p.doc_id for p in loaded.passages} == {"umbenannt.txt", "doc001.txt",
+                                                  "doc002.txt", "doc003.txt"}
+
+
+def test_nothing_changed_writes_no_version_unless_forced(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    first = build(dirs, rec)
+    again = build(dirs, rec)
+    assert not again.switched and again.version == first.version
+    assert IndexStore(dirs[1]).versions() == [first.version]
+    forced = build(dirs, rec, force=True)
+    assert forced.switched and forced.passages_embedded == 0
+    assert IndexStore(dirs[1]).current() == forced.version
+
+
+def test_a_model_change_forces_a_full_rebuild(
+    dirs: tuple[Path, Path], embedder: Embedder
+) -> None:
+    build(dirs, embedder)
+    other = Recording(embedder, model_id="another-model")
+    report = build(dirs, other)
+    assert report.full_rebuild and "model changed" in report.full_rebuild
+    assert "another-model" in report.full_rebuild
+    assert report.passages_embedded == 4 and len(other.embedded) == 4
+
+
+def test_a_passage_settings_change_forces_a_full_rebuild(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    build(dirs, rec)
+    report = build(dirs, rec, max_words=150)
+    assert report.full_rebuild == "passage settings changed (max_words): re-embedding everything"
+    assert report.passages_embedded == report.passages
+
+
+def test_a_corrupt_current_version_is_rebuilt_fully(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    first = build(dirs, rec)
+    (dirs[1] / "versions" / first.version / "passages.jsonl").write_text("kaputt\n")
+    report = build(dirs, rec, force=True)
+    assert report.full_rebuild and "unusable" in report.full_rebuild
+    assert IndexStore(dirs[1]).load().version == report.version
+
+
+def test_prune_keeps_the_configured_number(dirs: tuple[Path, Path], rec: Recording) -> None:
+    versions = [build(dirs, rec, force=True, keep_versions=2).version for _ in range(4)]
+    assert IndexStore(dirs[1]).versions() == versions[-2:]
+
+
+def test_rollback_goes_back_one_version_and_next_build_starts_there(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    first = build(dirs, rec)
+    (dirs[0] / "neu.txt").write_text(doc_text(7), encoding="utf-8")
+    second = build(dirs, rec)
+    assert rollback(dirs[1]) == first.version
+    assert IndexStore(dirs[1]).current() == first.version
+    with pytest.raises(IndexNotFound, match="no version older"):
+        rollback(dirs[1])
+    again = build(dirs, rec)  # compared with the rolled-back version: neu.txt is new again
+    assert again.added == ["neu.txt"] and again.previous_version == first.version
+    assert rollback(dirs[1], second.version) == second.version
+
+
+# --- bad corpora and index folders ---------------------------------------------------
+
+
+def test_missing_corpus_is_a_clear_error_and_creates_nothing(
+    tmp_path: Path, rec: Recording
+) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        build_index(tmp_path / "nope", tmp_path / "index", rec)
+    assert not (tmp_path / "index").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CorpusError, match="not a folder"):
+        build_index(tmp_path / "file", tmp_path / "index", rec)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no usable document"):
+        build_index(tmp_path / "empty", tmp_path / "index", rec)
+
+
+def test_read_only_corpus_builds(dirs: tuple[Path, Path], rec: Recording) -> None:
+    for f in dirs[0].iterdir():
+        f.chmod(0o444)
+    dirs[0].chmod(0o555)
+    try:
+        assert build(dirs, rec).documents == 4
+    finally:
+        dirs[0].chmod(0o755)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_unreadable_corpus_is_a_clear_error(dirs: tuple[Path, Path], rec: Recording) -> None:
+    dirs[0].chmod(0)
+    try:
+        with pytest.raises(CorpusError, match="not readable"):
+            build(dirs, rec)
+    finally:
+        dirs[0].chmod(0o755)
+
+
+def test_unwritable_index_folder_is_a_clear_error(
+    dirs: tuple[Path, Path], rec: Recording, tmp_path: Path
+) -> None:
+    (tmp_path / "plainfile").write_text("x")
+    with pytest.raises(IndexError_, match="cannot write to the index folder"):
+        build_index(dirs[0], tmp_path / "plainfile" / "index", rec)
+
+
+# --- interruptions and concurrency -----------------------------------------------------
+
+
+class Interrupting(Recording):
+    """The real model, but Ctrl-C arrives during the first embedding call."""
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_embedding_leaves_the_index_and_lock_as_they_were(
+    dirs: tuple[Path, Path], rec: Recording
+) -> None:
+    first = build(dirs, rec)
+    (dirs[0] / "neu.txt").write_text(doc_text(8), encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        build(dirs, Interrupting(rec.inner))
+    store = IndexStore(dirs[1])
+    assert store.current() == first.version and store.versions() == [first.version]
+    with build_lock(dirs[1]):  # released: acquiring it does not time out
+        pass
+    assert build(dirs, rec).added == ["neu.txt"]
+
+
+def test_ctrl_c_between_write_and_switch_removes_the_new_version(
+    dirs: tuple[Path, Path], rec: Recording, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = build(dirs, rec)
+
+    def interrupted(self: IndexStore, version: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_mod.IndexStore, "activate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(dirs, rec, force=True)
+    monkeypatch.undo()
+    store = IndexStore(dirs[1])
+    assert store.current() == first.version and store.versions() == [first.version]
+    assert not list(store.versions_dir.glob(".tmp-*"))
+
+
+def start_cli_build(corpus: Path, index: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "natoqa", "build", "--corpus", str(corpus), "--index", str(index)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_embedding(proc: subprocess.Popen[str], timeout: float = 180) -> list[str]:
+    """Read the build's (plain, not a terminal) log lines until embedding has started."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError("build ended before embedding:\n" + "".join(lines))
+        lines.append(line)
+        if "embedded 0/" in line:
+            return lines
+    raise AssertionError("embedding did not start in time")
+
+
+def test_a_build_killed_while_embedding_leaves_the_current_index_usable(
+    tmp_path: Path, rec: Recording
+) -> None:
+    corpus, index = make_corpus(tmp_path / "corpus", 2), tmp_path / "index"
+    first = build_index(corpus, index, rec)
+    make_corpus(corpus, 40, start=100)  # enough new passages that embedding takes a while
+    proc = start_cli_build(corpus, index)
+    wait_for_embedding(proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL  # it was killed, it did not finish
+    store = IndexStore(index)
+    assert store.current() == first.version and store.versions() == [first.version]
+    assert len(store.load(expect_model=rec.model_id)) == 2
+    report = build_index(corpus, index, rec)  # the lock died with the process
+    assert report.previous_version == first.version and len(report.added) == 40
+
+
+def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Recording) -> None:
+    corpus, index = make_corpus(tmp_path / "corpus", 2), tmp_path / "index"
+    build_index(corpus, index, rec)
+    make_corpus(corpus, 30, start=200)
+    proc = start_cli_build(corpus, index)
+    try:
+        wait_for_embedding(proc)
+        t = time.monotonic()
+        with pytest.raises(IndexLocked, match="another build is running"):
+            build_index(corpus, index, rec)
+        assert time.monotonic() - t < 5  # fails at once, does not hang
+        # a second CLI build says so plainly and exits 1 (checked before loading the model)
+        second = subprocess.run(
+            [sys.executable, "-m", "natoqa", "build", "--corpus", str(corpus),
+             "--index", str(index)],
+            env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1
+        assert "natoqa: error: another build is running" in second.stderr
+        assert "Traceback" not in second.stderr
+        waited = build_index(corpus, index, rec, lock_timeout=300)  # waits for the first
+    finally:
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    first_version = out.split()[2]  # "built index <version> in …"
+    store = IndexStore(index)
+    # the waiting build started from the other build's result: nothing embedded twice
+    assert not waited.switched and waited.version == first_version == store.current()
+    assert len(store.load()) == 32
