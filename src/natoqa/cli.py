@@ -195,6 +195,7 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
     import uvicorn
 
     from natoqa.api.app import create_app
+    from natoqa.errors import IndexError_
     from natoqa.store import IndexStore
 
     updates: dict[str, Any] = {}
@@ -205,8 +206,13 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
     if port:
         updates["port"] = port
     settings = settings.model_copy(update=updates)
-    if not IndexStore(settings.index_dir).exists():
+    store = IndexStore(settings.index_dir)
+    if not store.exists():
         _fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
+    try:  # a broken index: one clear line now, not a traceback from the app's startup
+        store.load()
+    except IndexError_ as exc:
+        _fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,7 +86,8 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> Vectors:
         vectors = self._model.encode(
-            list(texts),
+            # NFC: the model embeds a decomposed "ü" far from the composed one.
+            [unicodedata.normalize("NFC", t) for t in texts],
             prompt_name=prompt_name,
             batch_size=self._batch_size,
             normalize_embeddings=True,
@@ -115,10 +117,24 @@ def resolve_model(settings: Settings) -> tuple[str, str]:
     return name, f"hub:{name}"
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """Prepare (if needed) and load the configured model."""
+def load_embedder(settings: Settings) -> Embedder:
+    """Prepare (if needed) and load the configured model on the configured backend."""
     source, model_id = resolve_model(settings)
-    log.info("loading embedding model %s", model_id)
+    log.info("loading embedding model %s (%s)", model_id, settings.backend)
+    if settings.backend != "torch":
+        if not Path(source).is_dir():
+            raise ModelError(f"NATOQA_BACKEND={settings.backend} needs a local model folder, "
+                             f"not the hub id {source!r}")
+        from natoqa.onnx_embedding import load_onnx_embedder
+
+        return load_onnx_embedder(
+            Path(source),
+            settings.model_cache,
+            "int8" if settings.backend == "onnx-int8" else "fp32",
+            model_id=model_id,  # same vectors (int8: nearly): an index serves every backend
+            batch_size=settings.embed_batch_size,
+            threads=settings.torch_threads,
+        )
     return SentenceTransformerEmbedder(
         source,
         model_id=model_id,

@@ -56,6 +56,8 @@ def _bar(stream: TextIO) -> Iterator[ProgressCallback]:
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+            if done >= total:  # gone before the builder logs again (logging bypasses rich)
+                bar.stop()
 
         yield update
 

@@ -66,11 +66,11 @@ def guarded_url(built_index: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def narrow_url(built_index: Path) -> Iterator[str]:
-    """A server that answers one request at a time and gives each 1.5 s."""
+    """A server that answers one request at a time and gives each 5 s."""
     proc, url = start_server(built_index, env={
         "NATOQA_RATE_LIMIT": "off",
         "NATOQA_MAX_CONCURRENT": "1",
-        "NATOQA_REQUEST_TIMEOUT": "1.5",
+        "NATOQA_REQUEST_TIMEOUT": "5",
     })
     try:
         yield url
@@ -173,7 +173,7 @@ def test_slow_upload_times_out_with_503(narrow_url: str) -> None:
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         sock.sendall(b"POST /api/v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"question\": ")
-        # ...and the rest never comes: the deadline (1.5 s) must answer for us
+        # ...and the rest never comes: the deadline (5 s) must answer for us
         response = b""
         while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
             chunk = sock.recv(65536)

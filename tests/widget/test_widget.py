@@ -230,7 +230,9 @@ def test_follow_up_sends_the_conversation(page: Page, server_url: str) -> None:
     first_answer = api(server_url, "/api/v1/ask", {"question": DE_QUESTION})["answer"]
     with page.expect_request("**/api/v1/chat") as request_info:
         second = ask(page, DE_FOLLOW_UP)
-    messages = request_info.value.post_data_json["messages"]
+    body = request_info.value.post_data_json
+    assert isinstance(body, dict)
+    messages = body["messages"]
     assert messages == [
         {"role": "user", "content": DE_QUESTION},
         {"role": "assistant", "content": first_answer},

@@ -45,7 +45,20 @@ _PIECE = re.compile(r"\s*\S+")
 
 SSE_RESPONSE_DOC: dict[str, Any] = {
     "text/event-stream": {
-        "schema": {"type": "string"},
+        # OpenAPI 3.1: for an event stream, `schema` describes one event
+        "schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"enum": ["citations", "delta", "done", "error"]},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "description": "JSON: CitationsEvent, DeltaEvent, DoneEvent or, for "
+                    "`error`, a problem (RFC 9457).",
+                },
+            },
+        },
         "example": (
             'event: citations\ndata: {"citations": [...], "no_answer": false, '
             '"language": "de", "request_id": "5b0e7a3c…"}\n\n'
@@ -68,9 +81,16 @@ def answer_pieces(text: str, words: int = WORDS_PER_DELTA) -> list[str]:
     return pieces or [text]
 
 
+#: "\n" line ends: the most common in the wild, and what hand-written parsers expect
+SEP = "\n"
+
+
+def _json_event(data: Any, event: str | None = None) -> ServerSentEvent:
+    return JSONServerSentEvent(data, event=event, sep=SEP)
+
+
 def sse_response(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
-    # "\n" line ends: the most common in the wild, and what hand-written parsers expect.
-    return EventSourceResponse(events, ping=PING_SECONDS, sep="\n")
+    return EventSourceResponse(events, ping=PING_SECONDS, sep=SEP)
 
 
 async def natoqa_events(
@@ -79,7 +99,7 @@ async def natoqa_events(
     """natoqa's event stream for the answer ``compute`` produces."""
     try:
         answer = await anyio.to_thread.run_sync(compute)
-        yield JSONServerSentEvent(
+        yield _json_event(
             CitationsEvent(
                 citations=[CitationPublic.of(c) for c in answer.citations],
                 no_answer=answer.no_answer,
@@ -89,8 +109,8 @@ async def natoqa_events(
             event="citations",
         )
         for piece in answer_pieces(answer.text):
-            yield JSONServerSentEvent(DeltaEvent(text=piece).model_dump(), event="delta")
-        yield JSONServerSentEvent(
+            yield _json_event(DeltaEvent(text=piece).model_dump(), event="delta")
+        yield _json_event(
             DoneEvent(
                 answer=answer.text,
                 no_answer=answer.no_answer,
@@ -101,7 +121,7 @@ async def natoqa_events(
             event="done",
         )
     except Exception as exc:
-        yield JSONServerSentEvent(problem_for_exception(exc, instance), event="error")
+        yield _json_event(problem_for_exception(exc, instance), event="error")
 
 
 async def openai_events(
@@ -117,7 +137,7 @@ async def openai_events(
     """OpenAI's chunk stream; ``render`` turns the answer into (content, citations)."""
     created = int(time.time())
 
-    def chunk(delta: ChunkDelta, **fields: Any) -> JSONServerSentEvent:
+    def chunk(delta: ChunkDelta, **fields: Any) -> ServerSentEvent:
         finish = fields.pop("finish_reason", None)
         body = ChatCompletionChunk(
             id=completion_id,
@@ -127,7 +147,7 @@ async def openai_events(
             **fields,
         )
         exclude = {k for k in ("citations", "no_answer", "usage") if k not in fields}
-        return JSONServerSentEvent(body.model_dump(mode="json", exclude=exclude))
+        return _json_event(body.model_dump(mode="json", exclude=exclude))
 
     try:
         yield chunk(ChunkDelta(role="assistant", content=""))
@@ -145,12 +165,12 @@ async def openai_events(
                 completion_tokens=completion_tokens,
                 total_tokens=prompt_tokens + completion_tokens,
             )
-            yield JSONServerSentEvent(
+            yield _json_event(
                 ChatCompletionChunk(
                     id=completion_id, created=created, choices=[], usage=usage,
                     system_fingerprint=fingerprint,
                 ).model_dump(mode="json", exclude={"citations", "no_answer"})
             )
     except Exception as exc:
-        yield JSONServerSentEvent(problem_for_exception(exc, instance))
-    yield ServerSentEvent("[DONE]")
+        yield _json_event(problem_for_exception(exc, instance))
+    yield ServerSentEvent("[DONE]", sep=SEP)

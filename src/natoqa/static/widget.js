@@ -153,9 +153,11 @@
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
-      buffer += value;
-      const lines = buffer.split(/\r\n|\r|\n/);
-      buffer = lines.pop(); // an incomplete last line waits for the next chunk
+      const text = buffer + value;
+      // A CR at the end may be half of a CRLF split across chunks: decide with the next one.
+      const held = text.endsWith("\r") ? 1 : 0;
+      const lines = text.slice(0, text.length - held).split(/\r\n|\r|\n/);
+      buffer = lines.pop() + text.slice(text.length - held); // an incomplete line waits
       for (const line of lines) {
         if (line === "") {
           if (data.length) yield { event, data: JSON.parse(data.join("\n")) };

@@ -5,20 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from natoqa.api.deps import ServiceDep
+from natoqa.api.problems import problem_responses
 from natoqa.api.schemas import (
     DocumentListPublic,
     DocumentMetaPublic,
     DocumentPublic,
     PassageContextPublic,
     PassagePublic,
-    Problem,
 )
 from natoqa.types import Passage
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
 
-@router.get("/documents", response_model=DocumentListPublic)
+@router.get("/documents", response_model=DocumentListPublic, responses=problem_responses(503))
 def list_documents(service: ServiceDep) -> DocumentListPublic:
     """All documents of the current index version, with metadata and passage counts."""
     index = service.engine.index
@@ -39,7 +39,7 @@ def list_documents(service: ServiceDep) -> DocumentListPublic:
 @router.get(
     "/passages/{passage_id}",
     response_model=PassageContextPublic,
-    responses={404: {"model": Problem, "description": "No passage with this id."}},
+    responses=problem_responses(404, 422, 503),
 )
 def get_passage(
     passage_id: str,

@@ -41,7 +41,18 @@ MODEL_CREATED = 1735689600
 
 _STREAM_DOC = {
     "text/event-stream": {
-        "schema": {"type": "string"},
+        # OpenAPI 3.1: for an event stream, `schema` describes one event
+        "schema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "string",
+                    "description": "A ChatCompletionChunk as JSON; `{\"error\": …}` (a "
+                    "problem with OpenAI's error object) on failure; last `[DONE]`.",
+                }
+            },
+        },
         "example": (
             'data: {"id": "chatcmpl-…", "object": "chat.completion.chunk", "choices": '
             '[{"index": 0, "delta": {"role": "assistant", "content": ""}}], …}\n\n'

@@ -1,0 +1,113 @@
+"""``natoqa index list`` and ``natoqa index rollback`` (real store, small vectors)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from natoqa.builder import LOCK_FILE
+from natoqa.cli import main
+from natoqa.store import MANIFEST, IndexStore
+from tests.test_store import write_version
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> tuple[Path, list[str]]:
+    store = IndexStore(tmp_path / "index")
+    versions = [write_version(store, n) for n in (2, 3, 4)]
+    return store.root, versions
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_list_shows_versions_oldest_first_with_the_current_marked(
+    index: tuple[Path, list[str]],
+) -> None:
+    root, versions = index
+    code, out, _ = run("index", "list", "--index", str(root))
+    assert code == 0
+    lines = out.splitlines()
+    assert [line[2:].split()[0] for line in lines] == versions
+    assert lines[-1].startswith("* ") and not lines[0].startswith("*")
+    code, out, _ = run("index", "list", "--index", str(root), "--json")
+    rows = json.loads(out)
+    assert [r["passages"] for r in rows] == [2, 3, 4] and rows[-1]["current"]
+
+
+def test_list_verify_flags_a_broken_version(index: tuple[Path, list[str]]) -> None:
+    root, versions = index
+    (root / "versions" / versions[0] / "vectors.faiss").write_bytes(b"broken")
+    code, out, _ = run("index", "list", "--index", str(root), "--verify", "--json")
+    rows = {r["version"]: r for r in json.loads(out)}
+    assert code == 0
+    assert not rows[versions[0]]["verified"] and "checksum" in rows[versions[0]]["error"]
+    assert rows[versions[2]]["verified"]
+
+
+def test_rollback_defaults_to_the_version_before_the_current(
+    index: tuple[Path, list[str]],
+) -> None:
+    root, versions = index
+    code, out, _ = run("index", "rollback", "--index", str(root))
+    assert code == 0 and f"{versions[1]} is current (was {versions[2]})" in out
+    assert IndexStore(root).current() == versions[1]
+    code, out, _ = run("index", "rollback", versions[2], "--index", str(root))
+    assert code == 0 and IndexStore(root).current() == versions[2]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("20000101T000000000000Z-abcdef", "not found"), ("../etc", "not an index version name")],
+)
+def test_rollback_to_an_unknown_version_fails_clearly(
+    index: tuple[Path, list[str]], target: str, message: str
+) -> None:
+    root, versions = index
+    code, _, err = run("index", "rollback", target, "--index", str(root))
+    assert code == 1 and message in err and "Traceback" not in err
+    assert IndexStore(root).current() == versions[2]
+
+
+def test_rollback_refuses_a_corrupt_version(index: tuple[Path, list[str]]) -> None:
+    root, versions = index
+    (root / "versions" / versions[1] / MANIFEST).write_text("{")
+    code, _, err = run("index", "rollback", "--index", str(root))
+    assert code == 1 and "manifest" in err
+    assert IndexStore(root).current() == versions[2]
+
+
+def test_rollback_while_a_build_runs_fails_at_once(index: tuple[Path, list[str]]) -> None:
+    from filelock import FileLock
+
+    root, versions = index
+    with FileLock(str(root / LOCK_FILE)):
+        code, _, err = run("index", "rollback", "--index", str(root))
+    assert code == 1 and "another build is running" in err
+    assert IndexStore(root).current() == versions[2]
+
+
+def test_no_index_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = run("index", "list", "--index", str(tmp_path / "none"))
+    assert code == 1 and "run 'natoqa build' first" in err
+    code, _, err = run("index", "rollback", "--index", str(tmp_path / "none"))
+    assert code == 1 and "no index" in err
+
+
+def test_build_on_a_missing_corpus_fails_before_loading_the_model(tmp_path: Path) -> None:
+    code, _, err = run("build", "--corpus", str(tmp_path / "nope"), "--index",
+                       str(tmp_path / "index"))
+    assert code == 1 and "does not exist" in err and not (tmp_path / "index").exists()
+
+
+def test_serve_refuses_a_corrupt_index_in_one_line(index: tuple[Path, list[str]]) -> None:
+    root, versions = index
+    (root / "versions" / versions[2] / "passages.jsonl").write_text("kaputt\n")
+    code, _, err = run("serve", "--index", str(root))
+    assert code == 1 and "fails its checksum" in err and "natoqa index rollback" in err
+    assert "Traceback" not in err
