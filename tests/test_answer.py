@@ -91,7 +91,9 @@ def check_invariants(answer: Answer) -> None:
 
 
 def test_quotes_the_matching_sentence_with_its_marker() -> None:
-    answer = compose("Was erbt Rutte von seinem Vorgänger?", result(P_RUTTE, P_SPEND), index(), "de")
+    answer = compose(
+        "Was erbt Rutte von seinem Vorgänger?", result(P_RUTTE, P_SPEND), index(), "de"
+    )
     check_invariants(answer)
     assert "Von seinem Vorgänger erbt er eine Reihe komplexer Aufgaben. [1]" in answer.text
     assert "Wetter" not in answer.text
@@ -140,7 +142,9 @@ def test_headings_and_literature_references_are_not_quoted() -> None:
         "f",
         kind="footnote",
     )
-    answer = compose("Was sagt Generalsekretär Rutte?", result(note, heading, P_RUTTE), index(), "de")
+    answer = compose(
+        "Was sagt Generalsekretär Rutte?", result(note, heading, P_RUTTE), index(), "de"
+    )
     check_invariants(answer)
     assert "www." not in answer.text and not answer.text.startswith("Einleitung")
     assert "[3]" in answer.text
@@ -150,7 +154,10 @@ def test_headings_and_literature_references_are_not_quoted() -> None:
 def test_history_words_steer_a_vague_follow_up() -> None:
     vague = "Und was gilt dafür seit Vilnius?"
     answer = compose(
-        vague, result(P_RUTTE, P_SPEND), index(), "de",
+        vague,
+        result(P_RUTTE, P_SPEND),
+        index(),
+        "de",
         history=["Wie viel Prozent sollen die Verbündeten für Verteidigung ausgeben?"],
     )
     check_invariants(answer)
@@ -231,7 +238,9 @@ def test_real_answers_quote_the_sources(service: Any, question: str, expected: s
         ("How do I bake sourdough bread?", "I found nothing on this in the sources."),
     ],
 )
-def test_real_no_answer_phrase_follows_the_question(service: Any, question: str, phrase: str) -> None:
+def test_real_no_answer_phrase_follows_the_question(
+    service: Any, question: str, phrase: str
+) -> None:
     answer = service.ask(question)
     check_invariants(answer)
     assert answer.no_answer and answer.text == phrase

@@ -23,6 +23,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from natoqa import passages as passages_mod
+from natoqa import sentence_vectors
 from natoqa.cleaning import clean
 from natoqa.embedding import Embedder, Vectors
 from natoqa.errors import CorpusError, IndexError_, IndexIncompatible, IndexLocked, IndexNotFound
@@ -95,6 +96,7 @@ class _Previous:
     documents: dict[str, str]  # doc_id -> content hash
     reusable: dict[str, Vectors]  # passage text -> vector
     full_reason: str | None
+    sentences: dict[str, Vectors] = field(default_factory=dict)  # sentence unit -> vector
 
 
 def passage_settings(
@@ -223,6 +225,10 @@ def build_index(
         t = time.perf_counter()
         vectors = _vectors(all_passages, prev.reusable, embedder, progress, report)
         timings["embed_s"] = _since(t)
+        # Retrieval's sentence vectors (natoqa.sentence_vectors), reused by text like passages.
+        t = time.perf_counter()
+        extras = sentence_vectors.build(all_passages, embedder, prev.sentences)
+        timings["embed_sentences_s"] = _since(t)
 
         t = time.perf_counter()
         manifest = Manifest(
@@ -237,7 +243,7 @@ def build_index(
         )
         try:
             store.write(passages=all_passages, vectors=vectors, documents=records,
-                        manifest=manifest)
+                        manifest=manifest, extras=extras)
         except OSError as exc:
             raise IndexError_(f"cannot write index version to {index_dir}: {exc}") from None
         try:
@@ -280,7 +286,8 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
         )
         reason = f"passage settings changed ({', '.join(changed)}): re-embedding everything"
         return _Previous(version, docs, {}, reason)
-    return _Previous(version, docs, current.vectors_by_text(), None)
+    sentences = sentence_vectors.reusable_from(current.passages, current.extras, embedder.dim)
+    return _Previous(version, docs, current.vectors_by_text(), None, sentences)
 
 
 def _vectors(

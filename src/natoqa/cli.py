@@ -464,11 +464,21 @@ def model() -> None:
 def model_prepare(ctx: click.Context) -> None:
     """Convert the packaged model (once) and verify it; print where it is.
 
+    With NATOQA_BACKEND=onnx or onnx-int8 it also exports the ONNX files (once).
+
     \b
-    Example:
+    Examples:
       natoqa model prepare
+      NATOQA_BACKEND=onnx-int8 natoqa model prepare
     """
     from natoqa.embedding import resolve_model
 
-    source, model_id = resolve_model(_settings(ctx))
+    settings = _settings(ctx)
+    source, model_id = resolve_model(settings)
     click.echo(f"{model_id}: {source}")
+    if settings.backend != "torch":
+        from natoqa.onnx_embedding import ensure_onnx
+
+        if not Path(source).is_dir():
+            _fail(f"NATOQA_BACKEND={settings.backend} needs a local model folder, not {source}")
+        click.echo(f"{settings.backend}: {ensure_onnx(Path(source), settings.model_cache)}")

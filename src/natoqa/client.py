@@ -200,10 +200,10 @@ class Client:
                     if event is not None:
                         done = isinstance(event, DoneEvent)
                         yield event
+        except SSEError as exc:  # (a TransportError subclass: caught first)
+            raise ClientError(f"expected an event stream from {path}: {exc}") from None
         except httpx.TransportError as exc:
             raise _unreachable(self._http.base_url, exc) from exc
-        except SSEError as exc:
-            raise ClientError(f"expected an event stream from {path}: {exc}") from None
         if not done:
             raise ClientError(f"the answer stream from {path} ended before its 'done' event")
 
@@ -294,10 +294,10 @@ class AsyncClient:
                     if event is not None:
                         done = isinstance(event, DoneEvent)
                         yield event
+        except SSEError as exc:  # (a TransportError subclass: caught first)
+            raise ClientError(f"expected an event stream from {path}: {exc}") from None
         except httpx.TransportError as exc:
             raise _unreachable(self._http.base_url, exc) from exc
-        except SSEError as exc:
-            raise ClientError(f"expected an event stream from {path}: {exc}") from None
         if not done:
             raise ClientError(f"the answer stream from {path} ended before its 'done' event")
 

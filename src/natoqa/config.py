@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         "or 'onnx-int8' (dynamically quantised ONNX); the ONNX files are exported once into "
         "the model cache (docs/BENCHMARKS.md compares them).",
     )
+    batch_queries: bool = Field(
+        True,
+        description="The server embeds questions that arrive together in one model call "
+        "(natoqa.batching); off: each request runs the model on its own.",
+    )
 
     # --- data ------------------------------------------------------------
     corpus_dir: Path = Field(Path("corpus"), description="Source documents.")
@@ -99,6 +104,33 @@ class Settings(BaseSettings):
     max_k: int = Field(20, ge=1, le=100)
     max_question_chars: int = Field(2000, ge=10, le=100_000)
     max_history: int = Field(20, ge=0, le=1000)
+
+    # --- retrieval (natoqa.retrieval; docs/RETRIEVAL.md measures each) -----
+    retrieval_sentence_weight: float = Field(
+        0.6, ge=0, le=1,
+        description="Share of a passage's dense score taken from its best-matching sentence.",
+    )
+    retrieval_lexical_weight: float = Field(
+        0.2, ge=0, le=5, description="Weight of BM25 against dense scores in the fusion."
+    )
+    retrieval_footnote_penalty: float = Field(
+        0.03, ge=0, le=1, description="Subtracted from a footnote's dense score (cosine units)."
+    )
+    retrieval_history_weight: float = Field(
+        0.5, ge=0, le=1,
+        description="Weight of the conversation history when retrieving for a follow-up "
+        "(0 = ignore the history).",
+    )
+    retrieval_abstain_threshold: float = Field(
+        0.5, ge=0, le=1,
+        description="Answer 'nothing relevant' below this calibrated probability that the "
+        "sources answer the question (higher: abstain more often).",
+    )
+    retrieval_calibration: Path | None = Field(
+        None,
+        description="JSON file from 'natoqa eval --calibrate --save' replacing the built-in "
+        "abstention calibration.",
+    )
 
     # --- operations ------------------------------------------------------
     admin_token: SecretStr | None = Field(None, description="Required by /api/v1/admin/*.")

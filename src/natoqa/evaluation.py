@@ -22,12 +22,17 @@ import statistics
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from natoqa.errors import NatoqaError
 from natoqa.types import Passage
+
+if TYPE_CHECKING:
+    from natoqa.retrieval import Calibration
 
 #: cut-offs of the recall columns; MRR is computed at the largest
 CUTOFFS = (1, 5, 10)
@@ -322,3 +327,89 @@ def format_curve(points: Sequence[CurvePoint]) -> str:
             f"{p.threshold:>10.3f}{p.out_of_scope_abstained:>22.3f}{p.answerable_abstained:>20.3f}"
         )
     return "\n".join(lines)
+
+
+# -- calibrating abstention ------------------------------------------------------
+
+
+def fit_calibration(
+    outcomes: Sequence[Outcome], features: Sequence[str] | None = None, *, l2: float = 1.0
+) -> Calibration:
+    """Fit P(answerable | evidence) by L2-regularised logistic regression.
+
+    Answerable and out-of-scope questions are weighted to count equally (the
+    latter are few); features are standardised, so ``l2`` treats them alike.
+    Plain Newton steps: a handful of features needs no library.
+    """
+    from natoqa.retrieval import FEATURES, Calibration
+
+    names = tuple(features or FEATURES)
+    x, y = _design(outcomes, names)
+    if y.min() == y.max():
+        raise QuestionSetError("calibration needs answerable and out-of-scope questions")
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    xs = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    sample_w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    penalty = np.full(xs.shape[1], l2)
+    penalty[-1] = 0.0  # the bias is not shrunk
+    beta = np.zeros(xs.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-np.clip(xs @ beta, -60, 60)))
+        grad = xs.T @ (sample_w * (p - y)) + penalty * beta
+        hess = (xs * (sample_w * p * (1 - p))[:, None]).T @ xs + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return Calibration(
+        weights=tuple(round(float(b), 6) for b in beta[:-1]),
+        bias=round(float(beta[-1]), 6),
+        mean=tuple(round(float(m), 6) for m in mean),
+        scale=tuple(round(float(s), 6) for s in scale),
+        features=names,
+    )
+
+
+def _design(outcomes: Sequence[Outcome], names: Sequence[str]) -> tuple[Any, Any]:
+    missing = [o.question.id for o in outcomes if not set(names) <= set(o.evidence)]
+    if missing:
+        raise QuestionSetError(f"no evidence recorded for {', '.join(missing[:5])}")
+    x = np.array([[o.evidence[n] for n in names] for o in outcomes], dtype=np.float64)
+    y = np.array([0.0 if o.question.out_of_scope else 1.0 for o in outcomes])
+    return x, y
+
+
+def recalibrated(outcomes: Sequence[Outcome], calibration: Calibration) -> list[Outcome]:
+    """The outcomes with confidence recomputed by ``calibration`` (abstention left to a
+    threshold: see :func:`abstention_curve`)."""
+    return [replace(o, confidence=calibration.probability(o.evidence)) for o in outcomes]
+
+
+def cross_validated(
+    outcomes: Sequence[Outcome], folds: int = 5, features: Sequence[str] | None = None
+) -> list[Outcome]:
+    """Each outcome's confidence from a calibration fitted without its fold: an honest
+    estimate of how the calibration does on questions it has not seen."""
+    order = sorted(range(len(outcomes)), key=lambda i: outcomes[i].question.id)
+    fold_of = {i: n % folds for n, i in enumerate(order)}
+    result = list(outcomes)
+    for f in range(folds):
+        train = [o for i, o in enumerate(outcomes) if fold_of[i] != f]
+        cal = fit_calibration(train, features)
+        for i, o in enumerate(outcomes):
+            if fold_of[i] == f:
+                result[i] = replace(o, confidence=cal.probability(o.evidence))
+    return result
+
+
+def operating_point(outcomes: Sequence[Outcome], max_false_abstain: float = 0.05) -> CurvePoint:
+    """The highest threshold at which at most ``max_false_abstain`` of the answerable
+    questions abstain (the most out-of-scope ones abstaining within that budget)."""
+    answerable = sorted(o.confidence for o in outcomes if not o.question.out_of_scope)
+    if not answerable:
+        raise QuestionSetError("no answerable questions to choose a threshold on")
+    allowed = int(max_false_abstain * len(answerable) + 1e-9)
+    # abstaining below answerable[allowed] leaves exactly `allowed` answerable ones out
+    threshold = answerable[allowed] if allowed < len(answerable) else answerable[-1] + 1e-6
+    return abstention_curve(outcomes, [threshold])[0]

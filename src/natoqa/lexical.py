@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -96,7 +96,9 @@ class Decompounder:
         if key in self._memo:
             return self._memo[key]
         count = self._known(word)
-        best: tuple[float, tuple[str, ...]] | None = (float(count), (word,)) if whole and count else None
+        best: tuple[float, tuple[str, ...]] | None = None
+        if whole and count:
+            best = (float(count), (word,))
         if depth >= 2:
             for cut in range(self.min_part, len(word) - self.min_part + 1):
                 tail = self._best(word[cut:], depth - 1, whole=True)
@@ -171,6 +173,11 @@ class LexicalIndex:
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def known_terms(self) -> Mapping[str, float]:
+        """Every term of the index, with its idf."""
+        return self._idf
 
     def query_terms(self, text: str) -> list[str]:
         return self.analyzer.terms(text)

@@ -75,6 +75,7 @@ def ensure_onnx(folder: Path, cache_dir: Path) -> Path:
             "fingerprint": print_, "source": str(folder.resolve()), "opset": OPSET,
             "exporter_version": EXPORTER_VERSION, "files": sorted(FILES.values()),
         }, indent=2), "utf-8")
+        tmp.chmod(0o755)  # mkdtemp makes it private; the server may run as another user
         try:
             tmp.rename(target)
         except OSError:
@@ -137,8 +138,15 @@ def _export(folder: Path, out: Path) -> None:
 def _quantise(source: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # int8 weights, activations quantised at run time; per channel keeps cosine ≈ 0.995
-    quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    # int8 weights, activations quantised at run time; per channel keeps cosine ≈ 0.995.
+    # The quantiser logs one INFO line per tensor on the root logger: hold those back.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)
 
 
 @contextlib.contextmanager

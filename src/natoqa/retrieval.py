@@ -1,22 +1,154 @@
-"""Finding the passages that answer a question, and deciding when none does."""
+"""Finding the passages that answer a question, and deciding when none does.
+
+Every passage gets one score from three kinds of evidence (docs/RETRIEVAL.md
+has the measurements behind each step and its default):
+
+1. **Dense**: the cosine of the question's vector with the passage's vector,
+   blended with the best cosine among the passage's sentence units
+   (:mod:`natoqa.sentence_vectors`), minus a small penalty for footnotes,
+   which are mostly bibliographic and, being English, pull English questions.
+2. **Lexical**: German-aware BM25 (:mod:`natoqa.lexical`).
+3. **Fusion**: both are z-normalised over the index and added, the lexical part
+   weighted by its *coverage* (the share of the question's words the index
+   knows at all). An English question over German text has low coverage, so
+   the lexical side cannot drown the dense one where it matches little of use.
+
+Follow-ups: the question is also embedded with the previous question in front
+of it; the two dense rankings are blended (``history_weight``), so a pronoun
+finds what the earlier turn was about while a question that names its own
+topic still wins on its own words.
+
+Abstention: a logistic model over evidence features (best scores, margin,
+coverage, key terms the corpus never mentions) gives the probability that the
+question is answerable; below ``abstain_threshold`` the result is
+``no_answer`` and its hits are marked low-confidence. The weights are fitted
+on the development set by ``natoqa eval --calibrate``.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
+from natoqa import sentence_vectors
 from natoqa.embedding import Embedder
+from natoqa.errors import ConfigError
+from natoqa.language import detect_language
+from natoqa.lexical import STOPWORDS, LexicalIndex
 from natoqa.store import IndexVersion
 from natoqa.types import Hit
+
+if TYPE_CHECKING:
+    from natoqa.config import Settings
+
+log = logging.getLogger(__name__)
+
+Scores = npt.NDArray[np.float32]
+
+#: the evidence features, in the order the calibration's weights follow
+FEATURES = ("unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A logistic model: P(answerable) = sigmoid(bias + Σ weight·(x - mean)/scale)."""
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    features: tuple[str, ...] = FEATURES
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not (len(self.weights) == len(self.mean) == len(self.scale) == n):
+            raise ValueError("calibration: weights, mean and scale need one value per feature")
+        if unknown := set(self.features) - set(FEATURES):
+            raise ValueError(f"calibration: unknown feature(s) {', '.join(sorted(unknown))}")
+
+    def probability(self, evidence: Mapping[str, float]) -> float:
+        z = self.bias
+        for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale, strict=True):
+            z += w * (evidence.get(name, 0.0) - m) / (s or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: list(getattr(self, f.name)) if f.name != "bias" else self.bias
+                for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        return cls(
+            weights=tuple(float(x) for x in data["weights"]),
+            bias=float(data["bias"]),
+            mean=tuple(float(x) for x in data["mean"]),
+            scale=tuple(float(x) for x in data["scale"]),
+            features=tuple(str(x) for x in data.get("features", FEATURES)),
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> Calibration:
+        """Read a calibration written by ``natoqa eval --calibrate --save PATH``."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the calibration {path}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"calibration {path} is not valid: {exc}") from None
+
+
+#: Fitted on eval/devset.jsonl + eval/followups.jsonl (docs/RETRIEVAL.md has the command).
+DEFAULT_CALIBRATION = Calibration(
+    weights=(0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0),
+    bias=0.0,
+    mean=(0.0, 0.0, 2.5, 0.0, 0.0, 0.0, 0.0),
+    scale=(1.0, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0),
+)
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
     """Tunable knobs of retrieval; defaults are the measured best (docs/RETRIEVAL.md)."""
 
-    #: below this dense cosine the best hit is not trusted
-    min_score: float = 0.80
+    #: share of the dense score taken from the best sentence unit (0 = passage vector only)
+    sentence_weight: float = 0.6
+    #: weight of the (coverage-scaled) lexical z-score against the dense z-score
+    lexical_weight: float = 0.2
+    #: subtracted from a footnote's dense score
+    footnote_penalty: float = 0.03
+    #: weight of the history-contextual query for follow-ups (0 = ignore history)
+    history_weight: float = 0.5
+    #: how many earlier questions form the context of a follow-up
+    history_turns: int = 1
+    #: abstain below this calibrated probability that the question is answerable
+    abstain_threshold: float = 0.5
+    calibration: Calibration = DEFAULT_CALIBRATION
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrievalConfig:
+        calibration = (
+            Calibration.from_file(settings.retrieval_calibration)
+            if settings.retrieval_calibration
+            else DEFAULT_CALIBRATION
+        )
+        return cls(
+            sentence_weight=settings.retrieval_sentence_weight,
+            lexical_weight=settings.retrieval_lexical_weight,
+            footnote_penalty=settings.retrieval_footnote_penalty,
+            history_weight=settings.retrieval_history_weight,
+            abstain_threshold=settings.retrieval_abstain_threshold,
+            calibration=calibration,
+        )
 
 
 @dataclass(frozen=True)
@@ -25,10 +157,22 @@ class RetrievalResult:
     no_answer: bool
     confidence: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: the features abstention was decided on (FEATURES)
+    evidence: dict[str, float] = field(default_factory=dict)
+    language: str = "de"
+
+
+def _z(scores: Scores) -> Scores:
+    std = float(scores.std())
+    return (scores - scores.mean()) / std if std > 1e-9 else np.zeros_like(scores)
+
+
+# Words that name something: acronyms, numbers (years), capitalised words inside the sentence.
+_KEY_TERM = re.compile(r"\b(?:[A-ZÄÖÜ]{2,}\w*|\d{3,}|(?<=\w )[A-ZÄÖÜ][\w-]+)")
 
 
 class Retriever:
-    """Dense retrieval over one index version."""
+    """Hybrid retrieval over one index version (immutable; safe to share across threads)."""
 
     def __init__(
         self, index: IndexVersion, embedder: Embedder, config: RetrievalConfig | None = None
@@ -36,26 +180,121 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.config = config or RetrievalConfig()
+        passages = index.passages
+        n = len(passages)
+        dim = index.manifest.dim
+        self._passage_vectors: Scores = (
+            index.vectors.reconstruct_n(0, n) if n else np.zeros((0, dim), dtype=np.float32)
+        )
+        try:
+            self._unit_vectors, self._unit_rows = sentence_vectors.load(index.extras, n, dim)
+        except ValueError as exc:
+            log.warning("index %s: ignoring its sentence vectors: %s", index.version, exc)
+            self._unit_vectors = np.zeros((0, dim), dtype=np.float32)
+            self._unit_rows = np.zeros(0, dtype=np.int32)
+        if n and not len(self._unit_vectors):
+            log.warning(
+                "index %s has no sentence vectors (built by an older natoqa): passage vectors "
+                "only; rebuild it for better ranking", index.version
+            )
+        self._penalty = np.array(
+            [self.config.footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
+            dtype=np.float32,
+        )
+        self.lexical = LexicalIndex([p.text for p in passages])
+
+    # -- scoring ---------------------------------------------------------------
+
+    def dense_scores(self, query: npt.NDArray[np.float32]) -> Scores:
+        """Blend of passage cosine and best sentence-unit cosine, footnotes penalised."""
+        passage = self._passage_vectors @ query
+        w = self.config.sentence_weight
+        if w > 0 and len(self._unit_rows):
+            best = passage.copy()
+            np.maximum.at(best, self._unit_rows, self._unit_vectors @ query)
+            passage = (1 - w) * passage + w * best
+        return np.asarray(passage - self._penalty, dtype=np.float32)
+
+    def best_unit(self, query: npt.NDArray[np.float32]) -> float:
+        matrix = self._unit_vectors if len(self._unit_rows) else self._passage_vectors
+        scores = matrix @ query
+        return float(scores.max()) if len(scores) else 0.0
+
+    def missing_share(self, text: str) -> float:
+        """Share of the question's key terms (names, acronyms, numbers) the index never has."""
+        terms = [t for t in _KEY_TERM.findall(text) if t.lower() not in STOPWORDS]
+        if not terms:
+            return 0.0
+        known = self.lexical.known_terms
+        missing = sum(not any(q in known for q in self.lexical.query_terms(t)) for t in terms)
+        return missing / len(terms)
+
+    def context(self, history: Sequence[str]) -> str:
+        turns = self.config.history_turns
+        if self.config.history_weight <= 0 or turns <= 0:
+            return ""
+        return " ".join(h.strip() for h in history[-turns:] if h.strip())
+
+    # -- the interface the service uses -------------------------------------------
 
     def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> RetrievalResult:
         t0 = time.perf_counter()
-        text = question if not history else f"{history[-1]} {question}"
-        qvec = self.embedder.embed(text, kind="query")
+        n = len(self.index.passages)
+        language = detect_language(question)
+        if n == 0:
+            return RetrievalResult([], True, 0.0, {"embed_ms": 0.0, "search_ms": 0.0},
+                                   language=language)
+        cfg = self.config
+        context = self.context(history)
+        texts = [question, f"{context} {question}"] if context else [question]
+        qvecs = self.embedder.embed_batch(texts, kind="query")
         t1 = time.perf_counter()
-        scores, rows = self.index.search(qvec[None, :], k)
-        t2 = time.perf_counter()
+
+        dense = self.dense_scores(qvecs[0])
+        lexical = self.lexical.scores(question)
+        if context:
+            h = cfg.history_weight
+            dense_ctx = self.dense_scores(qvecs[1])
+            fused_dense = (1 - h) * _z(dense) + h * _z(dense_ctx)
+            lexical = lexical + h * self.lexical.scores(context)
+            coverage = self.lexical.coverage(f"{context} {question}")
+            dense = np.maximum(dense, dense_ctx)  # reported per hit
+        else:
+            fused_dense = _z(dense)
+            coverage = self.lexical.coverage(question)
+        fused = fused_dense + cfg.lexical_weight * coverage * _z(lexical)
+
+        k = max(1, min(k, n))
+        top = np.argpartition(-fused, k - 1)[:k] if k < n else np.arange(n)
+        top = top[np.argsort(-fused[top], kind="stable")]
+        order2 = np.partition(-fused, 1)[:2] if n > 1 else np.array([-fused[0], -fused[0]])
+        evidence = {
+            "unit_top": max(self.best_unit(v) for v in qvecs),
+            "dense_top": float(dense[top[0]]),
+            "fused_top": float(fused[top[0]]),
+            "margin": float(-order2[0] + order2[1]) if n > 1 else 0.0,
+            "coverage": float(coverage),
+            "missing": self.missing_share(question),
+            "english": float(language == "en"),
+        }
+        confidence = cfg.calibration.probability(evidence)
+        no_answer = confidence < cfg.abstain_threshold
         hits = [
-            Hit(passage=self.index.passages[int(r)], score=float(s), dense=float(s))
-            for s, r in zip(scores[0], rows[0], strict=True)
-            if r >= 0
+            Hit(
+                passage=self.index.passages[int(r)],
+                score=float(fused[r]),
+                dense=float(dense[r]),
+                lexical=float(lexical[r]),
+                low_confidence=no_answer,
+            )
+            for r in top
         ]
-        top = hits[0].score if hits else 0.0
-        no_answer = top < self.config.min_score
-        if no_answer:
-            hits = [Hit(h.passage, h.score, h.dense, h.lexical, low_confidence=True) for h in hits]
+        t2 = time.perf_counter()
         return RetrievalResult(
             hits=hits,
             no_answer=no_answer,
-            confidence=top,
+            confidence=confidence,
             timings={"embed_ms": (t1 - t0) * 1000, "search_ms": (t2 - t1) * 1000},
+            evidence=evidence,
+            language=language,
         )

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,10 +162,13 @@ class IndexVersion:
         vectors: faiss.Index,
         passages: Sequence[Passage],
         documents: dict[str, DocumentRecord],
+        extras: Mapping[str, npt.NDArray[Any]] | None = None,
     ) -> None:
         self.path = path  # informational only: nothing is read from it after loading
         self.manifest = manifest
         self.vectors = vectors
+        #: optional build artifacts by file name (e.g. retrieval's sentence vectors)
+        self.extras: dict[str, npt.NDArray[Any]] = dict(extras or {})
         self.passages: tuple[Passage, ...] = tuple(passages)
         self.documents = documents
         self._row_by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
@@ -343,6 +347,7 @@ class IndexStore:
             }
         except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IndexCorrupt(f"index {version} cannot be read: {exc}") from None
+        extras = self._load_extras(path, manifest)
         if vectors.ntotal != len(passages) or vectors.d != manifest.dim:
             raise IndexCorrupt(
                 f"index {version}: {vectors.ntotal} vectors of {vectors.d} dimensions "
@@ -353,7 +358,22 @@ class IndexStore:
                 f"index {version}: {len(passages)} passages, the manifest says "
                 f"{manifest.passage_count}"
             )
-        return IndexVersion(path, manifest, vectors, passages, documents)
+        return IndexVersion(path, manifest, vectors, passages, documents, extras)
+
+    def _load_extras(self, path: Path, manifest: Manifest) -> dict[str, npt.NDArray[Any]]:
+        """The optional ``.npy`` artifacts the manifest lists, verified like the main files."""
+        extras: dict[str, npt.NDArray[Any]] = {}
+        for name in sorted(set(manifest.checksums) - set(_CHECKED_FILES)):
+            if not _is_extra_name(name):
+                continue
+            data = self._verified_bytes(path, name, manifest)
+            try:
+                extras[name] = np.load(io.BytesIO(data), allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(
+                    f"index {manifest.version}: {name} cannot be read: {exc}"
+                ) from None
+        return extras
 
     def write(
         self,
@@ -362,10 +382,18 @@ class IndexStore:
         vectors: Vectors,
         documents: Sequence[DocumentRecord],
         manifest: Manifest,
+        extras: Mapping[str, npt.NDArray[Any]] | None = None,
     ) -> Path:
-        """Write a complete version beside the others (not yet current); returns its folder."""
+        """Write a complete version beside the others (not yet current); returns its folder.
+
+        ``extras`` are optional arrays saved as ``<name>`` (``*.npy``) and checksummed
+        with the rest; :attr:`IndexVersion.extras` holds them after loading.
+        """
         if len(passages) != len(vectors):
             raise ValueError("one vector per passage")
+        extras = dict(extras or {})
+        if bad := [n for n in extras if not _is_extra_name(n)]:
+            raise ValueError(f"extra artifact names must be plain *.npy file names: {bad}")
         check_version_name(manifest.version)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.versions_dir))
@@ -390,7 +418,11 @@ class IndexStore:
                 json.dumps(docs_json, ensure_ascii=False, indent=1), encoding="utf-8"
             )
             manifest.passage_count = len(passages)
-            manifest.checksums = {name: _sha256(tmp / name) for name in _CHECKED_FILES}
+            for name, array in extras.items():
+                np.save(tmp / name, np.ascontiguousarray(array), allow_pickle=False)
+            manifest.checksums = {
+                name: _sha256(tmp / name) for name in (*_CHECKED_FILES, *sorted(extras))
+            }
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_files(tmp)
             final = self.versions_dir / manifest.version
@@ -464,6 +496,11 @@ class IndexStore:
                 f"no index in {self.root}: run 'natoqa build --index {self.root}' first"
             )
         return current
+
+
+def _is_extra_name(name: str) -> bool:
+    """A plain ``*.npy`` file name: no folders, not hidden."""
+    return name.endswith(".npy") and not name.startswith(".") and not set(name) & {"/", "\\"}
 
 
 def _sha256(path: Path) -> str:

@@ -57,9 +57,7 @@ def test_follow_up_is_answered_in_the_context_of_the_conversation(
     server_url: str, first: str, follow_up: str, expected: str
 ) -> None:
     opening = chat(server_url, ("user", first)).json()
-    r = chat(
-        server_url, ("user", first), ("assistant", opening["answer"]), ("user", follow_up)
-    )
+    r = chat(server_url, ("user", first), ("assistant", opening["answer"]), ("user", follow_up))
     assert r.status_code == 200
     answer = r.json()
     assert not answer["no_answer"]
@@ -140,9 +138,7 @@ async def test_server_settings_can_lower_the_limits(qa_service: Any) -> None:
             "/api/v1/chat", json={"messages": [{"role": "user", "content": "x" * 21}]}
         )
         assert long.status_code == 422 and "at most 20 characters" in long.json()["detail"]
-        many_k = await client.post(
-            "/api/v1/ask", json={"question": "NATO?", "k": 4}
-        )
+        many_k = await client.post("/api/v1/ask", json={"question": "NATO?", "k": 4})
         assert many_k.status_code == 422 and many_k.json()["errors"][0]["loc"] == ["body", "k"]
         history = await client.post(
             "/api/v1/ask", json={"question": "NATO?", "history": ["a", "b"]}

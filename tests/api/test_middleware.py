@@ -51,12 +51,14 @@ def test_valid_request_ids(given: str, kept: bool) -> None:
 
 
 @pytest.mark.anyio
-async def test_id_is_echoed_when_valid_and_generated_otherwise(caplog: pytest.LogCaptureFixture) -> None:
+async def test_id_is_echoed_when_valid_and_generated_otherwise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     install_log_record_factory()
     transport = httpx.ASGITransport(app=tiny_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         given = await client.get("/", headers={"X-Request-ID": "abc-123"})
-        bad = await client.get("/", headers={"X-Request-ID": "bad id;x".encode() + b"\xe4"})
+        bad = await client.get("/", headers={"X-Request-ID": b"bad id;x" + b"\xe4"})
         none_1 = await client.get("/")
         none_2 = await client.get("/")
     assert given.headers["x-request-id"] == "abc-123" and given.text == "abc-123|abc-123"
@@ -86,7 +88,8 @@ async def test_every_response_of_the_app_carries_the_id_and_the_logs_too(
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         with caplog.at_level(logging.INFO, logger="natoqa"):
             ok = await client.post(
-                "/api/v1/ask", json={"question": "Was ist das New Force Model?"},
+                "/api/v1/ask",
+                json={"question": "Was ist das New Force Model?"},
                 headers={"X-Request-ID": "trace-42"},
             )
         responses = [
@@ -107,19 +110,22 @@ async def test_every_response_of_the_app_carries_the_id_and_the_logs_too(
 
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_unexpected_errors_keep_the_id(qa_service: Any, monkeypatch: pytest.MonkeyPatch,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+async def test_unexpected_errors_keep_the_id(
+    qa_service: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(qa_service, "ask", broken)
     transport = httpx.ASGITransport(app=make_app(qa_service), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        r = await client.post("/api/v1/ask", json={"question": "NATO?"},
-                              headers={"X-Request-ID": "err-1"})
+        r = await client.post(
+            "/api/v1/ask", json={"question": "NATO?"}, headers={"X-Request-ID": "err-1"}
+        )
     assert r.status_code == 500 and r.headers["x-request-id"] == "err-1"
     body = r.json()
     assert body["type"].endswith("/internal-error") and body["request_id"] == "err-1"
     assert "boom" not in r.text
-    assert any(getattr(rec, "request_id", None) == "err-1" and rec.exc_info
-               for rec in caplog.records)
+    assert any(
+        getattr(rec, "request_id", None) == "err-1" and rec.exc_info for rec in caplog.records
+    )

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible endpoints, driven by the official openai package against the real server."""
+"""The OpenAI-compatible endpoints, driven by the official openai package on the real server."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def test_streamed_completion_equals_the_plain_one(sdk: OpenAI) -> None:
     plain = sdk.chat.completions.create(model="natoqa", messages=user(QUESTION))
     chunks = list(
         sdk.chat.completions.create(
-            model="natoqa", messages=user(QUESTION), stream=True,
+            model="natoqa",
+            messages=user(QUESTION),
+            stream=True,
             stream_options={"include_usage": True},
         )
     )
@@ -104,7 +106,12 @@ def test_errors_surface_as_the_sdk_exceptions(sdk: OpenAI) -> None:
 def test_content_parts_and_no_answer_in_english(sdk: OpenAI) -> None:
     completion = sdk.chat.completions.create(
         model="natoqa",
-        messages=[{"role": "user", "content": [{"type": "text", "text": "How do I bake sourdough bread?"}]}],
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "How do I bake sourdough bread?"}],
+            }
+        ],
     )
     assert completion.choices[0].message.content == "I found nothing on this in the sources."
     assert completion.model_extra["no_answer"] is True  # type: ignore[index]

@@ -17,10 +17,13 @@ from tests.api.conftest import make_app
 QUESTION = "Was ist das New Force Model?"
 
 
-def events(url: str, path: str, body: dict[str, Any], **headers: str) -> tuple[httpx.Response, list[tuple[str, Any]]]:
-    with httpx.Client(timeout=60) as client, connect_sse(
-        client, "POST", url + path, json=body, headers=headers
-    ) as source:
+def events(
+    url: str, path: str, body: dict[str, Any], **headers: str
+) -> tuple[httpx.Response, list[tuple[str, Any]]]:
+    with (
+        httpx.Client(timeout=60) as client,
+        connect_sse(client, "POST", url + path, json=body, headers=headers) as source,
+    ):
         received = [(e.event, json.loads(e.data)) for e in source.iter_sse()]
         return source.response, received
 
@@ -52,7 +55,10 @@ def test_answer_pieces_join_back_exactly(text: str, words: int) -> None:
 @pytest.mark.slow
 def test_ask_stream_follows_the_contract_and_matches_the_json_answer(server_url: str) -> None:
     response, received = events(
-        server_url, "/api/v1/ask", {"question": QUESTION, "stream": True}, **{"X-Request-ID": "sse-1"}
+        server_url,
+        "/api/v1/ask",
+        {"question": QUESTION, "stream": True},
+        **{"X-Request-ID": "sse-1"},
     )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -99,7 +105,9 @@ def test_invalid_streaming_request_is_a_plain_problem(server_url: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_error_in_the_middle_becomes_an_error_event(qa_service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_error_in_the_middle_becomes_an_error_event(
+    qa_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(qa_service)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -140,7 +148,9 @@ async def test_no_index_is_a_503_before_any_stream(embedder: Any, tmp_path: Any)
 def test_cli_ask_stream_prints_answer_and_sources(server_url: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "natoqa", "ask", QUESTION, "--url", server_url, "--stream"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "New Force Model" in proc.stdout and "[1]" in proc.stdout
@@ -151,8 +161,21 @@ def test_cli_ask_stream_prints_answer_and_sources(server_url: str) -> None:
 @pytest.mark.slow
 def test_cli_ask_stream_json_is_one_event_per_line(server_url: str) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "natoqa", "ask", QUESTION, "--url", server_url, "--stream", "--json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "natoqa",
+            "ask",
+            QUESTION,
+            "--url",
+            server_url,
+            "--stream",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     received = [(e["event"], e["data"]) for e in map(json.loads, out.splitlines())]
     check_contract(received)

@@ -19,6 +19,7 @@ from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factor
 from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
 from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
+from natoqa.batching import QueryBatcher
 from natoqa.cache import AnswerCache
 from natoqa.config import Settings, get_settings
 from natoqa.embedding import load_embedder
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is None:
             embedder = load_embedder(settings)
+            if settings.batch_queries:
+                embedder = QueryBatcher(embedder)
             svc = QAService(embedder, IndexStore(settings.index_dir),
                             cache=AnswerCache(settings.cache_size))
             svc.load()

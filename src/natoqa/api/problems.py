@@ -173,6 +173,10 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
 
 
+#: what the limits middleware may answer on any /api/* or /v1/* route (keys, size, rate)
+GUARD_STATUSES = (401, 413, 429)
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the given error statuses, as problem+json."""
     out: dict[int | str, dict[str, Any]] = {}

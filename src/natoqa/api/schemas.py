@@ -585,6 +585,14 @@ class ChatCompletionChunk(BaseModel):
 
 
 class ModelCard(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "natoqa", "object": "model", "created": 1735689600, "owned_by": "natoqa"}
+            ]
+        }
+    )
+
     id: str
     object: Literal["model"] = "model"
     created: int

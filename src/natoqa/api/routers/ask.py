@@ -7,7 +7,7 @@ from sse_starlette import EventSourceResponse
 
 from natoqa.api.asking import answer, answerer, make_question
 from natoqa.api.deps import ServiceDep, SettingsDep
-from natoqa.api.problems import problem_responses
+from natoqa.api.problems import GUARD_STATUSES, problem_responses
 from natoqa.api.schemas import AnswerPublic, AskRequest
 from natoqa.api.streaming import SSE_RESPONSE_DOC, natoqa_events, sse_response
 
@@ -18,7 +18,7 @@ RESPONSES: dict[int | str, dict[str, object]] = {
         "description": "The answer (JSON), or with `\"stream\": true` its events (SSE).",
         "content": SSE_RESPONSE_DOC,
     },
-    **problem_responses(400, 422, 503),
+    **problem_responses(400, 422, 503, *GUARD_STATUSES),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from natoqa.api.deps import ServiceDep
-from natoqa.api.problems import problem_responses
+from natoqa.api.problems import GUARD_STATUSES, problem_responses
 from natoqa.api.schemas import (
     DocumentListPublic,
     DocumentMetaPublic,
@@ -18,7 +18,11 @@ from natoqa.types import Passage
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
 
-@router.get("/documents", response_model=DocumentListPublic, responses=problem_responses(503))
+@router.get(
+    "/documents",
+    response_model=DocumentListPublic,
+    responses=problem_responses(503, *GUARD_STATUSES),
+)
 def list_documents(service: ServiceDep) -> DocumentListPublic:
     """All documents of the current index version, with metadata and passage counts."""
     index = service.engine.index
@@ -39,7 +43,7 @@ def list_documents(service: ServiceDep) -> DocumentListPublic:
 @router.get(
     "/passages/{passage_id}",
     response_model=PassageContextPublic,
-    responses=problem_responses(404, 422, 503),
+    responses=problem_responses(404, 422, 503, *GUARD_STATUSES),
 )
 def get_passage(
     passage_id: str,

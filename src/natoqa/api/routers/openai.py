@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse
 from natoqa._version import __version__
 from natoqa.api.asking import answer, answerer, make_question
 from natoqa.api.deps import ServiceDep, SettingsDep
-from natoqa.api.problems import ProblemError, problem_responses
+from natoqa.api.problems import GUARD_STATUSES, ProblemError, problem_responses
 from natoqa.api.schemas import (
     OPENAI_MODEL,
     ChatCompletion,
@@ -90,7 +90,7 @@ def _check_model(model: str) -> None:
             "description": "The completion (JSON), or with `\"stream\": true` its chunks (SSE).",
             "content": _STREAM_DOC,
         },
-        **problem_responses(400, 404, 422, 503),
+        **problem_responses(400, 404, 422, 503, *GUARD_STATUSES),
     },
 )
 async def chat_completions(
@@ -142,13 +142,17 @@ async def chat_completions(
     )
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, responses=problem_responses(*GUARD_STATUSES))
 async def list_models() -> ModelList:
     """The models natoqa offers: one, `natoqa`."""
     return ModelList(data=[ModelCard(id=OPENAI_MODEL, created=MODEL_CREATED)])
 
 
-@router.get("/models/{model_id}", response_model=ModelCard, responses=problem_responses(404))
+@router.get(
+    "/models/{model_id}",
+    response_model=ModelCard,
+    responses=problem_responses(404, 422, *GUARD_STATUSES),
+)
 async def get_model(model_id: str) -> ModelCard:
     """One model: `natoqa`, or 404 `model-not-found`."""
     _check_model(model_id)

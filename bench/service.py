@@ -1,0 +1,320 @@
+"""What a question costs, bare and through the service, on this machine, in one run.
+
+    .venv/bin/python bench/service.py                       # torch backend, defaults
+    NATOQA_BACKEND=onnx-int8 .venv/bin/python bench/service.py --json out.json
+
+Measures, with the settings of the environment (NATOQA_BACKEND, NATOQA_TORCH_THREADS,
+NATOQA_BATCH_QUERIES):
+
+(a) bare: embed one question with the model + search FAISS, one at a time
+    (p50/p95/p99), and the model's capacity — questions per second when it embeds
+    batches of 16 on all cores, i.e. what two cores allow;
+(b) the service: a real ``natoqa serve`` on a loopback port; ``POST /api/v1/ask``
+    one request at a time with distinct questions (p50/p95/p99), the same
+    question repeated (served by the answer cache), and throughput at
+    saturation with ``wrk`` (Debian's ``wrk``; a Lua script posts distinct
+    questions) at several connection counts;
+(c) memory: the server's RSS after the load (VmRSS) and its peak (VmHWM).
+
+Questions come from eval/devset.jsonl, eval/followups.jsonl and (if present)
+../shared/benchmarks/xquad_de/queries.jsonl; every request of (b) asks one
+not asked before, so the cache does not flatter the figures. The index is
+the bundled corpus, built once into .cache/bench/index (or --index).
+Results go to docs/BENCHMARKS.md with the command that produced them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION_FILES = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl",
+                  ROOT.parent / "shared" / "benchmarks" / "xquad_de" / "queries.jsonl"]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+    return {"n": len(ordered), "p50": statistics.median(ordered), "p95": pct(0.95),
+            "p99": pct(0.99), "mean": statistics.fmean(ordered)}
+
+
+def load_questions() -> list[str]:
+    seen: dict[str, None] = {}
+    for path in QUESTION_FILES:
+        if path.is_file():
+            for line in path.read_text("utf-8").splitlines():
+                if line.strip():
+                    seen.setdefault(json.loads(line)["question"].strip(), None)
+    return list(seen)
+
+
+def ensure_index(index: Path | None) -> Path:
+    """The bundled corpus indexed (once, with the torch model) unless --index names one."""
+    if index is not None:
+        return index
+    target = ROOT / ".cache" / "bench" / "index"
+    if not (target / "CURRENT").is_file():
+        print(f"building the bench index into {target} …", flush=True)
+        subprocess.run([sys.executable, "-m", "natoqa", "build", "--corpus", str(ROOT / "corpus"),
+                        "--index", str(target)], check=True,
+                       env={**os.environ, "NATOQA_BACKEND": "torch", "HF_HUB_OFFLINE": "1"})
+    return target
+
+
+# --- (a) bare ------------------------------------------------------------------------
+
+
+def bare(index_dir: Path, questions: list[str], capacity_seconds: float) -> dict[str, Any]:
+    from natoqa.config import load_settings
+    from natoqa.embedding import load_embedder
+    from natoqa.store import IndexStore
+
+    settings = load_settings()
+    embedder = load_embedder(settings)
+    index = IndexStore(index_dir).load()
+    for q in questions[:10]:  # warm-up
+        index.search(embedder.embed(q, kind="query")[None, :], 5)
+    embed_ms, search_ms, total_ms = [], [], []
+    for q in questions:
+        t0 = time.perf_counter()
+        vector = embedder.embed(q, kind="query")
+        t1 = time.perf_counter()
+        index.search(vector[None, :], 5)
+        t2 = time.perf_counter()
+        embed_ms.append((t1 - t0) * 1000)
+        search_ms.append((t2 - t1) * 1000)
+        total_ms.append((t2 - t0) * 1000)
+    # capacity: batches of 16 distinct questions on all cores, for a fixed time
+    done, started, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - started < capacity_seconds:
+        batch = [questions[(i + j) % len(questions)] for j in range(16)]
+        embedder.embed_batch(batch, kind="query")
+        done += len(batch)
+        i += 16
+    capacity = done / (time.perf_counter() - started)
+    rss = _rss(os.getpid())
+    del embedder, index
+    gc.collect()
+    return {"embed_ms": percentiles(embed_ms), "search_ms": percentiles(search_ms),
+            "question_ms": percentiles(total_ms), "capacity_qps": capacity,
+            "sequential_qps": 1000 / statistics.median(total_ms), "process_rss_mb": rss[0]}
+
+
+# --- (b) the service -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(index_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NATOQA_RATE_LIMIT": "off",
+           "NATOQA_MAX_CONCURRENT": "1024", "NATOQA_RELOAD_INTERVAL": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "natoqa", "serve", "--index", str(index_dir),
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("server did not become ready within 300 s")
+
+
+def sequential(url: str, questions: list[str], repeats: int) -> dict[str, Any]:
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for q in ("Aufwärmen eins", "warm-up two"):
+            client.post("/api/v1/ask", json={"question": q})
+        latencies, server_ms = [], []
+        for q in questions:
+            t0 = time.perf_counter()
+            r = client.post("/api/v1/ask", json={"question": q})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+            server_ms.append(float(r.json().get("took_ms") or 0))
+        cached = []
+        client.post("/api/v1/ask", json={"question": questions[0]})
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            client.post("/api/v1/ask", json={"question": questions[0]}).raise_for_status()
+            cached.append((time.perf_counter() - t0) * 1000)
+    return {"distinct_ms": percentiles(latencies), "server_took_ms": percentiles(server_ms),
+            "cached_ms": percentiles(cached)}
+
+
+LUA = """
+local bodies = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  local i = ((n - 1) %% #bodies) + 1
+  return wrk.format("POST", "/api/v1/ask", {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def wrk(url: str, questions: list[str], connections: int, seconds: int, tag: str) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    # a tag per run: no question repeats across runs, so the cache never answers
+    bodies = ",".join(lua_string(json.dumps({"question": f"{q} ({tag})"})) for q in questions)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(LUA % bodies)
+        script = fh.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency",
+             "-s", script, url],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    dist = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.M)}
+    return {"connections": connections, "seconds": seconds, "requests": total, "rps": rps,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(0) if errors else None,
+            "latency_ms": {f"p{p}": v for p, v in dist.items()}}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def _rss(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of ``pid`` in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in load],
+            "backend": os.environ.get("NATOQA_BACKEND", "torch"),
+            "torch_threads": os.environ.get("NATOQA_TORCH_THREADS", "0"),
+            "batch_queries": os.environ.get("NATOQA_BATCH_QUERIES", "true")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, help="Index folder (default: build .cache/bench).")
+    parser.add_argument("--questions", type=int, default=200,
+                        help="Distinct questions for (a) and for (b) one at a time.")
+    parser.add_argument("--connections", default="1,2,4,8,16",
+                        help="wrk connection counts (comma-separated).")
+    parser.add_argument("--duration", type=int, default=15, help="Seconds per wrk run.")
+    parser.add_argument("--capacity-seconds", type=float, default=10.0)
+    parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument("--json", type=Path, help="Also write the figures as JSON here.")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    questions = load_questions()
+    n = args.questions
+    if len(questions) < 2 * n + 100:
+        raise SystemExit(f"only {len(questions)} questions; use --questions {len(questions) // 3}")
+    index_dir = ensure_index(args.index)
+    result: dict[str, Any] = {"machine": machine(), "index": str(index_dir)}
+    print(json.dumps(result["machine"]), flush=True)
+
+    if not args.skip_bare:
+        print("(a) bare: model + FAISS in this process …", flush=True)
+        result["bare"] = bare(index_dir, questions[:n], args.capacity_seconds)
+        print(json.dumps(result["bare"], indent=1), flush=True)
+
+    log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
+    proc, url = start_server(index_dir, log)
+    try:
+        print(f"(b) service at {url}: one request at a time …", flush=True)
+        result["service"] = sequential(url, questions[n:2 * n], repeats=n)
+        print(json.dumps(result["service"], indent=1), flush=True)
+        result["rss_after_sequential_mb"] = _rss(proc.pid)[0]
+        pool = questions[2 * n:]
+        runs = []
+        for i, c in enumerate(int(x) for x in args.connections.split(",")):
+            print(f"    wrk, {c} connections, {args.duration} s …", flush=True)
+            runs.append(wrk(url, pool, c, args.duration, tag=f"r{i}-{os.getpid()}"))
+            print("    " + json.dumps(runs[-1]), flush=True)
+        result["throughput"] = runs
+        rss, peak = _rss(proc.pid)
+        result["server_memory_mb"] = {"rss": rss, "peak": peak}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    if "bare" in result:
+        result["ratio_service_p50_to_bare_p50"] = (
+            result["service"]["distinct_ms"]["p50"] / result["bare"]["question_ms"]["p50"]
+        )
+    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(summary(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+def summary(r: dict[str, Any]) -> str:
+    lines = ["", "## summary", f"machine: {json.dumps(r['machine'])}"]
+    if "bare" in r:
+        b = r["bare"]
+        lines.append(f"bare question (embed+search): p50 {b['question_ms']['p50']:.1f} ms, "
+                     f"p95 {b['question_ms']['p95']:.1f}, p99 {b['question_ms']['p99']:.1f} "
+                     f"(embed p50 {b['embed_ms']['p50']:.1f}, search p50 "
+                     f"{b['search_ms']['p50']:.3f}); model capacity {b['capacity_qps']:.1f} q/s "
+                     f"(batches of 16), {b['sequential_qps']:.1f} q/s one at a time")
+    s = r["service"]
+    lines.append(f"service /api/v1/ask one at a time: p50 {s['distinct_ms']['p50']:.1f} ms, "
+                 f"p95 {s['distinct_ms']['p95']:.1f}, p99 {s['distinct_ms']['p99']:.1f}; "
+                 f"cached p50 {s['cached_ms']['p50']:.2f} ms")
+    if "ratio_service_p50_to_bare_p50" in r:
+        lines.append(f"service p50 / bare p50 = {r['ratio_service_p50_to_bare_p50']:.2f} "
+                     "(target <= 1.3)")
+    for t in r["throughput"]:
+        lat = t["latency_ms"]
+        lines.append(f"wrk -c{t['connections']}: {t['rps']:.1f} req/s, p50 {lat.get('p50', 0):.0f}"
+                     f" ms, p99 {lat.get('p99', 0):.0f} ms, non-2xx {t['non_2xx']}")
+    m = r["server_memory_mb"]
+    lines.append(f"server RSS {m['rss']:.0f} MiB (peak {m['peak']:.0f} MiB)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The ONNX backends against the torch model: same vectors (fp32), nearly (int8)."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "Was erbt Rutte von Stoltenberg?",
+    "Who succeeded Jens Stoltenberg as NATO Secretary General?",
+    unicodedata.normalize("NFD", "Wie viele Beschäftigte hat das Internationale Sekretariat?"),
+    "x",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_embedders(settings_for_model: Any) -> dict[str, Any]:
+    from natoqa.embedding import load_embedder
+
+    return {backend: load_embedder(settings_for_model.model_copy(update={"backend": backend}))
+            for backend in ("onnx", "onnx-int8")}
+
+
+def test_fp32_reproduces_torch_and_int8_stays_close(embedder: Any,
+                                                    onnx_embedders: dict[str, Any]) -> None:
+    reference = embedder.embed_batch(TEXTS, kind="query")
+    fp32 = onnx_embedders["onnx"].embed_batch(TEXTS, kind="query")
+    int8 = onnx_embedders["onnx-int8"].embed_batch(TEXTS, kind="query")
+    assert fp32.shape == int8.shape == reference.shape == (len(TEXTS), 384)
+    assert fp32.dtype == np.float32
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1, atol=1e-4)
+    assert (fp32 * reference).sum(1).min() > 0.9999
+    assert (int8 * reference).sum(1).min() > 0.98
+    # one at a time equals batched (padding must not leak into the pooling)
+    single = np.stack([onnx_embedders["onnx"].embed(t, kind="query") for t in TEXTS])
+    assert np.allclose(single, fp32, atol=1e-4)
+    # the prompt is applied: a passage embeds differently from the same text as a query
+    passage = onnx_embedders["onnx"].embed(TEXTS[0], kind="passage")
+    assert float(passage @ fp32[0]) < 0.999
+    assert float(passage @ embedder.embed(TEXTS[0], kind="passage")) > 0.9999
+
+
+def test_onnx_backends_serve_an_index_built_with_torch(
+    embedder: Any, onnx_embedders: dict[str, Any], built_index: Path
+) -> None:
+    from natoqa.retrieval import Retriever
+    from natoqa.store import IndexStore
+
+    index = IndexStore(built_index).load(expect_model=embedder.model_id)
+    question = "Wie viele Menschen arbeiten im Internationalen Sekretariat?"
+    expected = Retriever(index, embedder).search(question, k=3)
+    for backend in onnx_embedders.values():
+        assert backend.model_id == embedder.model_id  # same vectors: no rebuild needed
+        got = Retriever(index, backend).search(question, k=3)
+        assert got.hits[0].passage.passage_id == expected.hits[0].passage.passage_id
+        assert "1 352 Beschäftigte" in got.hits[0].passage.text
+
+
+def test_export_is_cached_and_complete(settings_for_model: Any) -> None:
+    from natoqa.embedding import resolve_model
+    from natoqa.onnx_embedding import FILES, RECORD, ensure_onnx
+
+    folder = Path(resolve_model(settings_for_model)[0])
+    first = ensure_onnx(folder, settings_for_model.model_cache)
+    assert ensure_onnx(folder, settings_for_model.model_cache) == first  # no second export
+    assert all((first / name).stat().st_size > 10_000_000 for name in FILES.values())
+    assert (first / RECORD).is_file()
+    assert (first / FILES["int8"]).stat().st_size < (first / FILES["fp32"]).stat().st_size / 3
