@@ -64,8 +64,8 @@ ENV NATOQA_BACKEND=${BACKEND} \
     NATOQA_HOST=0.0.0.0 \
     NATOQA_PORT=8000 \
     NATOQA_LOG_JSON=true
-RUN groupadd --system --gid 10001 natoqa \
- && useradd --system --uid 10001 --gid natoqa --home-dir /data --shell /usr/sbin/nologin natoqa \
+RUN groupadd --gid 10001 natoqa \
+ && useradd --uid 10001 --gid natoqa --no-create-home --home-dir /data --shell /usr/sbin/nologin natoqa \
  && mkdir -p /data \
  && chown natoqa:natoqa /data
 COPY --from=build /opt/venv /opt/venv

@@ -482,3 +482,9 @@ def model_prepare(ctx: click.Context) -> None:
         if not Path(source).is_dir():
             _fail(f"NATOQA_BACKEND={settings.backend} needs a local model folder, not {source}")
         click.echo(f"{settings.backend}: {ensure_onnx(Path(source), settings.model_cache)}")
+
+
+# `natoqa eval` lives in its own module (retrieval measurement); registered here.
+from natoqa.eval_command import eval_command  # noqa: E402
+
+main.add_command(eval_command)

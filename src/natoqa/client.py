@@ -1,14 +1,21 @@
 """Python clients for a running natoqa server, over httpx.
 
->>> from natoqa import Client
->>> with Client("http://127.0.0.1:8000") as client:
-...     answer = client.ask("Wie hoch sollen die Verteidigungsausgaben sein?")
-...     print(answer.answer, [c.title for c in answer.citations])
-...     reply = client.chat([("user", "Wer ist NATO-Generalsekretär?"),
-...                          ("assistant", reply_text), ("user", "Und was erbt er?")])
-...     for event in client.ask_stream("Was ist das New Force Model?"):
-...         if isinstance(event, DeltaEvent):
-...             print(event.text, end="", flush=True)
+::
+
+    from natoqa import Client
+    from natoqa.client import DeltaEvent
+
+    with Client("http://127.0.0.1:8000") as client:
+        answer = client.ask("Wie hoch sollen die Verteidigungsausgaben sein?")
+        print(answer.answer, [c.title for c in answer.citations])
+        reply = client.chat([
+            ("user", "Was beschloss der Gipfel in Washington zur Ukraine?"),
+            ("assistant", answer.answer),
+            ("user", "Und wo soll das neue Hauptquartier sein?"),
+        ])
+        for event in client.ask_stream("Was ist das New Force Model?"):
+            if isinstance(event, DeltaEvent):
+                print(event.text, end="", flush=True)
 
 Results are the API's own pydantic models (``AnswerPublic``, ``CitationsEvent``,
 ``DeltaEvent``, ``DoneEvent`` …). Errors are exceptions from :mod:`natoqa.errors`:

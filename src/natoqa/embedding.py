@@ -41,7 +41,8 @@ class Embedder(ABC):
         """Embed ``texts`` as queries or as passages; returns shape (len(texts), dim)."""
 
     def embed(self, text: str, *, kind: Kind = "query") -> Vectors:
-        return self.embed_batch([text], kind=kind)[0]
+        row: Vectors = self.embed_batch([text], kind=kind)[0]
+        return row
 
 
 class SentenceTransformerEmbedder(Embedder):

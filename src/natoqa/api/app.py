@@ -24,6 +24,7 @@ from natoqa.cache import AnswerCache
 from natoqa.config import Settings, get_settings
 from natoqa.embedding import load_embedder
 from natoqa.reloader import reload_in_background
+from natoqa.retrieval import RetrievalConfig
 from natoqa.service import QAService
 from natoqa.store import IndexStore
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             if settings.batch_queries:
                 embedder = QueryBatcher(embedder)
             svc = QAService(embedder, IndexStore(settings.index_dir),
+                            RetrievalConfig.from_settings(settings),
                             cache=AnswerCache(settings.cache_size))
             svc.load()
             # one throw-away query: the first real one would pay torch's lazy set-up (~1-2 s)

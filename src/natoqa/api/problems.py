@@ -173,8 +173,9 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
 
 
-#: what the limits middleware may answer on any /api/* or /v1/* route (keys, size, rate)
-GUARD_STATUSES = (401, 413, 429)
+#: what the limits middleware may answer on any /api/* or /v1/* route (keys, size, rate,
+#: a request that took too long)
+GUARD_STATUSES = (401, 413, 429, 503)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,0 +1,115 @@
+"""Retrieval latency per question: query encoding + scoring, as the service runs it.
+
+Loads the real model and an index, warms up, then times ``Retriever.search``
+over the development questions (single questions and follow-ups, which embed
+two texts). Prints percentiles of the total and of its two parts, and the
+conditions (cores, torch threads, load average) because the machine is shared.
+
+    .venv/bin/python bench/retrieval_latency.py --index index/
+    NATOQA_TORCH_THREADS=1 .venv/bin/python bench/retrieval_latency.py --index index/ --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p90": round(pct(0.9), 2),
+        "p99": round(pct(0.99), 2),
+        "mean": round(statistics.fmean(ordered), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Time Retriever.search per question.")
+    parser.add_argument("--index", type=Path, default=ROOT / "index", help="Index folder.")
+    parser.add_argument(
+        "--questions", type=Path, nargs="+",
+        default=[ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl"],
+    )
+    parser.add_argument("--repeat", type=int, default=2, help="Passes over the questions.")
+    parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from natoqa.config import load_settings
+    from natoqa.embedding import load_embedder
+    from natoqa.evaluation import load_questions
+    from natoqa.retrieval import RetrievalConfig, Retriever
+    from natoqa.store import IndexStore
+
+    settings = load_settings()
+    questions = load_questions(args.questions)
+    embedder = load_embedder(settings)
+    index = IndexStore(args.index).load(expect_dim=embedder.dim)
+    retriever = Retriever(index, embedder, RetrievalConfig.from_settings(settings))
+    for q in questions[:5]:  # warm-up: torch's lazy set-up, caches
+        retriever.search(q.question, q.history)
+
+    load_before = os.getloadavg()
+    total: list[float] = []
+    embed: list[float] = []
+    search: list[float] = []
+    followup: list[float] = []
+    for _ in range(args.repeat):
+        for q in questions:
+            t0 = time.perf_counter()
+            result = retriever.search(q.question, q.history, 5)
+            ms = (time.perf_counter() - t0) * 1000
+            total.append(ms)
+            embed.append(result.timings["embed_ms"])
+            search.append(result.timings["search_ms"])
+            if q.history:
+                followup.append(ms)
+    figures = {
+        "questions": len(total),
+        "passages": len(index),
+        "sentence_units": int(len(index.extras.get("sentence_rows.npy", []))),
+        "total_ms": percentiles(total),
+        "embed_ms": percentiles(embed),
+        "search_ms": percentiles(search),
+        "followup_total_ms": percentiles(followup) if followup else {},
+        "conditions": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "backend": settings.backend,
+        },
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        c = figures["conditions"]
+        print(f"{figures['questions']} searches over {figures['passages']} passages "
+              f"({figures['sentence_units']} sentence units); {c['cpus']} cpus, "
+              f"torch threads {c['torch_threads']}, load average {c['loadavg_before'][0]} "
+              f"-> {c['loadavg_after'][0]}")
+        for name in ("total_ms", "embed_ms", "search_ms", "followup_total_ms"):
+            p = figures[name]
+            if p:
+                print(f"  {name:<18} p50 {p['p50']:7.2f}  p90 {p['p90']:7.2f}  "
+                      f"p99 {p['p99']:7.2f}  mean {p['mean']:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

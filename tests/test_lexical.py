@@ -1,0 +1,104 @@
+"""German-aware BM25: tokens, compound splitting, scoring, coverage."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from natoqa.lexical import Analyzer, Decompounder, LexicalIndex, words
+
+TEXTS = [
+    "Die Verteidigungsausgaben der Mitgliedstaaten sollen auf zwei Prozent steigen.",
+    "Das New Force Model sieht insgesamt 800 000 Soldaten vor.",
+    "Die Ausgaben für Bildung und die Verteidigung der Küste sind getrennte Haushalte.",
+    "Der Generalsekretär führt den Vorsitz im Nordatlantikrat.",
+    "Russland gilt als größte Bedrohung für die Sicherheit des Bündnisses.",
+]
+
+
+def test_words_lowercase_drop_stop_words_and_join_digit_groups() -> None:
+    assert words("Die NATO plant 800 000 Soldaten, 1.352 Beschäftigte und 40,000 troops.") == [
+        "nato", "plant", "800000", "soldaten", "1352", "beschäftigte", "40000", "troops",
+    ]
+
+
+def test_words_keep_decimal_numbers_apart_from_groups() -> None:
+    assert "5" in words("2,5 Prozent") and "2" in words("2,5 Prozent")
+
+
+def test_decompounder_splits_at_known_words_with_linking_s() -> None:
+    counts = Counter({"verteidigung": 5, "ausgaben": 3, "mitglied": 2, "staaten": 9})
+    d = Decompounder(counts)
+    assert d.split("verteidigungsausgaben") == ("verteidigung", "ausgaben")
+    assert d.split("mitgliedstaaten") == ("mitglied", "staaten")
+
+
+def test_decompounder_leaves_unknown_and_short_words_whole() -> None:
+    d = Decompounder(Counter({"verteidigung": 5}))
+    assert d.split("bearbeiten") == ()
+    assert d.split("verteidigung") == ()  # no split into known parts: stays whole
+    assert d.split("haus") == ()
+    assert d.split("2024") == ()
+
+
+def test_decompounder_finds_three_parts() -> None:
+    d = Decompounder(Counter({"nato": 4, "truppen": 3, "abzug": 2}))
+    assert d.split("natotruppenabzug") == ("nato", "truppen", "abzug")
+
+
+def test_analyzer_adds_parts_beside_the_whole_stem() -> None:
+    analyzer = Analyzer(Decompounder(Counter({"verteidigung": 5, "ausgaben": 3})))
+    terms = analyzer.terms("Verteidigungsausgaben")
+    assert terms[0] == "verteidigungsausgab"  # the whole word, stemmed
+    assert set(terms[1:]) == {"verteid", "ausgab"}
+
+
+def test_stemming_meets_inflections_and_umlauts() -> None:
+    index = LexicalIndex(TEXTS)
+    assert int(np.argmax(index.scores("Bündnis"))) == 4
+
+
+def test_compound_in_the_text_matches_its_parts_in_the_question() -> None:
+    """'Ausgaben für Verteidigung' must find 'Verteidigungsausgaben' too."""
+    plain = LexicalIndex(TEXTS, decompound=False)
+    split = LexicalIndex(TEXTS)
+    q = "Wie hoch sind die Ausgaben für die Verteidigung?"
+    assert plain.scores(q)[0] == 0.0  # no whole word in common
+    assert split.scores(q)[0] > 0.0
+
+
+def test_compound_in_the_question_matches_parts_in_the_text() -> None:
+    index = LexicalIndex(TEXTS)
+    scores = index.scores("Küstenverteidigung")  # not in the corpus as a word
+    assert int(np.argmax(scores)) == 2 and scores[2] > 0
+
+
+def test_numbers_written_apart_match() -> None:
+    index = LexicalIndex(TEXTS)
+    assert int(np.argmax(index.scores("800.000 Soldaten"))) == 1
+
+
+def test_no_known_term_gives_zeros_not_an_error() -> None:
+    index = LexicalIndex(TEXTS)
+    assert not index.scores("Quantenchromodynamik").any()
+    assert not index.scores("").any()
+    assert not index.scores("die der und").any()  # only stop words
+
+
+def test_empty_index() -> None:
+    index = LexicalIndex([])
+    assert len(index) == 0
+    assert index.scores("NATO").shape == (0,)
+    assert index.coverage("NATO") == 0.0
+
+
+def test_coverage_is_high_for_german_and_low_for_english_or_unknown_terms() -> None:
+    index = LexicalIndex(TEXTS)
+    german = index.coverage("Wie viele Soldaten sieht das Force Model vor?")
+    english = index.coverage("How many troops does the model foresee?")
+    unknown = index.coverage("Quantenchromodynamik Teilchenbeschleuniger")
+    assert german > 0.6
+    assert english < german
+    assert unknown == 0.0
+    assert index.coverage("") == 0.0

@@ -1,0 +1,288 @@
+"""Hybrid retrieval: scoring, fusion, follow-ups, abstention; the real model where it counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from natoqa import sentence_vectors
+from natoqa.config import load_settings
+from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.errors import ConfigError, IndexCorrupt
+from natoqa.retrieval import (
+    DEFAULT_CALIBRATION,
+    Calibration,
+    RetrievalConfig,
+    Retriever,
+)
+from natoqa.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
+from natoqa.types import DocumentMeta, Passage
+
+
+class BagOfWords(Embedder):
+    """A tiny deterministic embedder (hashed words) to test the layers around the model."""
+
+    model_id = "bag-of-words"
+    dim = 256
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+            out[i, 0] += 0.01  # never all-zero
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+TEXTS = [
+    ("Das New Force Model sieht insgesamt 800 000 Soldaten vor. Die erste Stufe ist schnell.",
+     "body"),
+    ("Die Allianz unterstützt die Ukraine mit Treibstoff. Waffen liefert sie nicht selbst.",
+     "body"),
+    ("Der Generalsekretär Rutte will höhere Verteidigungsausgaben. Er nennt drei Prozent.",
+     "body"),
+    ("Speech by the Secretary General on defence spending, www.nato.int.", "footnote"),
+]
+
+
+def make_index(
+    tmp_path: Path,
+    texts: Sequence[tuple[str, str]] = TEXTS,
+    embedder: Embedder | None = None,
+    *,
+    sentences: bool = True,
+) -> IndexVersion:
+    """A real on-disk version (real FAISS, real store) of the given passages."""
+    embedder = embedder or BagOfWords()
+    passages = [
+        Passage(passage_id=f"p{i}", doc_id="d.txt", ordinal=i, text=t, kind=kind,  # type: ignore[arg-type]
+                footnote=1 if kind == "footnote" else None)
+        for i, (t, kind) in enumerate(texts)
+    ]
+    vectors = embedder.embed_batch([p.text for p in passages], kind="passage")
+    extras = sentence_vectors.build(passages, embedder) if sentences else {}
+    store = IndexStore(tmp_path / "index")
+    manifest = Manifest(
+        version=new_version_name(), model_id=embedder.model_id, dim=embedder.dim,
+        passage_count=len(passages), documents={"d.txt": "h"}, passage_settings={},
+        created="now",
+    )
+    store.write(passages=passages, vectors=vectors, manifest=manifest, extras=extras,
+                documents=[DocumentRecord("d.txt", DocumentMeta(title="D"), "h", len(passages))])
+    return store.load(manifest.version)
+
+
+# -- fast: the layers around the model, with a bag-of-words embedder ------------------
+
+
+def test_sentence_units_are_sentences_and_neighbour_pairs() -> None:
+    text = "Erster Satz mit Inhalt hier. Zweiter Satz mit Inhalt. Dritter Satz folgt jetzt."
+    assert sentence_vectors.units(text) == [
+        "Erster Satz mit Inhalt hier.", "Zweiter Satz mit Inhalt.", "Dritter Satz folgt jetzt.",
+        "Erster Satz mit Inhalt hier. Zweiter Satz mit Inhalt.",
+        "Zweiter Satz mit Inhalt. Dritter Satz folgt jetzt.",
+    ]
+    assert sentence_vectors.units("Nur ein einziger Satz hier.") == []
+    # a fragment ("Vgl.") is joined to its neighbour, not embedded alone
+    assert all(len(u.split()) >= 4 for u in sentence_vectors.units("Vgl. oben. " + text))
+
+
+def test_store_keeps_sentence_vectors_and_verifies_them(tmp_path: Path) -> None:
+    version = make_index(tmp_path)
+    vectors = version.extras[sentence_vectors.VECTORS_FILE]
+    rows = version.extras[sentence_vectors.ROWS_FILE]
+    expected = sum(len(sentence_vectors.units(t)) for t, _ in TEXTS)
+    assert vectors.shape == (expected, 256) and rows.shape == (expected,)
+    assert set(rows.tolist()) == {0, 1, 2}  # the one-sentence footnote has no units
+    (version.path / sentence_vectors.VECTORS_FILE).write_bytes(b"tampered")
+    with pytest.raises(IndexCorrupt, match="sentence_vectors.npy fails its checksum"):
+        IndexStore(tmp_path / "index").load(version.version)
+
+
+def test_store_refuses_extra_names_that_are_not_plain_npy_files(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "index")
+    manifest = Manifest(version=new_version_name(), model_id="m", dim=4, passage_count=0,
+                        documents={}, passage_settings={}, created="now")
+    with pytest.raises(ValueError, match="plain"):
+        store.write(passages=[], vectors=np.zeros((0, 4), dtype=np.float32), documents=[],
+                    manifest=manifest, extras={"../x.npy": np.zeros(1)})
+
+
+def test_search_ranks_by_fused_score_and_respects_k(tmp_path: Path) -> None:
+    retriever = Retriever(make_index(tmp_path), BagOfWords())
+    result = retriever.search("Wie viele Soldaten sieht das New Force Model vor?", k=2)
+    assert [h.passage.passage_id for h in result.hits][:1] == ["p0"]
+    assert len(result.hits) == 2
+    assert result.hits[0].score >= result.hits[1].score
+    assert result.hits[0].lexical > 0 and result.hits[0].dense > 0
+    assert len(retriever.search("Soldaten", k=50).hits) == 4  # k beyond the index: all
+    assert set(result.timings) == {"embed_ms", "search_ms"}
+    assert set(result.evidence) == {"unit_top", "dense_top", "fused_top", "margin",
+                                    "coverage", "missing", "english"}
+    assert result.language == "de"
+
+
+def test_footnote_penalty_lowers_footnotes(tmp_path: Path) -> None:
+    index = make_index(tmp_path)
+    q = "Secretary General speech on defence spending"
+    # dense only: the penalty is on the dense side
+    plain = Retriever(index, BagOfWords(), RetrievalConfig(footnote_penalty=0.0, lexical_weight=0))
+    penalised = Retriever(index, BagOfWords(),
+                          RetrievalConfig(footnote_penalty=0.5, lexical_weight=0))
+    assert plain.search(q, k=1).hits[0].passage.kind == "footnote"
+    assert penalised.search(q, k=1).hits[0].passage.kind == "body"
+
+
+def test_sentence_weight_uses_the_best_sentence(tmp_path: Path) -> None:
+    """A passage whose one sentence matches exactly outranks one that matches diffusely."""
+    texts = [
+        ("Alpha beta gamma delta. Epsilon zeta eta theta. Iota kappa lambda mu.", "body"),
+        ("Alpha beta nu xi. Gamma delta omikron pi. Rho sigma tau upsilon.", "body"),
+    ]
+    index = make_index(tmp_path, texts)
+    q = "alpha beta gamma delta"
+    no_units = Retriever(index, BagOfWords(), RetrievalConfig(sentence_weight=0.0))
+    units = Retriever(index, BagOfWords(), RetrievalConfig(sentence_weight=0.6))
+    d0 = no_units.dense_scores(BagOfWords().embed(q))
+    d1 = units.dense_scores(BagOfWords().embed(q))
+    assert (d1[0] - d1[1]) > (d0[0] - d0[1])
+
+
+def test_history_steers_a_follow_up_without_drowning_a_new_topic(tmp_path: Path) -> None:
+    retriever = Retriever(make_index(tmp_path), BagOfWords())
+    follow = retriever.search("Und wie viel davon?", ["Was sagt Rutte zu Verteidigungsausgaben?"])
+    assert follow.hits[0].passage.passage_id == "p2"
+    switch = retriever.search("Liefert die Allianz der Ukraine Treibstoff oder Waffen?",
+                              ["Was sagt Rutte zu Verteidigungsausgaben?"])
+    assert switch.hits[0].passage.passage_id == "p1"
+    ignore = Retriever(retriever.index, BagOfWords(), RetrievalConfig(history_weight=0.0))
+    assert ignore.context(["Was sagt Rutte?"]) == ""
+
+
+def test_abstention_follows_the_threshold_and_marks_hits(tmp_path: Path) -> None:
+    index = make_index(tmp_path)
+    never = Retriever(index, BagOfWords(), RetrievalConfig(abstain_threshold=0.0))
+    always = Retriever(index, BagOfWords(), RetrievalConfig(abstain_threshold=1.0))
+    q = "Wie viele Soldaten?"
+    assert not never.search(q).no_answer
+    result = always.search(q)
+    assert result.no_answer and result.hits and all(h.low_confidence for h in result.hits)
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_empty_index_abstains(tmp_path: Path) -> None:
+    result = Retriever(make_index(tmp_path, []), BagOfWords()).search("NATO?")
+    assert result.no_answer and result.hits == []
+
+
+def test_old_index_without_sentence_vectors_still_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="natoqa.retrieval"):
+        retriever = Retriever(make_index(tmp_path, sentences=False), BagOfWords())
+    assert "no sentence vectors" in caplog.text
+    assert retriever.search("Soldaten New Force Model").hits[0].passage.passage_id == "p0"
+
+
+def test_missing_share_counts_key_terms_the_corpus_never_names(tmp_path: Path) -> None:
+    retriever = Retriever(make_index(tmp_path), BagOfWords())
+    assert retriever.missing_share("Was sagt Rutte zur Ukraine?") == 0.0
+    assert retriever.missing_share("Wann trat Nordmazedonien der NATO bei?") > 0.0
+    assert retriever.missing_share("wie geht es dir") == 0.0  # no key terms at all
+
+
+def test_calibration_files_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({**DEFAULT_CALIBRATION.to_dict(), "threshold": 0.3}))
+    assert Calibration.from_file(path) == DEFAULT_CALIBRATION
+    path.write_text('{"weights": [1]}')
+    with pytest.raises(ConfigError, match="not valid"):
+        Calibration.from_file(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        Calibration.from_file(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="one value per feature"):
+        Calibration(weights=(1.0,), bias=0.0, mean=(0.0, 0.0), scale=(1.0,))
+
+    monkeypatch.setenv("NATOQA_RETRIEVAL_LEXICAL_WEIGHT", "0.5")
+    monkeypatch.setenv("NATOQA_RETRIEVAL_CALIBRATION", str(path))
+    with pytest.raises(ConfigError):  # the file is broken: a clear error at start
+        RetrievalConfig.from_settings(load_settings())
+    path.write_text(json.dumps(DEFAULT_CALIBRATION.to_dict()))
+    config = RetrievalConfig.from_settings(load_settings())
+    assert config.lexical_weight == 0.5 and config.calibration == DEFAULT_CALIBRATION
+    monkeypatch.setenv("NATOQA_RETRIEVAL_HISTORY_WEIGHT", "2")
+    with pytest.raises(ConfigError, match="NATOQA_RETRIEVAL_HISTORY_WEIGHT"):
+        load_settings()
+
+
+def test_settings_defaults_match_the_measured_defaults() -> None:
+    settings = load_settings()
+    assert RetrievalConfig.from_settings(settings) == RetrievalConfig()
+
+
+# -- slow: the real model over the bundled corpus ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real(built_index: Path, embedder: Embedder) -> Retriever:
+    index = IndexStore(built_index).load(expect_dim=embedder.dim)
+    assert sentence_vectors.VECTORS_FILE in index.extras  # the builder stored them
+    return Retriever(index, embedder)
+
+
+def _rank(result: object, quote: str) -> int | None:
+    hits = result.hits  # type: ignore[attr-defined]
+    return next((n for n, h in enumerate(hits, 1) if quote in " ".join(h.passage.text.split())),
+                None)
+
+
+@pytest.mark.slow
+def test_real_german_paraphrase_finds_the_passage_first(real: Retriever) -> None:
+    result = real.search("Wie viele Soldaten umfasst das neue Streitkräftemodell insgesamt?", k=5)
+    assert _rank(result, "insgesamt 800 000 Soldaten") == 1
+    assert not result.no_answer
+
+
+@pytest.mark.slow
+def test_real_english_question_finds_the_german_passage(real: Retriever) -> None:
+    result = real.search("Where did Biden invite Ukraine's backers to meet in October?", k=5)
+    rank = _rank(result, "im rheinland-pfälzischen Ramstein")
+    assert rank is not None and rank <= 3
+    assert result.language == "en" and not result.no_answer
+
+
+@pytest.mark.slow
+def test_real_follow_up_needs_the_history(real: Retriever) -> None:
+    quote = "in Solbiate Olona geführt"
+    alone = real.search("Und wer führt sie in den ersten drei Jahren?", k=5)
+    follow = real.search("Und wer führt sie in den ersten drei Jahren?",
+                         ["Welche Truppe ersetzt die NRF und die VJTF?"], k=5)
+    assert (_rank(follow, quote) or 99) <= 2
+    assert (_rank(alone, quote) or 99) > (_rank(follow, quote) or 99)
+
+
+@pytest.mark.slow
+def test_real_topic_change_is_not_drowned_by_history(real: Retriever) -> None:
+    result = real.search("Welche Länder gehören zu den pazifischen Partnern der NATO?",
+                         ["Was ist das New Force Model?"], k=5)
+    assert _rank(result, "Japan, Südkorea, Australien und Neuseeland") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", [
+    "Wer gewann die Fußball-Weltmeisterschaft 2014?",
+    "When did Montenegro join NATO?",
+])
+def test_real_out_of_scope_abstains_with_low_confidence_hits(
+    real: Retriever, question: str
+) -> None:
+    result = real.search(question, k=3)
+    assert result.no_answer
+    assert all(h.low_confidence for h in result.hits)
