@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             search.append(result.timings["search_ms"])
             if q.history:
                 followup.append(ms)
-    figures = {
+    figures: dict[str, Any] = {
         "questions": len(total),
         "passages": len(index),
-        "sentence_units": int(len(index.extras.get("sentence_rows.npy", []))),
+        "sentence_units": len(index.extras.get("sentence_rows.npy", [])),
         "total_ms": percentiles(total),
         "embed_ms": percentiles(embed),
         "search_ms": percentiles(search),

@@ -41,7 +41,8 @@ def make_corpus(root: Path, n: int, start: int = 0) -> Path:
 
 
 class Recording(Embedder):
-    """The real model, recording which passage texts it was asked to embed."""
+    """The real model, recording which texts it was asked to embed (passages, and the
+    sentence units retrieval stores beside them: natoqa.sentence_vectors)."""
 
     def __init__(self, inner: Embedder, model_id: str | None = None) -> None:
         self.inner = inner
@@ -68,6 +69,12 @@ def build(dirs: tuple[Path, Path], embedder: Embedder, **kw: object) -> BuildRep
     return build_index(dirs[0], dirs[1], embedder, **kw)  # type: ignore[arg-type]
 
 
+def embedded_only(recorded: list[str], passages: list[str]) -> None:
+    """Exactly these passages were embedded, and nothing outside them (their sentences)."""
+    assert set(passages) <= set(recorded)
+    assert all(any(t in p for p in passages) for t in recorded), recorded
+
+
 def texts_of(index: Path) -> dict[str, list[str]]:
     loaded = IndexStore(index).load()
     out: dict[str, list[str]] = {}
@@ -80,7 +87,8 @@ def test_first_build_embeds_everything(dirs: tuple[Path, Path], rec: Recording) 
     report = build(dirs, rec)
     assert report.full_rebuild == "no previous index"
     assert report.added == [f"doc{i:03d}.txt" for i in range(4)]
-    assert report.passages_embedded == report.passages == len(rec.embedded) == 4
+    assert report.passages_embedded == report.passages == 4
+    embedded_only(rec.embedded, [t for ts in texts_of(dirs[1]).values() for t in ts])
     assert IndexStore(dirs[1]).current() == report.version
     summary = report.to_dict()
     assert summary["documents_added"] == 4 and summary["documents_unchanged"] == 0
@@ -96,7 +104,7 @@ def test_adding_a_document_embeds_only_its_passages(
     report = build(dirs, rec)
     assert report.added == ["neu.txt"] and not report.changed and not report.removed
     assert len(report.unchanged) == 4 and report.full_rebuild is None
-    assert rec.embedded == texts_of(dirs[1])["neu.txt"]
+    embedded_only(rec.embedded, texts_of(dirs[1])["neu.txt"])
     assert (report.passages_embedded, report.passages_reused) == (1, 4)
     assert report.previous_version == first.version != report.version
 
@@ -109,8 +117,11 @@ def test_changing_a_document_re_embeds_only_the_change(
     (dirs[0] / "doc001.txt").write_text(doc_text(1, "Ein neuer Satz zur Lage."), "utf-8")
     report = build(dirs, rec)
     assert report.changed == ["doc001.txt"] and not report.added and not report.removed
-    assert len(rec.embedded) == 1 and "Ein neuer Satz zur Lage." in rec.embedded[0]
-    assert texts_of(dirs[1])["doc001.txt"] == rec.embedded  # the old text is gone
+    (new_text,) = texts_of(dirs[1])["doc001.txt"]  # the old text is gone
+    assert "Ein neuer Satz zur Lage." in new_text and report.passages_embedded == 1
+    embedded_only(rec.embedded, [new_text])
+    # its unchanged first sentence kept its vector
+    assert not any(t.startswith("Dokument 1 behandelt") and t != new_text for t in rec.embedded)
 
 
 def test_a_metadata_only_change_reuses_every_vector(
@@ -167,7 +178,9 @@ def test_a_model_change_forces_a_full_rebuild(
     report = build(dirs, other)
     assert report.full_rebuild and "model changed" in report.full_rebuild
     assert "another-model" in report.full_rebuild
-    assert report.passages_embedded == 4 and len(other.embedded) == 4
+    assert report.passages_embedded == 4
+    embedded_only(other.embedded, [t for ts in texts_of(dirs[1]).values() for t in ts])
+    assert len(other.embedded) > 4  # the sentence units were re-embedded too
 
 
 def test_a_passage_settings_change_forces_a_full_rebuild(

@@ -10,6 +10,7 @@ error or Ctrl-C at any point leaves the current version as it was.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 LOCK_FILE = ".build.lock"
 EMBED_CHUNK = 64  # passages per embed call: the unit of progress and of Ctrl-C latency
 
-#: progress callback: (passages embedded so far, passages to embed)
-Progress = Callable[[int, int], None]
+#: progress callback: (what is embedded: "passages" or "sentences", done so far, to do)
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -227,7 +228,10 @@ def build_index(
         timings["embed_s"] = _since(t)
         # Retrieval's sentence vectors (natoqa.sentence_vectors), reused by text like passages.
         t = time.perf_counter()
-        extras = sentence_vectors.build(all_passages, embedder, prev.sentences)
+        extras = sentence_vectors.build(
+            all_passages, embedder, prev.sentences,
+            progress=functools.partial(progress, "sentences") if progress else None,
+        )
         timings["embed_sentences_s"] = _since(t)
 
         t = time.perf_counter()
@@ -312,13 +316,13 @@ def _vectors(
              len(fresh), report.passages_reused)
     texts = list(fresh)
     if progress:
-        progress(0, len(texts))
+        progress("passages", 0, len(texts))
     for start in range(0, len(texts), EMBED_CHUNK):
         batch = texts[start : start + EMBED_CHUNK]
         for text, vector in zip(batch, embedder.embed_batch(batch, kind="passage"), strict=True):
             vectors[fresh[text]] = vector
         if progress:
-            progress(start + len(batch), len(texts))
+            progress("passages", start + len(batch), len(texts))
     return vectors
 
 

@@ -16,6 +16,7 @@ when an index version is loaded (milliseconds for thousands of passages).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -30,6 +31,10 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 
 Scores = npt.NDArray[np.float32]
+
+# bm25s sets its own logger to DEBUG at import and logs every index it builds; every
+# index version load would print a line. Its warnings still get through.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"\w+")
 # "800 000", "1.352", "40,000": digit groups written apart are one number.

@@ -1,7 +1,7 @@
 """Build progress for people: a bar in a terminal, plain log lines anywhere else.
 
-Log files and CI output get a line every ``every`` seconds (and at the end)
-instead of a bar's control characters.
+Log files and CI output get a line every ``every`` seconds (and at the end of
+each phase) instead of a bar's control characters.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -44,33 +45,50 @@ def embedding_progress(
 @contextmanager
 def _bar(stream: TextIO) -> Iterator[ProgressCallback]:
     columns = (
-        TextColumn("embedding"),
+        TextColumn("embedding {task.description:<9}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("passages"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+    tasks: dict[str, TaskID] = {}
+    real_stderr = sys.stderr
     with Progress(*columns, console=Console(file=stream), transient=True) as bar:
-        task = bar.add_task("embedding", total=None)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-            if done >= total:  # gone before the builder logs again (logging bypasses rich)
-                bar.stop()
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
 
-        yield update
+        with _logs_to(real_stderr, sys.stderr):  # now rich's proxy, which prints above the bar
+            yield update
+
+
+@contextmanager
+def _logs_to(real: TextIO, proxy: TextIO) -> Iterator[None]:
+    """Point log handlers writing to ``real`` at ``proxy`` for a while: logging holds the
+    real stderr, so without this its lines would be drawn through the live bar."""
+    swapped: list[logging.StreamHandler[Any]] = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is real:
+            handler.setStream(proxy)
+            swapped.append(handler)
+    try:
+        yield
+    finally:
+        for handler in swapped:
+            handler.setStream(real)
 
 
 def _lines(every: float) -> ProgressCallback:
-    last = [0.0]
+    last: dict[str, float] = {}
 
-    def update(done: int, total: int) -> None:
+    def update(phase: str, done: int, total: int) -> None:
         now = time.monotonic()
         if total == 0:
             return
-        if done == total or now - last[0] >= every:
-            last[0] = now
-            log.info("embedded %d/%d passages (%d%%)", done, total, 100 * done // max(total, 1))
+        if done == total or now - last.get(phase, 0.0) >= every:
+            last[phase] = now
+            log.info("embedded %d/%d %s (%d%%)", done, total, phase, 100 * done // total)
 
     return update

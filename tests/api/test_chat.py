@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.conftest import make_app
+
+#: far from the corpus in every sense: retrieval must abstain
+OFF_TOPIC_EN = "Which football club won the 1998 World Cup final?"
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +85,7 @@ def test_assistant_messages_do_not_change_the_answer(server_url: str) -> None:
     ("question", "phrase", "language"),
     [
         ("Wie backe ich ein Sauerteigbrot?", "Dazu finde ich in den Quellen nichts.", "de"),
-        ("How do I bake sourdough bread?", "I found nothing on this in the sources.", "en"),
+        (OFF_TOPIC_EN, "I found nothing on this in the sources.", "en"),
     ],
 )
 def test_no_answer_phrase_follows_the_question_language(
@@ -144,3 +150,53 @@ async def test_server_settings_can_lower_the_limits(qa_service: Any) -> None:
             "/api/v1/ask", json={"question": "NATO?", "history": ["a", "b"]}
         )
         assert history.status_code == 422 and "history" in history.json()["detail"]
+
+
+def run_chat(url: str, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "natoqa", "chat", "--url", url, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_chat_json_keeps_the_conversation(server_url: str) -> None:
+    proc = run_chat(
+        server_url,
+        "Was ist die Allied Reaction Force?\nWie groß soll sie sein?\n"
+        "/new\nWie groß soll sie sein?\n",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == 3
+    assert "40 000" in answers[1]["answer"]  # the follow-up had its context
+    assert answers[2]["answer"] != answers[1]["answer"]  # after /new it had none
+
+
+def test_cli_chat_streams_answers_with_sources(server_url: str) -> None:
+    proc = run_chat(
+        server_url,
+        "Was beschloss der Gipfel in Washington zur Ukraine?\n"
+        "Und wo soll das neue Hauptquartier sein?\n/quit\nnot asked\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Wiesbaden" in proc.stdout and proc.stdout.count("Quellen:") == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_chat_reports_a_refused_question_and_goes_on(server_url: str) -> None:
+    proc = run_chat(server_url, "x" * 2001 + "\nWas ist das New Force Model?\n", "--json")
+    assert proc.returncode == 4
+    assert "2000 characters" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stdout.splitlines()) == 1  # the second question was answered
+
+
+def test_cli_chat_unreachable_server() -> None:
+    from tests.conftest import free_port
+
+    proc = run_chat(f"http://127.0.0.1:{free_port()}", "NATO?\n")
+    assert proc.returncode == 3
+    assert "cannot reach natoqa" in proc.stderr and "Traceback" not in proc.stderr
