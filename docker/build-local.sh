@@ -5,7 +5,7 @@
 # downloaded on the host (the build runs offline), and the image is built with
 # `--isolation chroot`. docs/CONTAINER.md records a run of this script.
 #
-#   sudo docker/build-local.sh            # needs: podman, debootstrap (apt-get install)
+#   sudo docker/build-local.sh     # needs: apt-get install podman debootstrap runc wrk
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,12 @@ podman build --isolation chroot --format docker -t "$IMAGE" \
 # 4. run it, with the index on a named volume, and probe it
 podman volume exists natoqa-index || podman volume create natoqa-index
 podman rm -f natoqa-smoke >/dev/null 2>&1 || true
-podman run -d --name natoqa-smoke -p "127.0.0.1:$PORT:8000" \
+# This VM: hybrid cgroups (crun refuses them: runc with cgroupfs does not), and the
+# open-files/process limits may not be raised (podman's defaults would raise them).
+RUN_OPTS=${RUN_OPTS:---runtime runc --cgroup-manager=cgroupfs}
+# shellcheck disable=SC2086
+podman $RUN_OPTS run -d --name natoqa-smoke -p "127.0.0.1:$PORT:8000" \
+  --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=4096:4096 \
   -v natoqa-index:/data/index -e NATOQA_ADMIN_TOKEN=smoke-test-admin-token \
   --read-only --tmpfs /tmp "$IMAGE"
 for _ in $(seq 1 120); do
@@ -44,6 +49,9 @@ curl -fsS "http://127.0.0.1:$PORT/readyz"; echo
 curl -fsS -X POST "http://127.0.0.1:$PORT/api/v1/ask" -H 'Content-Type: application/json' \
   -d '{"question": "Was erbt Rutte von Stoltenberg?", "k": 2}'; echo
 podman exec natoqa-smoke id
+podman exec natoqa-smoke natoqa build --force   # a rebuild the running server switches to
+sleep 3
+curl -fsS "http://127.0.0.1:$PORT/readyz"; echo
 podman healthcheck run natoqa-smoke && echo "healthcheck: healthy"
 podman logs natoqa-smoke 2>&1 | tail -3
 podman rm -f natoqa-smoke >/dev/null

@@ -82,15 +82,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(index_dir: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    index_dir: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``natoqa serve`` on a free loopback port and wait until /healthz answers."""
     port = free_port()
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     # A file, not a pipe: a full pipe would block the server's logging.
     log_path = Path(tempfile.mkstemp(prefix="natoqa-server-", suffix=".log")[1])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "natoqa", "serve", "--index", str(index_dir),
-         "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "natoqa",
+            "serve",
+            "--index",
+            str(index_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=log_path.open("wb"),

@@ -270,9 +270,12 @@ def test_real_follow_up_needs_the_history(real: Retriever) -> None:
 
 @pytest.mark.slow
 def test_real_topic_change_is_not_drowned_by_history(real: Retriever) -> None:
-    result = real.search("Welche Länder gehören zu den pazifischen Partnern der NATO?",
-                         ["Was ist das New Force Model?"], k=5)
-    assert _rank(result, "Japan, Südkorea, Australien und Neuseeland") == 1
+    question = "Welche Länder gehören zu den pazifischen Partnern der NATO?"
+    alone = real.search(question, k=5)
+    result = real.search(question, ["Was ist das New Force Model?"], k=5)
+    quote = "Japan, Südkorea, Australien und Neuseeland"
+    assert (_rank(result, quote) or 99) <= max(2, _rank(alone, quote) or 99)
+    assert all("New Force Model" not in h.passage.text for h in result.hits[:2])
 
 
 @pytest.mark.slow

@@ -58,7 +58,7 @@ class CorpusError(NatoqaError):
     type = "corpus-error"
 
 
-class IndexError_(NatoqaError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexError_(NatoqaError):
     type = "index-error"
 
 

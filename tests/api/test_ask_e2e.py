@@ -64,7 +64,9 @@ def test_citations_are_best_first_and_markers_resolve(server_url: str) -> None:
         ({"question": 5}, 422),
     ],
 )
-def test_invalid_requests_get_problem_json(server_url: str, body: dict[str, object], status: int) -> None:
+def test_invalid_requests_get_problem_json(
+    server_url: str, body: dict[str, object], status: int
+) -> None:
     r = ask(server_url, **body)
     assert r.status_code == status
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -75,7 +77,9 @@ def test_invalid_requests_get_problem_json(server_url: str, body: dict[str, obje
 
 def test_body_that_is_not_json(server_url: str) -> None:
     r = httpx.post(
-        server_url + "/api/v1/ask", content=b"{not json", headers={"content-type": "application/json"}
+        server_url + "/api/v1/ask",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
     )
     assert r.status_code == 400
     assert r.json()["type"].endswith("invalid-json")
@@ -83,16 +87,39 @@ def test_body_that_is_not_json(server_url: str) -> None:
 
 def test_cli_ask_prints_cited_passages(server_url: str) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "natoqa", "ask", "Was erbt Rutte von seinem Vorgänger?", "--url", server_url],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "natoqa",
+            "ask",
+            "Was erbt Rutte von seinem Vorgänger?",
+            "--url",
+            server_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert "[1]" in out and "Quellen:" in out
 
 
 def test_cli_ask_json(server_url: str) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "natoqa", "ask", "What does Rutte inherit?", "--url", server_url, "--json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            sys.executable,
+            "-m",
+            "natoqa",
+            "ask",
+            "What does Rutte inherit?",
+            "--url",
+            server_url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     data = json.loads(out)
     assert data["citations"] and data["language"] == "en"
@@ -102,8 +129,18 @@ def test_cli_ask_unreachable_server_is_one_clear_line() -> None:
     from tests.conftest import free_port
 
     proc = subprocess.run(
-        [sys.executable, "-m", "natoqa", "ask", "NATO?", "--url", f"http://127.0.0.1:{free_port()}"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "natoqa",
+            "ask",
+            "NATO?",
+            "--url",
+            f"http://127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 3
     assert "cannot reach natoqa" in proc.stderr

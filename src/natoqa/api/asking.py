@@ -59,7 +59,8 @@ def make_question(
     turns = list(history)
     if len(turns) > settings.max_history:
         if not truncate_history:
-            raise _violation("history", f"at most {settings.max_history} earlier questions")
+            where = "messages" if field == "messages" else "history"
+            raise _violation(where, f"at most {settings.max_history} earlier questions")
         turns = turns[len(turns) - settings.max_history :]
     return Question(question, tuple(turns), min(k or settings.default_k, settings.max_k))
 
