@@ -10,7 +10,7 @@
 #   TORCH_VERSION    the CPU-only torch release installed first, so nothing pulls CUDA
 #   TORCH_INDEX_URL  where that CPU build comes from (PyTorch's CPU wheel index)
 #   PIP_INDEX_URL / PIP_FIND_LINKS / PIP_NO_INDEX   an offline or mirrored build
-#   BACKEND          the default NATOQA_BACKEND (torch | onnx | onnx-int8)
+#   BACKEND          the default NATOQA_BACKEND (onnx | torch | onnx-int8)
 
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
@@ -50,7 +50,7 @@ RUN pip install --no-cache-dir . \
 
 # --- prepare: the model converted (and exported) once, the corpus indexed -----------
 FROM build AS prepare
-ARG BACKEND=torch
+ARG BACKEND=onnx
 ENV NATOQA_BACKEND=${BACKEND}
 COPY corpus/ /data/corpus/
 RUN natoqa model prepare \
@@ -59,7 +59,7 @@ RUN natoqa model prepare \
 
 # --- runtime: only the environment, the model and the data; no compilers, no pip cache
 FROM base AS runtime
-ARG BACKEND=torch
+ARG BACKEND=onnx
 ENV NATOQA_BACKEND=${BACKEND} \
     NATOQA_HOST=0.0.0.0 \
     NATOQA_PORT=8000 \

@@ -27,8 +27,19 @@ def onnx_embedders(settings_for_model: Any) -> dict[str, Any]:
             for backend in ("onnx", "onnx-int8")}
 
 
-def test_fp32_reproduces_torch_and_int8_stays_close(embedder: Any,
+@pytest.fixture(scope="module")
+def torch_embedder(settings_for_model: Any) -> Any:
+    """The reference: the model run by torch (whatever the default backend is)."""
+    from natoqa.embedding import SentenceTransformerEmbedder, load_embedder
+
+    reference = load_embedder(settings_for_model.model_copy(update={"backend": "torch"}))
+    assert isinstance(reference, SentenceTransformerEmbedder)
+    return reference
+
+
+def test_fp32_reproduces_torch_and_int8_stays_close(torch_embedder: Any,
                                                     onnx_embedders: dict[str, Any]) -> None:
+    embedder = torch_embedder
     reference = embedder.embed_batch(TEXTS, kind="query")
     fp32 = onnx_embedders["onnx"].embed_batch(TEXTS, kind="query")
     int8 = onnx_embedders["onnx-int8"].embed_batch(TEXTS, kind="query")
@@ -47,8 +58,13 @@ def test_fp32_reproduces_torch_and_int8_stays_close(embedder: Any,
 
 
 def test_onnx_backends_serve_an_index_built_with_torch(
-    embedder: Any, onnx_embedders: dict[str, Any], built_index: Path
+    torch_embedder: Any, onnx_embedders: dict[str, Any], corpus_copy: Path, tmp_path: Path
 ) -> None:
+    from natoqa.builder import build_index
+
+    embedder = torch_embedder
+    built_index = tmp_path / "index"
+    build_index(corpus_copy, built_index, embedder)
     from natoqa.retrieval import Retriever
     from natoqa.store import IndexStore
 

@@ -41,10 +41,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=1024)
     torch_threads: int = Field(0, ge=0, le=256, description="0 = torch's default.")
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch",
-        description="Inference backend for the embedding model: 'torch', 'onnx' (ONNX Runtime) "
-        "or 'onnx-int8' (dynamically quantised ONNX); the ONNX files are exported once into "
-        "the model cache (docs/BENCHMARKS.md compares them).",
+        "onnx",
+        description="Inference backend for the embedding model: 'onnx' (ONNX Runtime, the same "
+        "vectors as torch, faster), 'torch', or 'onnx-int8' (quantised: faster still, retrieval "
+        "slightly worse); the ONNX files are exported once into the model cache "
+        "(docs/BENCHMARKS.md compares them).",
     )
     batch_queries: bool = Field(
         True,

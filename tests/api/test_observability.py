@@ -45,7 +45,7 @@ def test_readyz_names_model_and_index(server_url: str, built_index: Path) -> Non
     assert r.status_code == 200
     ready = r.json()
     assert ready["status"] == "ready"
-    assert ready["model"] == {"id": manifest.model_id, "dim": 384, "backend": "torch"}
+    assert ready["model"] == {"id": manifest.model_id, "dim": 384, "backend": "onnx"}
     assert ready["index"]["version"] == manifest.version
     assert ready["index"]["passages"] == manifest.passage_count
     assert ready["index"]["documents"] == len(manifest.documents)

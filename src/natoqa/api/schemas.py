@@ -29,6 +29,7 @@ Question = Annotated[
 class AskRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"question": "Wie hoch sollen die Verteidigungsausgaben sein?", "k": 5},
@@ -281,7 +282,7 @@ class Problem(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["user", "assistant"]
     content: str = Field(
@@ -302,6 +303,7 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -395,14 +397,14 @@ OPENAI_MODEL = "natoqa"
 
 
 class OpenAIContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     type: str = Field(..., description="Only 'text' parts are read.")
     text: str | None = Field(None, max_length=MAX_OPENAI_CONTENT_CHARS)
 
 
 class OpenAIMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: (
@@ -423,7 +425,7 @@ class OpenAIMessage(BaseModel):
 
 
 class OpenAIStreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     include_usage: bool = False
 
@@ -434,6 +436,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
