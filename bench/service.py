@@ -1,6 +1,6 @@
 """What a question costs, bare and through the service, on this machine, in one run.
 
-    .venv/bin/python bench/service.py                       # torch backend, defaults
+    .venv/bin/python bench/service.py                       # the default settings
     NATOQA_BACKEND=onnx-int8 .venv/bin/python bench/service.py --json out.json
 
 Measures, with the settings of the environment (NATOQA_BACKEND, NATOQA_TORCH_THREADS,
@@ -228,11 +228,13 @@ def _rss(pid: int) -> tuple[float, float]:
 
 
 def machine() -> dict[str, Any]:
+    from natoqa.config import load_settings
+
+    settings = load_settings()  # the effective values, defaults included
     load = os.getloadavg()
     return {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in load],
-            "backend": os.environ.get("NATOQA_BACKEND", "torch"),
-            "torch_threads": os.environ.get("NATOQA_TORCH_THREADS", "0"),
-            "batch_queries": os.environ.get("NATOQA_BATCH_QUERIES", "true")}
+            "backend": settings.backend, "torch_threads": settings.torch_threads,
+            "batch_queries": settings.batch_queries}
 
 
 def main() -> None:

