@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from natoqa.phrases import PHRASES, phrase
 from natoqa.retrieval import RetrievalResult
@@ -77,6 +78,26 @@ def _terms(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=65_536)
+def _words(sentence: str) -> tuple[frozenset[str], str]:
+    """A sentence's words, as a set and joined by NULs (for substring tests in C).
+
+    Cached: the same passages come back question after question, and their
+    sentence strings (cached too, :func:`_split`) hash once.
+    """
+    words = frozenset(_WORD.findall(sentence.lower()))
+    return words, "\0" + "\0".join(words)
+
+
+def _contains(words: frozenset[str], joined: str, term: str) -> bool:
+    """Does a sentence contain ``term``: inside a word (≥ 5 letters), as a prefix (4), or whole?"""
+    if len(term) >= 5:
+        return term in joined
+    if len(term) == 4:
+        return "\0" + term in joined
+    return term in words
+
+
 def lexical_scorer(
     question: str, history: Sequence[str], sentences: Sequence[str]
 ) -> Sequence[float]:
@@ -95,14 +116,8 @@ def lexical_scorer(
             weights.setdefault(t, HISTORY_WEIGHT)
     if not weights or not sentences:
         return [0.0] * len(sentences)
-    sentence_words = [set(_WORD.findall(s.lower())) for s in sentences]
-
-    def contains(words: set[str], term: str) -> bool:
-        if len(term) >= 5:
-            return any(term in w for w in words)
-        return any(w == term or (len(term) == 4 and w.startswith(term)) for w in words)
-
-    hits = [{t for t in weights if contains(ws, t)} for ws in sentence_words]
+    indexed = [_words(s) for s in sentences]
+    hits = [{t for t in weights if _contains(words, joined, t)} for words, joined in indexed]
     df = Counter(t for h in hits for t in h)
     n = len(sentences)
     idf = {t: math.log(1 + n / (1 + df[t])) for t in weights}
@@ -124,12 +139,24 @@ class _Sentence:
 
 
 def _sentences(rank: int, passage: Passage) -> list[_Sentence]:
-    text = passage.text
     weight = _rank_weight(rank) * (1.0 if passage.kind == "body" else NOTE_WEIGHT)
+    return [
+        _Sentence(rank, i, a, b, text, eligible, weight)
+        for i, (a, b, text, eligible) in enumerate(_split(passage.text, passage.kind == "body"))
+    ]
+
+
+@lru_cache(maxsize=16_384)
+def _split(text: str, body: bool) -> tuple[tuple[int, int, str, bool], ...]:
+    """``(start, end, sentence, eligible)`` for each sentence of a passage.
+
+    Cached: splitting is the costly part of composing, and a passage's
+    sentences never change (an edited passage has another text).
+    """
     # a footnote with a web address cites literature: quotable as a source, not an answer
-    reference = passage.kind != "body" and bool(_URL.search(text))
+    reference = not body and bool(_URL.search(text))
     out = []
-    for i, (a, b) in enumerate(sentence_spans(text)):
+    for a, b in sentence_spans(text):
         s = text[a:b]
         words = len(s.split())
         eligible = (
@@ -141,8 +168,8 @@ def _sentences(rank: int, passage: Passage) -> list[_Sentence]:
             # a sentence with a web address is a reference (footnotes), not a finding
             and not _URL.search(s)
         )
-        out.append(_Sentence(rank, i, a, b, s, eligible, weight))
-    return out
+        out.append((a, b, s, eligible))
+    return tuple(out)
 
 
 def _rank_weight(rank: int) -> float:

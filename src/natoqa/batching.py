@@ -2,10 +2,13 @@
 
 Requests are answered in worker threads; without this each thread runs the
 model on its own, and on two cores concurrent runs only fight over them (every
-run wants all cores). :class:`QueryBatcher` hands single queries to one model
-thread, which takes whatever has queued up meanwhile (up to ``max_batch``) and
-embeds it as one batch. Nothing waits for a batch to fill: a lone question
-goes straight through, and batches form only when requests overlap.
+run wants all cores). :class:`QueryBatcher` lets one model call run at a time:
+a thread that finds the model idle runs it itself, on its own question and
+whatever has queued up meanwhile (up to ``max_batch``); threads that arrive
+while it runs queue their questions and wait, and one of them leads the next
+batch. Nothing waits for a batch to fill, and a lone question runs in its own
+thread with no hand-off (a dedicated model thread cost every request two
+thread switches).
 
 Passage batches (index builds) bypass the queue.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,9 +27,12 @@ from natoqa.embedding import Embedder, Kind, Vectors
 @dataclass
 class _Job:
     text: str
-    done: threading.Event = field(default_factory=threading.Event)
     vector: Vectors | None = None
     error: BaseException | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.vector is not None or self.error is not None
 
 
 class QueryBatcher(Embedder):
@@ -39,7 +45,7 @@ class QueryBatcher(Embedder):
         self.max_batch = max_batch
         self._queue: list[_Job] = []
         self._cond = threading.Condition()
-        self._worker: threading.Thread | None = None
+        self._running = False  # a thread is running the model on a batch
         #: sizes of the batches run, for the benchmark (bounded: last 10 000)
         self.batch_sizes: list[int] = []
 
@@ -48,34 +54,37 @@ class QueryBatcher(Embedder):
             return self.inner.embed_batch(texts, kind=kind)
         job = _Job(texts[0])
         with self._cond:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._serve, name="natoqa-query-batcher",
-                                                daemon=True)
-                self._worker.start()
             self._queue.append(job)
-            self._cond.notify()
-        job.done.wait()
+            while not job.finished:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                # the model is idle: this thread runs the next batch (FIFO, so
+                # its own question is in it unless max_batch older ones wait)
+                self._running = True
+                jobs = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                self._cond.release()
+                try:
+                    self._run(jobs)
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    self._cond.notify_all()
         if job.error is not None:
             raise job.error
         assert job.vector is not None
         return job.vector[None, :]
 
-    def _serve(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue:
-                    self._cond.wait()
-                jobs = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-            try:
-                vectors = self.inner.embed_batch([j.text for j in jobs], kind="query")
-            except BaseException as exc:  # handed to every waiting caller, then go on
-                for job in jobs:
-                    job.error = exc
-                    job.done.set()
-                continue
-            if len(self.batch_sizes) < 10_000:
-                self.batch_sizes.append(len(jobs))
-            for job, vector in zip(jobs, vectors, strict=True):
-                job.vector = np.ascontiguousarray(vector)
-                job.done.set()
+    def _run(self, jobs: list[_Job]) -> None:
+        """Embed one batch; results (or the error) go to every job of it."""
+        try:
+            vectors = self.inner.embed_batch([j.text for j in jobs], kind="query")
+        except BaseException as exc:  # every waiting caller gets it; the next batch runs
+            for job in jobs:
+                job.error = exc
+            return
+        if len(self.batch_sizes) < 10_000:
+            self.batch_sizes.append(len(jobs))
+        for job, vector in zip(jobs, vectors, strict=True):
+            job.vector = np.ascontiguousarray(vector)

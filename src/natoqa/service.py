@@ -19,7 +19,6 @@ from natoqa.answer import compose
 from natoqa.cache import AnswerCache, cache_key
 from natoqa.embedding import Embedder
 from natoqa.errors import IndexError_
-from natoqa.language import detect_language
 from natoqa.metrics import observe_answer
 from natoqa.retrieval import RetrievalConfig, Retriever
 from natoqa.store import IndexStore, IndexVersion
@@ -168,8 +167,7 @@ class QAService:
             observe_answer(hit, cached=True)
             return hit
         result = engine.retriever.search(question, history, k)
-        language = detect_language(question)
-        answer = compose(question, result, engine.index, language, history)
+        answer = compose(question, result, engine.index, result.language, history)
         took = (time.perf_counter() - started) * 1000
         fresh = Answer(
             text=answer.text,

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: how routers reach the service and the settings."""
+"""FastAPI dependencies: how routers reach the service and the settings.
+
+They are ``async`` although they never await: FastAPI runs a plain ``def``
+dependency in the thread pool, which cost every request two thread hand-offs.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from natoqa.config import Settings
 from natoqa.service import QAService
 
 
-def get_service(request: Request) -> QAService:
+async def get_service(request: Request) -> QAService:
     service: QAService = request.app.state.service
     return service
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

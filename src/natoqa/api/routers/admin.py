@@ -20,7 +20,7 @@ from natoqa.api.problems import ProblemError, problem_responses
 _bearer = HTTPBearer(auto_error=False, description="The server's NATOQA_ADMIN_TOKEN.")
 
 
-def require_admin(
+async def require_admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
