@@ -105,9 +105,23 @@ def test_build_on_a_missing_corpus_fails_before_loading_the_model(tmp_path: Path
     assert code == 1 and "does not exist" in err and not (tmp_path / "index").exists()
 
 
-def test_serve_refuses_a_corrupt_index_in_one_line(index: tuple[Path, list[str]]) -> None:
-    root, versions = index
-    (root / "versions" / versions[2] / "passages.jsonl").write_text("kaputt\n")
+def test_serve_refuses_a_corrupt_index_in_one_line(tmp_path: Path) -> None:
+    from natoqa.config import load_settings
+    from natoqa.embedding import resolve_model
+
+    store = IndexStore(tmp_path / "index")
+    version = write_version(store, 3, model=resolve_model(load_settings())[1])
+    (store.root / "versions" / version / "passages.jsonl").write_text("kaputt\n")
+    root = store.root
     code, _, err = run("serve", "--index", str(root))
     assert code == 1 and "fails its checksum" in err and "natoqa index rollback" in err
     assert "Traceback" not in err
+
+
+def test_serve_refuses_an_index_of_another_model_in_one_line(
+    index: tuple[Path, list[str]],
+) -> None:
+    root, versions = index  # write_version's manifests name a model this process does not run
+    code, _, err = run("serve", "--index", str(root))
+    assert code == 1 and "was built with model" in err and "natoqa build" in err
+    assert "Traceback" not in err and versions[2] in err

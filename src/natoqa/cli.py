@@ -195,7 +195,8 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
     import uvicorn
 
     from natoqa.api.app import create_app
-    from natoqa.errors import IndexError_
+    from natoqa.embedding import resolve_model
+    from natoqa.errors import IndexError_, ModelError
     from natoqa.store import IndexStore
 
     updates: dict[str, Any] = {}
@@ -209,10 +210,12 @@ def serve(ctx: click.Context, index: Path | None, host: str | None, port: int | 
     store = IndexStore(settings.index_dir)
     if not store.exists():
         _fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
-    try:  # a broken index: one clear line now, not a traceback from the app's startup
-        store.load()
+    try:  # a broken index, or one of another model: one clear line now, not a traceback
+        store.load(expect_model=resolve_model(settings)[1])
     except IndexError_ as exc:
         _fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
+    except ModelError as exc:
+        _fail(exc.message)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
