@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from natoqa.lexical import Analyzer, Decompounder, LexicalIndex, words
+from natoqa.lexical import Analyzer, Decompounder, LexicalIndex, identifiers, words
 
 TEXTS = [
     "Die Verteidigungsausgaben der Mitgliedstaaten sollen auf zwei Prozent steigen.",
@@ -102,3 +102,13 @@ def test_coverage_is_high_for_german_and_low_for_english_or_unknown_terms() -> N
     assert english < german
     assert unknown == 0.0
     assert index.coverage("") == 0.0
+
+
+def test_identifiers_are_acronyms_and_numbers_written_alike_everywhere() -> None:
+    assert identifiers("What did the CSTO decide at its summit in 2023?") == {"CSTO", "2023"}
+    # a genitive or plural ending, digit groups and "AP 4" against "AP4" do not matter
+    assert identifiers("NATO's budget, NATOs Gipfel") == {"NATO"}
+    assert identifiers("insgesamt 800 000 Soldaten, 40,000 troops") == {"800000", "40000"}
+    assert identifiers("Die AP 4 sehen") == identifiers("the AP4 see") == {"AP4"}
+    assert identifiers("MQ-9 und CSTO 2023") == {"MQ9", "CSTO", "2023"}  # a year stays apart
+    assert identifiers("3,6 Prozent, Tier 1, Art. 42") == set()  # short numbers say little

@@ -18,6 +18,7 @@ from natoqa.embedding import Embedder, Kind, Vectors
 from natoqa.errors import ConfigError, IndexCorrupt
 from natoqa.retrieval import (
     DEFAULT_CALIBRATION,
+    FEATURES,
     Calibration,
     RetrievalConfig,
     Retriever,
@@ -124,8 +125,7 @@ def test_search_ranks_by_fused_score_and_respects_k(tmp_path: Path) -> None:
     assert result.hits[0].lexical > 0 and result.hits[0].dense > 0
     assert len(retriever.search("Soldaten", k=50).hits) == 4  # k beyond the index: all
     assert set(result.timings) == {"embed_ms", "search_ms"}
-    assert set(result.evidence) == {"unit_top", "dense_top", "fused_top", "margin",
-                                    "coverage", "missing", "english"}
+    assert set(result.evidence) == set(FEATURES)
     assert result.language == "de"
 
 
@@ -196,6 +196,18 @@ def test_missing_share_counts_key_terms_the_corpus_never_names(tmp_path: Path) -
     assert retriever.missing_share("Was sagt Rutte zur Ukraine?") == 0.0
     assert retriever.missing_share("Wann trat Nordmazedonien der NATO bei?") > 0.0
     assert retriever.missing_share("wie geht es dir") == 0.0  # no key terms at all
+
+
+def test_foreign_flags_an_acronym_or_number_the_corpus_never_names(tmp_path: Path) -> None:
+    retriever = Retriever(make_index(tmp_path), BagOfWords())
+    assert retriever.foreign("Wie viele der 800.000 Soldaten sind schnell?") == 0.0
+    # acronyms match as written: "www.nato.int" in the footnote does not name NATO
+    assert retriever.foreign("What does NATO say?") == 1.0
+    assert retriever.foreign("What did the CSTO decide?") == 1.0
+    assert retriever.foreign("How large was the budget in 1999?") == 1.0
+    assert retriever.foreign("wie geht es dir") == 0.0
+    result = retriever.search("What did the CSTO decide in 1999?")
+    assert result.evidence["foreign"] == 1.0
 
 
 def test_calibration_files_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

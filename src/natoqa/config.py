@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         "(0 = ignore the history).",
     )
     retrieval_abstain_threshold: float = Field(
-        0.23, ge=0, le=1,
+        0.296, ge=0, le=1,
         description="Answer 'nothing relevant' below this calibrated probability that the "
         "sources answer the question (higher: abstain more often).",
     )

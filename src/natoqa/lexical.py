@@ -39,6 +39,11 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 _WORD = re.compile(r"\w+")
 # "800 000", "1.352", "40,000": digit groups written apart are one number.
 _DIGIT_GROUP = re.compile(r"(?<=\d)[ .,\u00a0\u202f\u2009](?=\d{3}\b)")
+# "AP 4", "MQ-9": an acronym and the short number that belongs to it are one name.
+_ACRONYM_NUMBER = re.compile(r"\b([A-ZÄÖÜ]{2,})[ \u00a0-](\d{1,2})\b")
+# Names written alike in every language: acronyms (without a plural or genitive ending:
+# "NATOs" is "NATO"), and numbers of three or more digits (years, amounts).
+_IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\d,.])\d{3,}(?![\d,.]\d)")
 # Linking elements (Fugenelemente) that may end the first part of a compound.
 _LINKS = ("", "s", "es", "n", "en", "e", "er")
 STOPWORDS: frozenset[str] = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
@@ -53,6 +58,16 @@ def words(text: str) -> list[str]:
     """Lower-cased word tokens, with digit groups joined and no stop words."""
     text = _DIGIT_GROUP.sub("", text.lower())
     return [w for w in _WORD.findall(text) if w not in STOPWORDS and not w.isspace()]
+
+
+def identifiers(text: str) -> set[str]:
+    """The acronyms and longer numbers of ``text``, case kept ("CSTO", "1999", "800000").
+
+    Unlike other words they are written the same in German and English, so
+    whether a corpus contains them says something for questions in either.
+    """
+    text = _ACRONYM_NUMBER.sub(r"\1\2", _DIGIT_GROUP.sub("", text))
+    return set(_IDENTIFIER.findall(text))
 
 
 class Decompounder:
