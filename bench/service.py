@@ -10,7 +10,9 @@ NATOQA_BATCH_QUERIES):
     (p50/p95/p99), and the model's capacity — questions per second when it embeds
     batches of 16 on all cores, i.e. what two cores allow;
 (b) the service: a real ``natoqa serve`` on a loopback port; ``POST /api/v1/ask``
-    one request at a time with distinct questions (p50/p95/p99), the same
+    one request at a time with distinct questions (p50/p95/p99), alternating
+    with (a) question by question so that both see the same machine load (the
+    server idles while the bare question runs, and the other way round); the same
     question repeated (served by the answer cache), and throughput at
     saturation with ``wrk`` (Debian's ``wrk``; a Lua script posts distinct
     questions) at several connection counts;
@@ -26,7 +28,6 @@ Results go to docs/BENCHMARKS.md with the command that produced them.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import re
@@ -83,40 +84,37 @@ def ensure_index(index: Path | None) -> Path:
 # --- (a) bare ------------------------------------------------------------------------
 
 
-def bare(index_dir: Path, questions: list[str], capacity_seconds: float) -> dict[str, Any]:
-    from natoqa.config import load_settings
-    from natoqa.embedding import load_embedder
-    from natoqa.store import IndexStore
+class Bare:
+    """The model and the FAISS index in this process: what a question costs at the least."""
 
-    settings = load_settings()
-    embedder = load_embedder(settings)
-    index = IndexStore(index_dir).load()
-    for q in questions[:10]:  # warm-up
-        index.search(embedder.embed(q, kind="query")[None, :], 5)
-    embed_ms, search_ms, total_ms = [], [], []
-    for q in questions:
+    def __init__(self, index_dir: Path) -> None:
+        from natoqa.config import load_settings
+        from natoqa.embedding import load_embedder
+        from natoqa.store import IndexStore
+
+        self.embedder = load_embedder(load_settings())
+        self.index = IndexStore(index_dir).load()
+        for q in ("Aufwärmen", "warm-up"):
+            self.ask(q)
+
+    def ask(self, question: str) -> tuple[float, float]:
+        """(embed ms, search ms) of one question."""
         t0 = time.perf_counter()
-        vector = embedder.embed(q, kind="query")
+        vector = self.embedder.embed(question, kind="query")
         t1 = time.perf_counter()
-        index.search(vector[None, :], 5)
+        self.index.search(vector[None, :], 5)
         t2 = time.perf_counter()
-        embed_ms.append((t1 - t0) * 1000)
-        search_ms.append((t2 - t1) * 1000)
-        total_ms.append((t2 - t0) * 1000)
-    # capacity: batches of 16 distinct questions on all cores, for a fixed time
-    done, started, i = 0, time.perf_counter(), 0
-    while time.perf_counter() - started < capacity_seconds:
-        batch = [questions[(i + j) % len(questions)] for j in range(16)]
-        embedder.embed_batch(batch, kind="query")
-        done += len(batch)
-        i += 16
-    capacity = done / (time.perf_counter() - started)
-    rss = _rss(os.getpid())
-    del embedder, index
-    gc.collect()
-    return {"embed_ms": percentiles(embed_ms), "search_ms": percentiles(search_ms),
-            "question_ms": percentiles(total_ms), "capacity_qps": capacity,
-            "sequential_qps": 1000 / statistics.median(total_ms), "process_rss_mb": rss[0]}
+        return (t1 - t0) * 1000, (t2 - t1) * 1000
+
+    def capacity(self, questions: list[str], seconds: float) -> float:
+        """Questions per second in batches of 16 on all cores: what two cores allow."""
+        done, started, i = 0, time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            batch = [questions[(i + j) % len(questions)] for j in range(16)]
+            self.embedder.embed_batch(batch, kind="query")
+            done += len(batch)
+            i += 16
+        return done / (time.perf_counter() - started)
 
 
 # --- (b) the service -----------------------------------------------------------------
@@ -152,12 +150,26 @@ def start_server(index_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], s
     raise SystemExit("server did not become ready within 300 s")
 
 
-def sequential(url: str, questions: list[str], repeats: int) -> dict[str, Any]:
+#: between a bare and a service question: ONNX Runtime's worker threads spin for a
+#: while after a run, and would slow the other process's next run
+PAUSE_S = 0.05
+
+
+def one_at_a_time(url: str, bare: Bare | None, questions: list[str],
+                  bare_questions: list[str], repeats: int) -> dict[str, Any]:
+    """Service and bare questions alternately, so both see the same machine load."""
     with httpx.Client(base_url=url, timeout=60) as client:
         for q in ("Aufwärmen eins", "warm-up two"):
             client.post("/api/v1/ask", json={"question": q})
-        latencies, server_ms = [], []
-        for q in questions:
+        latencies, server_ms, embed_ms, search_ms, bare_ms = [], [], [], [], []
+        for q, bq in zip(questions, bare_questions, strict=True):
+            if bare is not None:
+                time.sleep(PAUSE_S)
+                e, f = bare.ask(bq)
+                embed_ms.append(e)
+                search_ms.append(f)
+                bare_ms.append(e + f)
+                time.sleep(PAUSE_S)
             t0 = time.perf_counter()
             r = client.post("/api/v1/ask", json={"question": q})
             latencies.append((time.perf_counter() - t0) * 1000)
@@ -169,8 +181,14 @@ def sequential(url: str, questions: list[str], repeats: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             client.post("/api/v1/ask", json={"question": questions[0]}).raise_for_status()
             cached.append((time.perf_counter() - t0) * 1000)
-    return {"distinct_ms": percentiles(latencies), "server_took_ms": percentiles(server_ms),
-            "cached_ms": percentiles(cached)}
+    out: dict[str, Any] = {
+        "service": {"distinct_ms": percentiles(latencies), "server_took_ms": percentiles(server_ms),
+                    "cached_ms": percentiles(cached)}}
+    if bare is not None:
+        out["bare"] = {"embed_ms": percentiles(embed_ms), "search_ms": percentiles(search_ms),
+                       "question_ms": percentiles(bare_ms),
+                       "sequential_qps": 1000 / statistics.median(bare_ms)}
+    return out
 
 
 LUA = """
@@ -259,17 +277,14 @@ def main() -> None:
     result: dict[str, Any] = {"machine": machine(), "index": str(index_dir)}
     print(json.dumps(result["machine"]), flush=True)
 
-    if not args.skip_bare:
-        print("(a) bare: model + FAISS in this process …", flush=True)
-        result["bare"] = bare(index_dir, questions[:n], args.capacity_seconds)
-        print(json.dumps(result["bare"], indent=1), flush=True)
-
+    bare = None if args.skip_bare else Bare(index_dir)
     log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
     proc, url = start_server(index_dir, log)
     try:
-        print(f"(b) service at {url}: one request at a time …", flush=True)
-        result["service"] = sequential(url, questions[n:2 * n], repeats=n)
-        print(json.dumps(result["service"], indent=1), flush=True)
+        print(f"(a)+(b) bare and service at {url}, alternately, one at a time …", flush=True)
+        paired = one_at_a_time(url, bare, questions[n:2 * n], questions[:n], repeats=n)
+        result.update(paired)
+        print(json.dumps(paired, indent=1), flush=True)
         result["rss_after_sequential_mb"] = _rss(proc.pid)[0]
         pool = questions[2 * n:]
         runs = []
@@ -283,10 +298,16 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    if "bare" in result:
+    if bare is not None:
+        print("model capacity (batches of 16, server stopped) …", flush=True)
+        result["bare"]["capacity_qps"] = bare.capacity(questions[:n], args.capacity_seconds)
+        result["bare"]["process_rss_mb"] = _rss(os.getpid())[0]
+        bare_p50 = result["bare"]["question_ms"]["p50"]
         result["ratio_service_p50_to_bare_p50"] = (
-            result["service"]["distinct_ms"]["p50"] / result["bare"]["question_ms"]["p50"]
-        )
+            result["service"]["distinct_ms"]["p50"] / bare_p50)
+        c1 = [t for t in result["throughput"] if t["connections"] == 1]
+        if c1 and "p50" in c1[0]["latency_ms"]:
+            result["ratio_wrk_c1_p50_to_bare_p50"] = c1[0]["latency_ms"]["p50"] / bare_p50
     result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(summary(result))
     if args.json:
@@ -308,7 +329,10 @@ def summary(r: dict[str, Any]) -> str:
                  f"cached p50 {s['cached_ms']['p50']:.2f} ms")
     if "ratio_service_p50_to_bare_p50" in r:
         lines.append(f"service p50 / bare p50 = {r['ratio_service_p50_to_bare_p50']:.2f} "
-                     "(target <= 1.3)")
+                     "(target <= 1.3; Python client, alternating with bare)")
+    if "ratio_wrk_c1_p50_to_bare_p50" in r:
+        lines.append(f"wrk -c1 p50 / bare p50 = {r['ratio_wrk_c1_p50_to_bare_p50']:.2f} "
+                     "(wrk's C client; not interleaved)")
     for t in r["throughput"]:
         lat = t["latency_ms"]
         lines.append(f"wrk -c{t['connections']}: {t['rps']:.1f} req/s, p50 {lat.get('p50', 0):.0f}"
