@@ -155,6 +155,22 @@ def test_sentence_weight_uses_the_best_sentence(tmp_path: Path) -> None:
     assert (d1[0] - d1[1]) > (d0[0] - d0[1])
 
 
+def test_hits_carry_the_cosine_of_each_of_their_sentence_units(tmp_path: Path) -> None:
+    retriever = Retriever(make_index(tmp_path), BagOfWords())
+    found = retriever.search("Wie viele Soldaten umfasst das New Force Model?", k=2)
+    query = BagOfWords().embed("Wie viele Soldaten umfasst das New Force Model?")
+    for hit in found.hits:
+        units = found.unit_scores[hit.passage.passage_id]
+        assert [t for t, _ in units] == sentence_vectors.units(hit.passage.text)
+        for text, cosine in units:
+            assert cosine == pytest.approx(float(BagOfWords().embed(text) @ query), abs=1e-5)
+    best = max(found.unit_scores["p0"], key=lambda tc: tc[1])[0]
+    assert best.startswith("Das New Force Model sieht insgesamt 800 000 Soldaten vor.")
+    # an index without sentence vectors has none to give
+    old = Retriever(make_index(tmp_path / "old", sentences=False), BagOfWords())
+    assert all(not u for u in old.search("Soldaten").unit_scores.values())
+
+
 def test_history_steers_a_follow_up_without_drowning_a_new_topic(tmp_path: Path) -> None:
     retriever = Retriever(make_index(tmp_path), BagOfWords())
     follow = retriever.search("Und wie viel davon?", ["Was sagt Rutte zu Verteidigungsausgaben?"])

@@ -7,10 +7,13 @@ reading (``used=False``). Nothing is paraphrased, so nothing can be invented.
 
 How sentences are chosen: the passages' sentences (split by
 :mod:`natoqa.sentences`, the same splitter ingestion uses) are scored for
-relevance to the question by a :data:`SentenceScorer`, weighted down by the
-rank of their passage, and taken greedily while they stay close to the best.
-The scorer is lexical: scoring sentences with the embedding model was tried
-and cost seconds per question on CPU (docs/API.md, "Answers") for no clear gain.
+relevance to the question, weighted down by the rank of their passage, and
+taken greedily while they stay close to the best. Relevance mixes two signals:
+the words the sentence shares with the question (a :data:`SentenceScorer`,
+lexical by default) and the cosine of the question with the sentence's vector,
+which retrieval computed already (``RetrievalResult.unit_scores``, stored at
+build time: no model call here). The words alone failed English questions over
+German text, which share none; docs/API.md, "Answers", has the measurements.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,6 +50,8 @@ _MAX_WORDS = 90
 NOTE_WEIGHT = 0.7
 #: weight of the earlier user turns' words in lexical relevance
 HISTORY_WEIGHT = 0.3
+#: share of a sentence's relevance from its cosine with the question (rest: shared words)
+DENSE_WEIGHT = 0.5
 
 _WORD = re.compile(r"[^\W\d_]{3,}|\d{2,}", re.UNICODE)
 _ENDS_LIKE_SENTENCE = re.compile(r"[.!?…:;»«\"“”')\]⁰¹²³⁴⁵⁶⁷⁸⁹\d]$")
@@ -172,6 +177,38 @@ def _split(text: str, body: bool) -> tuple[tuple[int, int, str, bool], ...]:
     return tuple(out)
 
 
+def _cosines(
+    sentences: Sequence[_Sentence],
+    hits: Mapping[int, Hit],  # by rank
+    unit_scores: Mapping[str, Sequence[tuple[str, float]]],
+) -> list[float] | None:
+    """Each sentence's cosine with the question: its best unit (alone or with a neighbour).
+
+    A passage of one sentence has no units; its own cosine stands in. None when
+    retrieval gave no unit scores at all (an index built without sentence vectors).
+    """
+    if not unit_scores:
+        return None
+    out = []
+    for c in sentences:
+        hit = hits[c.rank]
+        units = unit_scores.get(hit.passage.passage_id, ())
+        out.append(max((cos for text, cos in units if c.text in text), default=hit.dense))
+    return out
+
+
+def _mix(lexical: Sequence[float], cosines: Sequence[float] | None) -> Sequence[float]:
+    """Blend shared words with cosines, the cosines min-max scaled over the candidates."""
+    if not cosines:
+        return lexical
+    low, high = min(cosines), max(cosines)
+    spread = high - low
+    return [
+        (1 - DENSE_WEIGHT) * lex + DENSE_WEIGHT * ((cos - low) / spread if spread > 1e-9 else 0.0)
+        for lex, cos in zip(lexical, cosines, strict=True)
+    ]
+
+
 def _rank_weight(rank: int) -> float:
     """Retrieval's order still counts: a sentence of a lower passage must be clearly better."""
     return max(0.5, 1.0 - 0.1 * rank)
@@ -238,6 +275,7 @@ def compose(
             candidates = per_hit[0][:1]
         if candidates:
             scores = scorer(question, history, [c.text for c in candidates])
+            scores = _mix(scores, _cosines(candidates, dict(enumerate(hits)), result.unit_scores))
             chosen = _select(candidates, scores, max_sentences)
 
     chosen_by_rank: dict[int, list[_Sentence]] = {}
@@ -245,7 +283,8 @@ def compose(
         chosen_by_rank.setdefault(c.rank, []).append(c)
 
     citations = [
-        _citation(rank, hit, index, per_hit[rank], chosen_by_rank.get(rank), question, history)
+        _citation(rank, hit, index, per_hit[rank], chosen_by_rank.get(rank), question, history,
+                  result.unit_scores)
         for rank, hit in enumerate(hits)
     ]
     if chosen:
@@ -271,6 +310,7 @@ def _citation(
     chosen: list[_Sentence] | None,
     question: str,
     history: Sequence[str],
+    unit_scores: Mapping[str, Sequence[tuple[str, float]]],
 ) -> Citation:
     p = hit.passage
     record = index.documents.get(p.doc_id)
@@ -279,7 +319,8 @@ def _citation(
         a, b = min(c.start for c in chosen), max(c.end for c in chosen)
     elif sentences:
         # further reading: show its most relevant sentence (lexically; cheap)
-        scores = lexical_scorer(question, history, [s.text for s in sentences])
+        scores = _mix(lexical_scorer(question, history, [s.text for s in sentences]),
+                      _cosines(sentences, {rank: hit}, unit_scores))
         best = max(range(len(sentences)), key=lambda i: (scores[i], sentences[i].eligible, -i))
         a, b = sentences[best].start, sentences[best].end
     else:

@@ -166,6 +166,9 @@ class RetrievalResult:
     #: the features abstention was decided on (FEATURES)
     evidence: dict[str, float] = field(default_factory=dict)
     language: str = "de"
+    #: per hit (by passage id): the cosine of the question with each sentence unit of the
+    #: passage, ``(unit text, cosine)``; answers choose their quotes with it
+    unit_scores: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
 
 
 def _z(scores: Scores) -> Scores:
@@ -198,6 +201,17 @@ class Retriever:
             log.warning("index %s: ignoring its sentence vectors: %s", index.version, exc)
             self._unit_vectors = np.zeros((0, dim), dtype=np.float32)
             self._unit_rows = np.zeros(0, dtype=np.int32)
+        # the text of each unit row (the order sentence_vectors.build stored them in), and
+        # each passage's slice of rows, so answers can quote by the units' cosines
+        self._unit_texts: list[str] = []
+        self._unit_slices: dict[int, slice] = {}
+        if len(self._unit_rows):
+            for row, passage in enumerate(passages):
+                start = len(self._unit_texts)
+                self._unit_texts.extend(sentence_vectors.units(passage.text))
+                self._unit_slices[row] = slice(start, len(self._unit_texts))
+            if len(self._unit_texts) != len(self._unit_rows):  # stored by other unit rules
+                self._unit_texts, self._unit_slices = [], {}
         if n and not len(self._unit_vectors):
             log.warning(
                 "index %s has no sentence vectors (built by an older natoqa): passage vectors "
@@ -212,19 +226,26 @@ class Retriever:
 
     # -- scoring ---------------------------------------------------------------
 
-    def dense_scores(self, query: npt.NDArray[np.float32]) -> Scores:
+    def unit_cosines(self, query: npt.NDArray[np.float32]) -> Scores:
+        """The cosine of ``query`` with every sentence unit (empty without sentence vectors)."""
+        return np.asarray(self._unit_vectors @ query, dtype=np.float32)
+
+    def dense_scores(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> Scores:
         """Blend of passage cosine and best sentence-unit cosine, footnotes penalised."""
         passage = self._passage_vectors @ query
         w = self.config.sentence_weight
         if w > 0 and len(self._unit_rows):
             best = passage.copy()
-            np.maximum.at(best, self._unit_rows, self._unit_vectors @ query)
+            cosines = self.unit_cosines(query) if units is None else units
+            np.maximum.at(best, self._unit_rows, cosines)
             passage = (1 - w) * passage + w * best
         return np.asarray(passage - self._penalty, dtype=np.float32)
 
-    def best_unit(self, query: npt.NDArray[np.float32]) -> float:
-        matrix = self._unit_vectors if len(self._unit_rows) else self._passage_vectors
-        scores = matrix @ query
+    def best_unit(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> float:
+        if not len(self._unit_rows):
+            scores = self._passage_vectors @ query
+        else:
+            scores = self.unit_cosines(query) if units is None else units
         return float(scores.max()) if len(scores) else 0.0
 
     def missing_share(self, text: str) -> float:
@@ -265,11 +286,14 @@ class Retriever:
         qvecs = self.embedder.embed_batch(texts, kind="query")
         t1 = time.perf_counter()
 
-        dense = self.dense_scores(qvecs[0])
+        units = [self.unit_cosines(v) for v in qvecs]
+        dense = self.dense_scores(qvecs[0], units[0])
         lexical = self.lexical.scores(question)
+        unit_relevance = units[0]
         if context:
             h = cfg.history_weight
-            dense_ctx = self.dense_scores(qvecs[1])
+            dense_ctx = self.dense_scores(qvecs[1], units[1])
+            unit_relevance = (1 - h) * units[0] + h * units[1]
             fused_dense = (1 - h) * _z(dense) + h * _z(dense_ctx)
             lexical = lexical + h * self.lexical.scores(context)
             coverage = self.lexical.coverage(f"{context} {question}")
@@ -284,7 +308,7 @@ class Retriever:
         top = top[np.argsort(-fused[top], kind="stable")]
         order2 = np.partition(-fused, 1)[:2] if n > 1 else np.array([-fused[0], -fused[0]])
         evidence = {
-            "unit_top": max(self.best_unit(v) for v in qvecs),
+            "unit_top": max(self.best_unit(v, u) for v, u in zip(qvecs, units, strict=True)),
             "dense_top": float(dense[top[0]]),
             "fused_top": float(fused[top[0]]),
             "margin": float(-order2[0] + order2[1]) if n > 1 else 0.0,
@@ -305,6 +329,10 @@ class Retriever:
             )
             for r in top
         ]
+        unit_scores = {
+            self.index.passages[int(r)].passage_id: self._units_of(int(r), unit_relevance)
+            for r in top
+        }
         t2 = time.perf_counter()
         return RetrievalResult(
             hits=hits,
@@ -313,4 +341,11 @@ class Retriever:
             timings={"embed_ms": (t1 - t0) * 1000, "search_ms": (t2 - t1) * 1000},
             evidence=evidence,
             language=language,
+            unit_scores=unit_scores,
         )
+
+    def _units_of(self, row: int, cosines: Scores) -> tuple[tuple[str, float], ...]:
+        span = self._unit_slices.get(row)
+        if span is None:
+            return ()
+        return tuple(zip(self._unit_texts[span], cosines[span].tolist(), strict=True))
