@@ -189,12 +189,30 @@ def _cosines(
     """
     if not unit_scores:
         return None
+    per_rank: dict[int, tuple[tuple[tuple[int, ...], ...], list[float]]] = {}
     out = []
     for c in sentences:
-        hit = hits[c.rank]
-        units = unit_scores.get(hit.passage.passage_id, ())
-        out.append(max((cos for text, cos in units if c.text in text), default=hit.dense))
+        if c.rank not in per_rank:
+            passage = hits[c.rank].passage
+            units = unit_scores.get(passage.passage_id, ())
+            members = _members(passage.text, tuple(text for text, _ in units))
+            per_rank[c.rank] = (members, [cos for _, cos in units])
+        members, cosines = per_rank[c.rank]
+        mine = members[c.index] if c.index < len(members) else ()
+        out.append(max((cosines[i] for i in mine), default=hits[c.rank].dense))
     return out
+
+
+@lru_cache(maxsize=16_384)
+def _members(text: str, units: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    """For each sentence of a passage, the units (by position) that contain it.
+
+    Cached: the same passages, with the same units, come back question after question.
+    """
+    return tuple(
+        tuple(i for i, unit in enumerate(units) if sentence in unit)
+        for _, _, sentence, _ in _split(text, True)
+    )
 
 
 def _mix(lexical: Sequence[float], cosines: Sequence[float] | None) -> Sequence[float]:
@@ -282,9 +300,17 @@ def compose(
     for c in chosen:
         chosen_by_rank.setdefault(c.rank, []).append(c)
 
+    # further reading shows each unquoted passage's most relevant sentence, all scored at once
+    unquoted = [s for rank, sents in enumerate(per_hit) if rank not in chosen_by_rank
+                for s in sents]
+    relevance = dict(zip(
+        ((s.rank, s.index) for s in unquoted),
+        _mix(lexical_scorer(question, history, [s.text for s in unquoted]),
+             _cosines(unquoted, dict(enumerate(hits)), result.unit_scores)),
+        strict=True,
+    )) if unquoted else {}
     citations = [
-        _citation(rank, hit, index, per_hit[rank], chosen_by_rank.get(rank), question, history,
-                  result.unit_scores)
+        _citation(rank, hit, index, per_hit[rank], chosen_by_rank.get(rank), relevance)
         for rank, hit in enumerate(hits)
     ]
     if chosen:
@@ -308,9 +334,7 @@ def _citation(
     index: IndexVersion,
     sentences: list[_Sentence],
     chosen: list[_Sentence] | None,
-    question: str,
-    history: Sequence[str],
-    unit_scores: Mapping[str, Sequence[tuple[str, float]]],
+    relevance: Mapping[tuple[int, int], float],  # (rank, index) of unquoted sentences
 ) -> Citation:
     p = hit.passage
     record = index.documents.get(p.doc_id)
@@ -318,9 +342,8 @@ def _citation(
     if chosen:
         a, b = min(c.start for c in chosen), max(c.end for c in chosen)
     elif sentences:
-        # further reading: show its most relevant sentence (lexically; cheap)
-        scores = _mix(lexical_scorer(question, history, [s.text for s in sentences]),
-                      _cosines(sentences, {rank: hit}, unit_scores))
+        # further reading: show its most relevant sentence
+        scores = [relevance.get((s.rank, s.index), 0.0) for s in sentences]
         best = max(range(len(sentences)), key=lambda i: (scores[i], sentences[i].eligible, -i))
         a, b = sentences[best].start, sentences[best].end
     else:
