@@ -109,6 +109,9 @@ def test_identifiers_are_acronyms_and_numbers_written_alike_everywhere() -> None
     # a genitive or plural ending, digit groups and "AP 4" against "AP4" do not matter
     assert identifiers("NATO's budget, NATOs Gipfel") == {"NATO"}
     assert identifiers("insgesamt 800 000 Soldaten, 40,000 troops") == {"800000", "40000"}
+    # digits inside a word are no number: a request id, a hash, "F35A"
+    assert identifiers("Was erbt Rutte? 3fa907c1 a1234 F35A") == set()
+    assert identifiers("Im Jahr 1999.") == {"1999"}
     assert identifiers("Die AP 4 sehen") == identifiers("the AP4 see") == {"AP4"}
     assert identifiers("MQ-9 und CSTO 2023") == {"MQ9", "CSTO", "2023"}  # a year stays apart
     assert identifiers("3,6 Prozent, Tier 1, Art. 42") == set()  # short numbers say little

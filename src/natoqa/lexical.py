@@ -43,7 +43,7 @@ _DIGIT_GROUP = re.compile(r"(?<=\d)[ .,\u00a0\u202f\u2009](?=\d{3}\b)")
 _ACRONYM_NUMBER = re.compile(r"\b([A-ZÄÖÜ]{2,})[ \u00a0-](\d{1,2})\b")
 # Names written alike in every language: acronyms (without a plural or genitive ending:
 # "NATOs" is "NATO"), and numbers of three or more digits (years, amounts).
-_IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\d,.])\d{3,}(?![\d,.]\d)")
+_IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\w,.])\d{3,}(?!\w|[,.]\d)")
 # Linking elements (Fugenelemente) that may end the first part of a compound.
 _LINKS = ("", "s", "es", "n", "en", "e", "er")
 STOPWORDS: frozenset[str] = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)

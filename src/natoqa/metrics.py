@@ -2,14 +2,33 @@
 
 Module-level objects in prometheus-client's default registry (which also
 carries the process collector: RSS, CPU seconds, open files). They are
-process-wide on purpose: one server is one process, and tests read deltas.
-The index gauges are set from the live service at each scrape
-(:func:`refresh_index_gauges`), so they never lag behind a reload.
+process-wide on purpose: one server process, one set, and tests read deltas.
+The index gauges are set whenever the service loads or switches a version
+and again at each scrape (:func:`refresh_index_gauges`).
+
+With several worker processes (``NATOQA_WORKERS``), ``natoqa serve`` points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder; prometheus-client then keeps
+every value in a memory-mapped file per process, and :func:`scrape` adds them
+up, so whichever worker answers ``/metrics`` reports the whole server. The
+gauges say how to combine workers (``multiprocess_mode``); the process
+collector (RSS, CPU) is not available in that mode.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 
 from natoqa.types import Answer
 
@@ -28,7 +47,8 @@ HTTP_LATENCY = Histogram(
     ["route", "method"],
     buckets=_LATENCY,
 )
-HTTP_IN_FLIGHT = Gauge("natoqa_http_requests_in_flight", "HTTP requests being answered now.")
+HTTP_IN_FLIGHT = Gauge("natoqa_http_requests_in_flight", "HTTP requests being answered now.",
+                       multiprocess_mode="livesum")
 REJECTED = Counter(
     "natoqa_rejected_requests",
     "Requests refused by a limit, by reason "
@@ -55,13 +75,25 @@ ANSWERS = Counter(
 ABSTENTIONS = Counter(
     "natoqa_abstentions", "Answers that said the sources hold nothing relevant."
 )
-CACHE_ENTRIES = Gauge("natoqa_answer_cache_entries", "Answers held in the answer cache.")
+CACHE_ENTRIES = Gauge("natoqa_answer_cache_entries", "Answers held in the answer cache.",
+                      multiprocess_mode="livesum")
 
 INDEX_INFO = Gauge(
-    "natoqa_index_info", "The index version being served (value 1).", ["version", "model"]
+    "natoqa_index_info", "The index version being served (value 1).", ["version", "model"],
+    multiprocess_mode="livemax",
 )
-INDEX_PASSAGES = Gauge("natoqa_index_passages", "Passages in the index version being served.")
-INDEX_DOCUMENTS = Gauge("natoqa_index_documents", "Documents in the index version being served.")
+INDEX_PASSAGES = Gauge("natoqa_index_passages", "Passages in the index version being served.",
+                       multiprocess_mode="livemax")
+INDEX_DOCUMENTS = Gauge("natoqa_index_documents", "Documents in the index version being served.",
+                        multiprocess_mode="livemax")
+
+#: labels of the version INDEX_INFO shows now
+_shown: tuple[str, str] | None = None
+
+
+def multiprocess_mode() -> bool:
+    """True when prometheus-client keeps values in per-process files (several workers)."""
+    return values.ValueClass is not values.MutexValue
 
 
 def observe_answer(answer: Answer, *, cached: bool) -> None:
@@ -82,9 +114,36 @@ def observe_answer(answer: Answer, *, cached: bool) -> None:
 def refresh_index_gauges(
     version: str | None, model: str, passages: int, documents: int
 ) -> None:
-    """Show the index version being served (the previous version's series is dropped)."""
-    INDEX_INFO.clear()
-    if version is not None:
-        INDEX_INFO.labels(version=version, model=model).set(1)
+    """Show the index version being served (the previous version's series is dropped).
+
+    Across worker processes a series cannot be dropped (its value lives in a
+    file), so there the previous version's goes to 0.
+    """
+    global _shown
+    labels = (version, model) if version is not None else None
+    if labels != _shown:
+        if multiprocess_mode():
+            if _shown is not None:
+                INDEX_INFO.labels(*_shown).set(0)
+        else:
+            INDEX_INFO.clear()
+        if labels is not None:
+            INDEX_INFO.labels(*labels).set(1)
+        _shown = labels
     INDEX_PASSAGES.set(passages)
     INDEX_DOCUMENTS.set(documents)
+
+
+def scrape() -> tuple[bytes, str]:
+    """The exposition (body, content type): this process's, or all workers' added up."""
+    if not multiprocess_mode():
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def worker_exit() -> None:
+    """Drop this worker's live gauges from the sum (its counters stay counted)."""
+    if multiprocess_mode():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

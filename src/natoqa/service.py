@@ -19,7 +19,7 @@ from natoqa.answer import compose
 from natoqa.cache import AnswerCache, cache_key
 from natoqa.embedding import Embedder
 from natoqa.errors import IndexError_
-from natoqa.metrics import observe_answer
+from natoqa.metrics import observe_answer, refresh_index_gauges
 from natoqa.retrieval import RetrievalConfig, Retriever
 from natoqa.store import IndexStore, IndexVersion
 from natoqa.types import Answer
@@ -89,6 +89,7 @@ class QAService:
         """Load the current version; raises if it is missing or broken."""
         self._engine = self._make_engine()
         self._loaded_at = _now()
+        _show(self._engine)
 
     def reload(self, version: str | None = None, *, force: bool = False) -> ReloadResult:
         """Switch to ``version`` (default: the one CURRENT names on disk) if it differs.
@@ -125,6 +126,7 @@ class QAService:
                 return ReloadResult(False, loaded, loaded, target, self.last_reload_error)
             self._engine = engine
             self._loaded_at = _now()
+            _show(engine)
             self._reloads += 1
             self._refused = None
             self.last_reload_error = None
@@ -181,6 +183,12 @@ class QAService:
         self.cache.put(key, fresh)
         observe_answer(fresh, cached=False)
         return fresh
+
+
+def _show(engine: Engine) -> None:
+    """The metrics' index gauges follow every load and switch (each worker its own)."""
+    index = engine.index
+    refresh_index_gauges(index.version, index.manifest.model_id, len(index), len(index.documents))
 
 
 def _now() -> str:

@@ -23,6 +23,7 @@ from natoqa.batching import QueryBatcher
 from natoqa.cache import AnswerCache
 from natoqa.config import Settings, get_settings
 from natoqa.embedding import load_embedder
+from natoqa.metrics import worker_exit
 from natoqa.reloader import reload_in_background
 from natoqa.retrieval import RetrievalConfig
 from natoqa.service import QAService
@@ -49,8 +50,11 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             embedder.embed("warm-up", kind="query")
             app.state.service = svc
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
-        async with reload_in_background(app.state.service, settings.reload_interval):
-            yield
+        try:
+            async with reload_in_background(app.state.service, settings.reload_interval):
+                yield
+        finally:
+            worker_exit()
 
     app = FastAPI(
         title="natoqa",
@@ -78,3 +82,17 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(admin.router)
     app.include_router(widget.router)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process, when ``natoqa serve`` runs several (``--workers``).
+
+    Workers are fresh interpreters started by uvicorn: they read the settings
+    from the environment (``natoqa serve`` put its options there) and set up
+    logging themselves.
+    """
+    from natoqa.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    return create_app(settings)

@@ -1,14 +1,13 @@
-"""``/metrics``: Prometheus' text format (natoqa's metrics and the process's)."""
+"""``/metrics``: Prometheus' text format (natoqa's metrics and the process's, or all workers')."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from natoqa.api.deps import ServiceDep
 from natoqa.errors import IndexError_
-from natoqa.metrics import CACHE_ENTRIES, refresh_index_gauges
+from natoqa.metrics import CACHE_ENTRIES, refresh_index_gauges, scrape
 
 router = APIRouter(tags=["health"])
 
@@ -24,4 +23,5 @@ def metrics(service: ServiceDep) -> Response:
         refresh_index_gauges(index.version, index.manifest.model_id, len(index),
                              len(index.documents))
     CACHE_ENTRIES.set(len(service.cache))
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = scrape()
+    return Response(body, media_type=content_type)
