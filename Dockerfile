@@ -60,9 +60,13 @@ RUN natoqa model prepare \
 # --- runtime: only the environment, the model and the data; no compilers, no pip cache
 FROM base AS runtime
 ARG BACKEND=onnx
+# two server processes with one model thread each: on 2 cores about 1.3x the throughput of
+# one process with two threads (docs/BENCHMARKS.md); about 1.3 GB of memory per worker
 ENV NATOQA_BACKEND=${BACKEND} \
     NATOQA_HOST=0.0.0.0 \
     NATOQA_PORT=8000 \
+    NATOQA_WORKERS=2 \
+    NATOQA_TORCH_THREADS=1 \
     NATOQA_LOG_JSON=true
 RUN groupadd --gid 10001 natoqa \
  && useradd --uid 10001 --gid natoqa --no-create-home --home-dir /data --shell /usr/sbin/nologin natoqa \

@@ -4,7 +4,7 @@
     NATOQA_BACKEND=onnx-int8 .venv/bin/python bench/service.py --json out.json
 
 Measures, with the settings of the environment (NATOQA_BACKEND, NATOQA_TORCH_THREADS,
-NATOQA_BATCH_QUERIES):
+NATOQA_BATCH_QUERIES, NATOQA_WORKERS):
 
 (a) bare: embed one question with the model + search FAISS, one at a time
     (p50/p95/p99), and the model's capacity — questions per second when it embeds
@@ -128,7 +128,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(index_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(index_dir: Path, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``natoqa serve``, returned once every worker has loaded its model."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NATOQA_RATE_LIMIT": "off",
            "NATOQA_MAX_CONCURRENT": "1024", "NATOQA_RELOAD_INTERVAL": "0"}
@@ -143,7 +144,8 @@ def start_server(index_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], s
         if proc.poll() is not None:
             raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+            ready = httpx.get(url + "/readyz", timeout=2).status_code == 200
+            if ready and log.read_text(errors="replace").count("natoqa ready") >= workers:
                 return proc, url
         except httpx.TransportError:
             pass
@@ -268,10 +270,28 @@ def _ms(value: str) -> float:
 
 
 def _rss(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of ``pid`` in MiB."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    fields = dict(line.split(":", 1) for line in status if ":" in line)
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+    """(VmRSS, VmHWM) in MiB of ``pid`` and its descendants (``--workers``: the workers)."""
+    rss = peak = 0.0
+    for p in _tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+        if "VmRSS" in fields:
+            rss += int(fields["VmRSS"].split()[0]) / 1024
+            peak += int(fields["VmHWM"].split()[0]) / 1024
+    return rss, peak
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo.extend(int(c) for c in task.read_text().split())
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -281,7 +301,7 @@ def machine() -> dict[str, Any]:
     load = os.getloadavg()
     return {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in load],
             "backend": settings.backend, "torch_threads": settings.torch_threads,
-            "batch_queries": settings.batch_queries}
+            "batch_queries": settings.batch_queries, "workers": settings.workers}
 
 
 def main() -> None:
@@ -308,7 +328,7 @@ def main() -> None:
 
     bare = None if args.skip_bare else Bare(index_dir)
     log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
-    proc, url = start_server(index_dir, log)
+    proc, url = start_server(index_dir, log, result["machine"]["workers"])
     try:
         print(f"(a)+(b) bare and service at {url}, alternately, one at a time …", flush=True)
         paired = one_at_a_time(url, bare, questions[n:2 * n], questions[:n], repeats=n)
@@ -329,7 +349,8 @@ def main() -> None:
         proc.wait(timeout=30)
     if bare is not None:
         print("model capacity (batches of 16, server stopped) …", flush=True)
-        result["bare"]["capacity_qps"] = bare.capacity(questions[:n], args.capacity_seconds)
+        # the questions wrk asked: throughput and capacity on the same lengths
+        result["bare"]["capacity_qps"] = bare.capacity(questions[2 * n:], args.capacity_seconds)
         result["bare"]["process_rss_mb"] = _rss(os.getpid())[0]
         bare_p50 = result["bare"]["question_ms"]["p50"]
         result["ratio_service_p50_to_bare_p50"] = (
