@@ -46,4 +46,6 @@ def test_two_workers_answer_and_report_metrics_together(built_index: Path) -> No
     finally:
         stop_server(proc)
     assert proc.returncode is not None
-    assert "Traceback" not in log.read_text(errors="replace")
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text
+    assert '"natoqa.access"' in text and '"uvicorn.access"' not in text  # one line a request

@@ -95,4 +95,9 @@ def worker_app() -> FastAPI:
 
     settings = get_settings()
     configure_logging(settings.log_level, as_json=settings.log_json)
+    # uvicorn silences its own access log (natoqa.access has one line per request with
+    # more in it) in the parent process only
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
     return create_app(settings)
