@@ -60,7 +60,7 @@ RUN natoqa model prepare \
 # --- runtime: only the environment, the model and the data; no compilers, no pip cache
 FROM base AS runtime
 ARG BACKEND=onnx
-# two server processes with one model thread each: on 2 cores about 1.3x the throughput of
+# two server processes with one model thread each: on 2 cores 10-20 % more throughput than
 # one process with two threads (docs/BENCHMARKS.md); about 1.3 GB of memory per worker
 ENV NATOQA_BACKEND=${BACKEND} \
     NATOQA_HOST=0.0.0.0 \

@@ -62,9 +62,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(
         1, ge=1, le=32,
-        description="Server processes, each with its own model (about 1.2 GB each). On 2 cores, "
-        "2 workers with NATOQA_TORCH_THREADS=1 answer nearly twice as many questions per second "
-        "as one process (docs/BENCHMARKS.md); rate limits and caches are then per process.",
+        description="Server processes, each with its own model (about 1.3 GB each). On 2 cores, "
+        "2 workers with NATOQA_TORCH_THREADS=1 answer 10-20 % more questions per second than "
+        "one process, each a little slower (docs/BENCHMARKS.md); rate limits and caches are "
+        "then per process.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = True
