@@ -60,12 +60,12 @@ RUN natoqa model prepare \
 # --- runtime: only the environment, the model and the data; no compilers, no pip cache
 FROM base AS runtime
 ARG BACKEND=onnx
-# two server processes with one model thread each: on 2 cores 10-20 % more throughput than
-# one process with two threads (docs/BENCHMARKS.md); about 1.3 GB of memory per worker
+# two copies of the model, one thread each, in one server process: on 2 cores the most
+# throughput measured (docs/BENCHMARKS.md); about 2 GB of memory
 ENV NATOQA_BACKEND=${BACKEND} \
     NATOQA_HOST=0.0.0.0 \
     NATOQA_PORT=8000 \
-    NATOQA_WORKERS=2 \
+    NATOQA_MODEL_LANES=2 \
     NATOQA_TORCH_THREADS=1 \
     NATOQA_LOG_JSON=true
 RUN groupadd --gid 10001 natoqa \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,47 @@ class Failing(Embedder):
 
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         raise RuntimeError("model exploded")
+
+
+class Slow(Embedder):
+    """Stands in for a model copy: a vector from the text's length, and a record of overlap."""
+
+    model_id, dim = "slow", 4
+
+    def __init__(self, log: list[int], lock: threading.Lock, running: list[int]) -> None:
+        self.log, self.lock, self.running = log, lock, running
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        with self.lock:
+            self.running[0] += 1
+            self.log.append(self.running[0])
+        time.sleep(0.05)
+        with self.lock:
+            self.running[0] -= 1
+        return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+
+
+def test_lanes_run_batches_at_once_and_every_caller_gets_its_own_vector() -> None:
+    log: list[int] = []
+    lock, running = threading.Lock(), [0]
+    batcher = QueryBatcher(Slow(log, lock, running), Slow(log, lock, running), max_batch=4)
+    results: dict[int, Vectors] = {}
+    start = threading.Barrier(16)
+
+    def ask(i: int) -> None:
+        start.wait()
+        results[i] = batcher.embed("x" * (i + 1), kind="query")
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert [results[i][0] for i in range(16)] == [i + 1 for i in range(16)]
+    assert max(log) == 2  # two batches at once, never more
+    assert sum(batcher.batch_sizes) == 16 and max(batcher.batch_sizes) <= 4
+    with pytest.raises(ValueError, match="same model"):
+        QueryBatcher(Slow(log, lock, running), Failing())
 
 
 def test_errors_reach_the_caller_and_the_batcher_survives() -> None:

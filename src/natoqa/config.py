@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="The server embeds questions that arrive together in one model call "
         "(natoqa.batching); off: each request runs the model on its own.",
     )
+    model_lanes: int = Field(
+        1, ge=1, le=8,
+        description="Copies of the model the server runs batches on at once (about 0.5 GB "
+        "each; needs NATOQA_BATCH_QUERIES). On 2 cores, 2 lanes with NATOQA_TORCH_THREADS=1 "
+        "answer more questions per second than one lane with 2 threads (docs/BENCHMARKS.md).",
+    )
 
     # --- data ------------------------------------------------------------
     corpus_dir: Path = Field(Path("corpus"), description="Source documents.")

@@ -41,13 +41,15 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         if service is None:
             embedder = load_embedder(settings)
             if settings.batch_queries:
-                embedder = QueryBatcher(embedder)
+                lanes = [load_embedder(settings) for _ in range(settings.model_lanes - 1)]
+                embedder = QueryBatcher(embedder, *lanes)
             svc = QAService(embedder, IndexStore(settings.index_dir),
                             RetrievalConfig.from_settings(settings),
                             cache=AnswerCache(settings.cache_size))
             svc.load()
-            # one throw-away query: the first real one would pay torch's lazy set-up (~1-2 s)
-            embedder.embed("warm-up", kind="query")
+            # one throw-away query per model copy: the first real one would pay the lazy set-up
+            for copy in embedder.lanes if isinstance(embedder, QueryBatcher) else (embedder,):
+                copy.embed("warm-up", kind="query")
             app.state.service = svc
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         try:
