@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 
 import httpx
 from make_corpus import make_corpus
+from serving import start_server
 
 from natoqa.builder import build_index
 from natoqa.config import load_settings
@@ -58,33 +58,10 @@ class Cycle:
     embedded: int = 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(index: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NATOQA_RELOAD_INTERVAL": "1",
-           "NATOQA_ADMIN_TOKEN": TOKEN, "NATOQA_RATE_LIMIT": "off", "NATOQA_CACHE_SIZE": "0",
-           "NATOQA_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "natoqa", "serve", "--index", str(index), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
+def start(index: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server(index, log, {
+        "NATOQA_RELOAD_INTERVAL": "1", "NATOQA_ADMIN_TOKEN": TOKEN, "NATOQA_RATE_LIMIT": "off",
+        "NATOQA_CACHE_SIZE": "0", "NATOQA_LOG_LEVEL": "warning"}, timeout=120)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -117,7 +94,7 @@ def main() -> None:
         build_index(corpus, index, embedder)
     questions = [json.loads(line)["question"] for line in QUERIES.read_text().splitlines()]
 
-    proc, url = start_server(index, args.workdir / "server.log")
+    proc, url = start(index, args.workdir / "server.log")
     requests: list[Request] = []
     seen: list[tuple[float, str]] = []
     stop = threading.Event()

@@ -33,7 +33,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+from serving import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION_FILES = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl",
@@ -122,36 +121,11 @@ class Bare:
 # --- (b) the service -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(index_dir: Path, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    """``natoqa serve``, returned once every worker has loaded its model."""
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NATOQA_RATE_LIMIT": "off",
-           "NATOQA_MAX_CONCURRENT": "1024", "NATOQA_RELOAD_INTERVAL": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "natoqa", "serve", "--index", str(index_dir),
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            ready = httpx.get(url + "/readyz", timeout=2).status_code == 200
-            if ready and log.read_text(errors="replace").count("natoqa ready") >= workers:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("server did not become ready within 300 s")
+def start(index_dir: Path, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server(index_dir, log, {"NATOQA_RATE_LIMIT": "off",
+                                         "NATOQA_MAX_CONCURRENT": "1024",
+                                         "NATOQA_RELOAD_INTERVAL": "0"},
+                        ready="/readyz", workers=workers)
 
 
 #: between a bare and a service question: ONNX Runtime's worker threads spin for a
@@ -328,7 +302,7 @@ def main() -> None:
 
     bare = None if args.skip_bare else Bare(index_dir)
     log = Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1])
-    proc, url = start_server(index_dir, log, result["machine"]["workers"])
+    proc, url = start(index_dir, log, result["machine"]["workers"])
     try:
         print(f"(a)+(b) bare and service at {url}, alternately, one at a time …", flush=True)
         paired = one_at_a_time(url, bare, questions[n:2 * n], questions[:n], repeats=n)

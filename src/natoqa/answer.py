@@ -284,6 +284,7 @@ def compose(
     scorer = scorer or lexical_scorer
     hits = list(result.hits)
     per_hit = [_sentences(rank, h.passage) for rank, h in enumerate(hits)]
+    by_rank = dict(enumerate(hits))
     answerable = not result.no_answer and bool(hits)
 
     chosen: list[_Sentence] = []
@@ -293,7 +294,7 @@ def compose(
             candidates = per_hit[0][:1]
         if candidates:
             scores = scorer(question, history, [c.text for c in candidates])
-            scores = _mix(scores, _cosines(candidates, dict(enumerate(hits)), result.unit_scores))
+            scores = _mix(scores, _cosines(candidates, by_rank, result.unit_scores))
             chosen = _select(candidates, scores, max_sentences)
 
     chosen_by_rank: dict[int, list[_Sentence]] = {}
@@ -306,7 +307,7 @@ def compose(
     relevance = dict(zip(
         ((s.rank, s.index) for s in unquoted),
         _mix(lexical_scorer(question, history, [s.text for s in unquoted]),
-             _cosines(unquoted, dict(enumerate(hits)), result.unit_scores)),
+             _cosines(unquoted, by_rank, result.unit_scores)),
         strict=True,
     )) if unquoted else {}
     citations = [

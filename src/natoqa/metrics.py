@@ -4,7 +4,7 @@ Module-level objects in prometheus-client's default registry (which also
 carries the process collector: RSS, CPU seconds, open files). They are
 process-wide on purpose: one server process, one set, and tests read deltas.
 The index gauges are set whenever the service loads or switches a version
-and again at each scrape (:func:`refresh_index_gauges`).
+(:func:`refresh_index_gauges`).
 
 With several worker processes (``NATOQA_WORKERS``), ``natoqa serve`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder; prometheus-client then keeps
