@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Sequence
@@ -62,6 +63,44 @@ def test_lanes_run_batches_at_once_and_every_caller_gets_its_own_vector() -> Non
     assert sum(batcher.batch_sizes) == 16 and max(batcher.batch_sizes) <= 4
     with pytest.raises(ValueError, match="same model"):
         QueryBatcher(Slow(log, lock, running), Failing())
+
+
+class Jittery(Embedder):
+    """A model copy that takes a random short time: arrivals and finishes interleave."""
+
+    model_id, dim = "jittery", 4
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        time.sleep(self.random.uniform(0, 0.004))
+        return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_no_caller_is_left_waiting_under_churn(lanes: int) -> None:
+    # Callers arrive while batches finish; each must get its own vector, and none
+    # may sleep forever while a lane is idle (join would time out).
+    batcher = QueryBatcher(*(Jittery(seed) for seed in range(lanes)), max_batch=3)
+    results: dict[int, float] = {}
+    pause = random.Random(0)
+    delays = [pause.uniform(0, 0.002) for _ in range(400)]
+
+    def ask(i: int) -> None:
+        for n in range(i, 400, 40):
+            time.sleep(delays[n])
+            results[n] = float(batcher.embed("x" * (n + 1), kind="query")[0])
+
+    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(40)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "a caller was never woken"
+    assert results == {n: float(n + 1) for n in range(400)}
+    assert sum(batcher.batch_sizes) == 400 and max(batcher.batch_sizes) <= 3
 
 
 def test_errors_reach_the_caller_and_the_batcher_survives() -> None:

@@ -33,6 +33,9 @@ from natoqa.embedding import Embedder, Kind, Vectors
 @dataclass
 class _Job:
     text: str
+    #: its caller waits on this (it shares the batcher's lock): a finished batch
+    #: wakes its own callers and at most one thread to lead the next, not all
+    wake: threading.Condition
     vector: Vectors | None = None
     error: BaseException | None = None
 
@@ -44,8 +47,12 @@ class _Job:
 class QueryBatcher(Embedder):
     """Wraps an embedder; single-text query calls are coalesced across threads."""
 
-    def __init__(self, inner: Embedder, *lanes: Embedder, max_batch: int = 16) -> None:
-        """``inner`` and any further ``lanes``: copies of the same model, one batch each."""
+    def __init__(self, inner: Embedder, *lanes: Embedder, max_batch: int = 8) -> None:
+        """``inner`` and any further ``lanes``: copies of the same model, one batch each.
+
+        ``max_batch``: 8 questions make the model's most efficient batch on CPU; 16 pad
+        more and were slower (bench/service.py's capacity by batch size).
+        """
         if any(lane.model_id != inner.model_id or lane.dim != inner.dim for lane in lanes):
             raise ValueError("every lane must run the same model")
         self.inner = inner
@@ -54,7 +61,7 @@ class QueryBatcher(Embedder):
         self.max_batch = max_batch
         self.lanes = (inner, *lanes)
         self._queue: list[_Job] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._idle = list(self.lanes)  # lanes not running a batch now
         #: sizes of the batches run, for the benchmark (bounded: last 10 000)
         self.batch_sizes: list[int] = []
@@ -62,40 +69,54 @@ class QueryBatcher(Embedder):
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if kind != "query" or len(texts) != 1:
             return self.inner.embed_batch(texts, kind=kind)
-        job = _Job(texts[0])
-        with self._cond:
+        job = _Job(texts[0], threading.Condition(self._lock))
+        with self._lock:
             self._queue.append(job)
             while not job.finished:
-                if not self._idle or not self._queue:  # all lanes busy, or ours is in flight
-                    self._cond.wait()
-                    continue
-                # a lane is idle: this thread runs the next batch on it (FIFO, so its
-                # own question is in it unless max_batch older ones wait)
-                lane = self._idle.pop()
-                jobs = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                self._cond.release()
-                try:
-                    self._run(lane, jobs)
-                finally:
-                    self._cond.acquire()
-                    self._idle.append(lane)
-                    self._cond.notify_all()
+                if self._idle and self._queue:
+                    # a lane is idle: this thread runs the next batch on it (FIFO, so
+                    # its own question is in it unless max_batch older ones wait)
+                    self._lead()
+                else:  # all lanes busy, or our question is in a batch now
+                    job.wake.wait()
         if job.error is not None:
             raise job.error
         assert job.vector is not None
         return job.vector[None, :]
 
+    def _lead(self) -> None:
+        """Run the next batch on an idle lane; called, and returns, holding the lock."""
+        # the queue shared fairly among the idle lanes: one long batch beside an idle
+        # lane would keep its questions waiting longer than two halves at once
+        size = min(self.max_batch, -(-len(self._queue) // len(self._idle)))
+        lane = self._idle.pop()
+        jobs = self._queue[:size]
+        del self._queue[:size]
+        self._call_next()  # more waiting and another lane idle: someone else leads that
+        self._lock.release()
+        try:
+            self._run(lane, jobs)
+        finally:
+            self._lock.acquire()
+            self._idle.append(lane)
+            if len(self.batch_sizes) < 10_000:
+                self.batch_sizes.append(len(jobs))
+            for done in jobs:
+                done.wake.notify()
+            self._call_next()
+
+    def _call_next(self) -> None:
+        """Wake the oldest waiting caller to lead a batch, if a lane is free for one."""
+        if self._queue and self._idle:
+            self._queue[0].wake.notify()
+
     def _run(self, lane: Embedder, jobs: list[_Job]) -> None:
-        """Embed one batch; results (or the error) go to every job of it."""
+        """Embed one batch, without the lock; results (or the error) go to every job of it."""
         try:
             vectors = lane.embed_batch([j.text for j in jobs], kind="query")
         except BaseException as exc:  # every waiting caller gets it; the next batch runs
             for job in jobs:
                 job.error = exc
             return
-        with self._cond:
-            if len(self.batch_sizes) < 10_000:
-                self.batch_sizes.append(len(jobs))
         for job, vector in zip(jobs, vectors, strict=True):
             job.vector = np.ascontiguousarray(vector)

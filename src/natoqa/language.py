@@ -33,6 +33,15 @@ _ENGLISH_ONLY = frozenset(STOPWORDS_EN) - frozenset(STOPWORDS_GERMAN)
 _MIN_FUNCTION_WORDS = 2
 
 
+def prepare() -> None:
+    """Load py3langid's model now (about 1 s, LZMA-compressed tables).
+
+    Otherwise the first question the function words cannot settle pays for it,
+    holding the GIL, so every request in flight in the process waits as well.
+    """
+    _identifier()
+
+
 @lru_cache(maxsize=1)
 def _identifier() -> Any:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier

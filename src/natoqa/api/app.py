@@ -23,6 +23,7 @@ from natoqa.batching import QueryBatcher
 from natoqa.cache import AnswerCache
 from natoqa.config import Settings, get_settings
 from natoqa.embedding import load_embedder
+from natoqa.language import prepare as prepare_language_detection
 from natoqa.metrics import worker_exit
 from natoqa.reloader import reload_in_background
 from natoqa.retrieval import RetrievalConfig
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             for copy in embedder.lanes if isinstance(embedder, QueryBatcher) else (embedder,):
                 copy.embed("warm-up", kind="query")
             app.state.service = svc
+        prepare_language_detection()
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         try:
             async with reload_in_background(app.state.service, settings.reload_interval):

@@ -1,0 +1,116 @@
+"""What a request costs besides the model: the real app with the model replaced by a lookup.
+
+    .venv/bin/python bench/overhead.py                 # wrk at 1 and 16 connections
+    .venv/bin/python bench/overhead.py --connections 16,16 --duration 8
+
+Starts this same script as a server (``--serve PORT``): the app of ``natoqa serve``
+(middlewares, limits, metrics, access log, retrieval over the bench index, answer
+composition, JSON) with an embedder that returns precomputed question vectors, so
+the model costs nothing. ``wrk`` then posts the question pool; the server's CPU
+time per request (user + system, from /proc) is what HTTP, FastAPI and natoqa's
+own Python cost. Compare with the model's CPU per question (``bench/service.py``'s
+capacity: cores ÷ q/s) to see how much of the cores a request leaves the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service import ensure_index, load_questions, wrk
+from serving import free_port
+
+
+def serve(port: int, index: Path) -> None:
+    import numpy as np
+    import uvicorn
+
+    from natoqa.api.app import create_app
+    from natoqa.config import load_settings
+    from natoqa.embedding import Embedder, Kind, Vectors, load_embedder
+    from natoqa.logs import configure_logging
+    from natoqa.retrieval import RetrievalConfig
+    from natoqa.service import QAService
+    from natoqa.store import IndexStore
+
+    class Lookup(Embedder):
+        """One of 300 real question vectors, chosen by the text's checksum."""
+
+        def __init__(self, real: Embedder, questions: list[str]) -> None:
+            self.model_id, self.dim = real.model_id, real.dim
+            self.vectors = real.embed_batch(questions, kind="query")
+
+        def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+            rows = [zlib.crc32(t.encode()) % len(self.vectors) for t in texts]
+            return np.ascontiguousarray(self.vectors[rows])
+
+    settings = load_settings(index_dir=index, rate_limit="off", max_concurrent=1024,
+                             reload_interval=0, cache_size=0)
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    service = QAService(Lookup(load_embedder(settings), load_questions()[:300]),
+                        IndexStore(index), RetrievalConfig.from_settings(settings))
+    service.load()
+    uvicorn.run(create_app(settings, service=service), host="127.0.0.1", port=port,
+                log_config=None, access_log=False)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", default="1,16")
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--index", type=Path)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    index = ensure_index(args.index)
+    if args.serve:
+        serve(args.serve, index)
+        return
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = Path(f"/tmp/natoqa-overhead-{os.getpid()}.log")
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--index", str(index)],
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start:\n{log.read_text()[-2000:]}")
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        pool = load_questions()[300:]
+        wrk(url, pool[:200], 16, 3)  # warm-up
+        for c in (int(x) for x in args.connections.split(",")):
+            before = cpu_seconds(proc.pid)
+            run: dict[str, Any] = wrk(url, pool, c, args.duration)
+            used = cpu_seconds(proc.pid) - before
+            p50 = run["latency_ms"].get("p50", 0)
+            print(f"wrk -c{c}: {run['rps']:.0f} req/s, p50 {p50:.1f} ms; "
+                  f"server CPU {1000 * used / run['requests']:.2f} ms per request "
+                  f"({used / args.duration:.2f} cores), non-2xx {run['non_2xx']}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
