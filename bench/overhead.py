@@ -3,7 +3,7 @@
     .venv/bin/python bench/overhead.py                 # wrk at 1 and 16 connections
     .venv/bin/python bench/overhead.py --connections 16,16 --duration 8
 
-Starts this same script as a server (``--serve PORT``): the app of ``natoqa serve``
+Starts this same script as a server (``--serve``): the app of ``natoqa serve``
 (middlewares, limits, metrics, access log, retrieval over the bench index, answer
 composition, JSON) with an embedder that returns precomputed question vectors, so
 the model costs nothing. ``wrk`` then posts the question pool; the server's CPU
@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from service import ensure_index, load_questions, wrk
-from serving import free_port
+from serving import start_server
 
 
 def serve(port: int, index: Path) -> None:
@@ -71,31 +69,17 @@ def main() -> None:
     parser.add_argument("--connections", default="1,16")
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--index", type=Path)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     index = ensure_index(args.index)
     if args.serve:
-        serve(args.serve, index)
+        serve(args.port, index)
         return
-    import httpx
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = Path(f"/tmp/natoqa-overhead-{os.getpid()}.log")
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--index", str(index)],
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    proc, url = start_server(index, log, {}, ready="/readyz",
+                             command=[sys.executable, __file__, "--index", str(index), "--serve"])
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
         pool = load_questions()[300:]
         wrk(url, pool[:200], 16, 3)  # warm-up
         for c in (int(x) for x in args.connections.split(",")):

@@ -20,14 +20,16 @@ def free_port() -> int:
 
 def start_server(
     index: Path, log: Path, env: dict[str, str], *, ready: str = "/healthz", workers: int = 1,
-    timeout: float = 300,
+    timeout: float = 300, command: list[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``natoqa serve`` on a free loopback port, its log in ``log``; returned once ``ready``
-    answers 200 and every worker has loaded its model."""
+    answers 200 and every worker has loaded its model. ``command``, if given, serves
+    instead; ``--port PORT`` is appended to it."""
     port = free_port()
+    serve = command or [sys.executable, "-m", "natoqa", "serve", "--index", str(index),
+                        "--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "natoqa", "serve", "--index", str(index),
-         "--host", "127.0.0.1", "--port", str(port)],
+        [*serve, "--port", str(port)],
         env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
         stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )
