@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from natoqa import store as store_mod
@@ -378,3 +379,31 @@ def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Rec
     # the waiting build started from the other build's result: nothing embedded twice
     assert not waited.switched and waited.version == first_version == store.current()
     assert len(store.load()) == 32
+
+
+def test_latent_terms_are_added_to_an_older_index_and_then_reused(
+    dirs: tuple[Path, Path], rec: Recording, embedder: Embedder
+) -> None:
+    from natoqa import sentence_vectors
+
+    first = build(dirs, rec)  # Recording has no latent terms: an index without them
+    assert sentence_vectors.TERM_IDS_FILE not in IndexStore(dirs[1]).load().extras
+    assert embedder.has_terms
+    upgraded = build(dirs, embedder)  # no document changed, yet a new version is due
+    assert upgraded.switched and upgraded.version != first.version
+    assert upgraded.passages_embedded == 0  # passage vectors reused; only units re-run
+    loaded = IndexStore(dirs[1]).load()
+    terms = sentence_vectors.load_terms(loaded.extras, len(loaded.extras["sentence_rows.npy"]))
+    assert terms is not None and (terms.weights.max(axis=1) > 0).all()
+    assert not build(dirs, embedder).switched  # now up to date
+    # a changed document: the other documents' units keep their stored terms exactly
+    doc = dirs[0] / "doc000.txt"
+    doc.write_text(doc_text(0, "Ein neuer Satz über die Ostflanke kommt hinzu."), "utf-8")
+    build(dirs, embedder)
+    after = IndexStore(dirs[1]).load()
+    old = sentence_vectors.reusable_from(loaded.passages, loaded.extras, embedder.dim)
+    new = sentence_vectors.reusable_from(after.passages, after.extras, embedder.dim)
+    kept = [t for t in new if t in old and "Ostflanke" not in t]
+    assert kept
+    for text in kept:
+        assert np.array_equal(new[text].term_ids, old[text].term_ids)  # type: ignore[arg-type]

@@ -317,3 +317,43 @@ def test_real_out_of_scope_abstains_with_low_confidence_hits(
     result = real.search(question, k=3)
     assert result.no_answer
     assert all(h.low_confidence for h in result.hits)
+
+
+def test_language_shift_moves_other_languages_towards_the_corpus_language() -> None:
+    from natoqa.retrieval import language_shifts
+
+    means = {"de": np.array([1.0, 0.0], np.float32), "en": np.array([0.0, 1.0], np.float32)}
+    shifts = language_shifts(means, "de", 1.5)
+    assert set(shifts) == {"en"}  # German questions over German text stay as they are
+    assert np.allclose(shifts["en"], [1.5, -1.5])
+    assert language_shifts(means, "de", 0.0) == {}
+    assert language_shifts(means, "fr", 1.5) == {}  # no mean for the corpus language
+    assert language_shifts({}, "de", 1.5) == {}  # a model without means
+
+
+def test_corpus_language_is_the_majority_of_passages(tmp_path: Path) -> None:
+    from natoqa.retrieval import corpus_language
+
+    assert corpus_language(make_index(tmp_path)) == "de"  # three German passages, one English
+
+
+@pytest.mark.slow
+def test_shift_brings_an_english_question_closer_to_its_german_twin(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    from natoqa.retrieval import language_shifts
+
+    shift = language_shifts(embedder.language_means, "de", 1.5)["en"]
+    en, de = embedder.embed_batch(["How many soldiers does the new force model comprise?",
+                                   "Wie viele Soldaten umfasst das neue Streitkräftemodell?"],
+                                  kind="query")
+    moved = (en + shift) / np.linalg.norm(en + shift)
+    assert float(moved @ de) > float(en @ de) + 0.02
+    # and the retriever applies it: the evidence is computed on the moved vector
+    version = make_index(tmp_path, embedder=embedder)
+    plain = Retriever(version, embedder, RetrievalConfig(language_shift=0.0))
+    shifted = Retriever(version, embedder, RetrievalConfig())
+    question = "How many soldiers does the New Force Model comprise?"
+    assert shifted.search(question).evidence["unit_top"] != plain.search(question).evidence[
+        "unit_top"]
+    assert shifted.search(question).hits[0].passage.passage_id == "p0"

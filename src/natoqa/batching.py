@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.embedding import Embedded, Embedder, Kind, Vectors
 
 
 @dataclass
@@ -36,12 +36,13 @@ class _Job:
     #: its caller waits on this (it shares the batcher's lock): a finished batch
     #: wakes its own callers and at most one thread to lead the next, not all
     wake: threading.Condition
-    vector: Vectors | None = None
+    #: this question's row of its batch (latent terms too, when the model has them)
+    result: Embedded | None = None
     error: BaseException | None = None
 
     @property
     def finished(self) -> bool:
-        return self.vector is not None or self.error is not None
+        return self.result is not None or self.error is not None
 
 
 class QueryBatcher(Embedder):
@@ -58,6 +59,7 @@ class QueryBatcher(Embedder):
         self.inner = inner
         self.model_id = inner.model_id
         self.dim = inner.dim
+        self.language_means = inner.language_means
         self.max_batch = max_batch
         self.lanes = (inner, *lanes)
         self._queue: list[_Job] = []
@@ -66,10 +68,23 @@ class QueryBatcher(Embedder):
         #: sizes of the batches run, for the benchmark (bounded: last 10 000)
         self.batch_sizes: list[int] = []
 
+    @property
+    def has_terms(self) -> bool:
+        return self.inner.has_terms
+
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if kind != "query" or len(texts) != 1:
             return self.inner.embed_batch(texts, kind=kind)
-        job = _Job(texts[0], threading.Condition(self._lock))
+        return self._queued(texts[0]).vectors
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        if kind != "query" or len(texts) != 1:
+            return self.inner.embed_batch_terms(texts, kind=kind)
+        return self._queued(texts[0])
+
+    def _queued(self, text: str) -> Embedded:
+        """One question's row, embedded in whichever batch it joins."""
+        job = _Job(text, threading.Condition(self._lock))
         with self._lock:
             self._queue.append(job)
             while not job.finished:
@@ -81,8 +96,8 @@ class QueryBatcher(Embedder):
                     job.wake.wait()
         if job.error is not None:
             raise job.error
-        assert job.vector is not None
-        return job.vector[None, :]
+        assert job.result is not None
+        return job.result
 
     def _lead(self) -> None:
         """Run the next batch on an idle lane; called, and returns, holding the lock."""
@@ -112,11 +127,18 @@ class QueryBatcher(Embedder):
 
     def _run(self, lane: Embedder, jobs: list[_Job]) -> None:
         """Embed one batch, without the lock; results (or the error) go to every job of it."""
+        texts = [j.text for j in jobs]
         try:
-            vectors = lane.embed_batch([j.text for j in jobs], kind="query")
+            if lane.has_terms:  # the terms come from the same pass: always take them
+                out = lane.embed_batch_terms(texts, kind="query")
+            else:
+                vectors = lane.embed_batch(texts, kind="query")
+                empty = np.zeros((len(texts), 0), dtype=np.float32)
+                out = Embedded(vectors, empty.astype(np.int32), empty)
         except BaseException as exc:  # every waiting caller gets it; the next batch runs
             for job in jobs:
                 job.error = exc
             return
-        for job, vector in zip(jobs, vectors, strict=True):
-            job.vector = np.ascontiguousarray(vector)
+        for i, job in enumerate(jobs):
+            job.result = Embedded(np.ascontiguousarray(out.vectors[i : i + 1]),
+                                  out.term_ids[i : i + 1], out.term_weights[i : i + 1])

@@ -97,7 +97,10 @@ class _Previous:
     documents: dict[str, str]  # doc_id -> content hash
     reusable: dict[str, Vectors]  # passage text -> vector
     full_reason: str | None
-    sentences: dict[str, Vectors] = field(default_factory=dict)  # sentence unit -> vector
+    #: sentence unit text -> its stored vector (and latent terms)
+    sentences: dict[str, sentence_vectors.Unit] = field(default_factory=dict)
+    #: why a new version is due even if no document changed (it lacks what this natoqa stores)
+    outdated: str | None = None
 
 
 def passage_settings(
@@ -216,6 +219,8 @@ def build_index(
         _diff(report, prev.documents, hashes)
         if prev.full_reason:
             log.warning("full rebuild: %s", prev.full_reason)
+        elif prev.outdated:
+            log.warning("new version although no document changed: %s", prev.outdated)
         elif not report.has_changes and not force and prev.version is not None:
             report.version, report.switched = prev.version, False
             report.passages_reused = len(all_passages)
@@ -291,7 +296,10 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
         reason = f"passage settings changed ({', '.join(changed)}): re-embedding everything"
         return _Previous(version, docs, {}, reason)
     sentences = sentence_vectors.reusable_from(current.passages, current.extras, embedder.dim)
-    return _Previous(version, docs, current.vectors_by_text(), None, sentences)
+    outdated = None
+    if embedder.has_terms and any(unit.term_ids is None for unit in sentences.values()):
+        outdated = f"{version} has no latent terms (built by an older natoqa)"
+    return _Previous(version, docs, current.vectors_by_text(), None, sentences, outdated)
 
 
 def _vectors(

