@@ -32,22 +32,32 @@ def serve(port: int, index: Path) -> None:
 
     from natoqa.api.app import create_app
     from natoqa.config import load_settings
-    from natoqa.embedding import Embedder, Kind, Vectors, load_embedder
+    from natoqa.embedding import Embedded, Embedder, Kind, Vectors, load_embedder
     from natoqa.logs import configure_logging
     from natoqa.retrieval import RetrievalConfig
     from natoqa.service import QAService
     from natoqa.store import IndexStore
 
     class Lookup(Embedder):
-        """One of 300 real question vectors, chosen by the text's checksum."""
+        """One of 300 real question vectors (and latent terms), chosen by the text's checksum."""
 
         def __init__(self, real: Embedder, questions: list[str]) -> None:
             self.model_id, self.dim = real.model_id, real.dim
-            self.vectors = real.embed_batch(questions, kind="query")
+            self.language_means = real.language_means
+            self.real = real.embed_batch_terms(questions, kind="query")
+            self.vectors = self.real.vectors
+
+        @property
+        def has_terms(self) -> bool:
+            return True
 
         def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+            return self.embed_batch_terms(texts, kind=kind).vectors
+
+        def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
             rows = [zlib.crc32(t.encode()) % len(self.vectors) for t in texts]
-            return np.ascontiguousarray(self.vectors[rows])
+            return Embedded(np.ascontiguousarray(self.vectors[rows]), self.real.term_ids[rows],
+                            self.real.term_weights[rows])
 
     settings = load_settings(index_dir=index, rate_limit="off", max_concurrent=1024,
                              reload_interval=0, cache_size=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from natoqa.batching import QueryBatcher
-from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.embedding import Embedded, Embedder, Kind, Vectors
 
 
 class Failing(Embedder):
@@ -135,3 +135,46 @@ def test_concurrent_questions_are_batched_with_identical_vectors(embedder: Any) 
     # passages (builds) go straight through, untouched
     passages = batcher.embed_batch(questions[:3], kind="passage")
     assert np.allclose(passages, embedder.embed_batch(questions[:3], kind="passage"), atol=1e-5)
+
+
+class Termed(Embedder):
+    """A model with latent terms: each text's vector and terms come from its length."""
+
+    model_id, dim = "termed", 4
+
+    @property
+    def has_terms(self) -> bool:
+        return True
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        return self.embed_batch_terms(texts, kind=kind).vectors
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        time.sleep(0.01)
+        n = len(texts)
+        vectors = np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+        ids = np.array([[len(t), len(t) + 1] for t in texts], dtype=np.int32).reshape(n, 2)
+        return Embedded(vectors, ids, ids.astype(np.float32) / 10)
+
+
+def test_latent_terms_travel_with_each_callers_vector() -> None:
+    batcher = QueryBatcher(Termed(), Termed(), max_batch=4)
+    assert batcher.has_terms
+    texts = ["x" * n for n in range(1, 25)]
+    got: dict[str, Any] = {}
+
+    def ask(text: str) -> None:
+        got[text] = batcher.embed_batch_terms([text], kind="query")
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert max(batcher.batch_sizes) > 1  # they were batched, and still each got its own
+    for text, out in got.items():
+        assert out.vectors.shape == (1, 4) and out.vectors[0, 0] == len(text)
+        assert out.term_ids.tolist() == [[len(text), len(text) + 1]]
+    # a model without terms behind the batcher: vectors as before, no terms
+    plain = QueryBatcher(Failing())
+    assert not plain.has_terms

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from natoqa.cache import AnswerCache, cache_key
-from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.embedding import Embedded, Embedder, Kind, Vectors
 from natoqa.types import Answer
 
 
@@ -24,6 +24,14 @@ class Counting(Embedder):
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         self.calls += 1
         return self.inner.embed_batch(texts, kind=kind)
+
+    @property
+    def has_terms(self) -> bool:
+        return self.inner.has_terms
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        self.calls += 1
+        return self.inner.embed_batch_terms(texts, kind=kind)
 
 
 def test_lru_evicts_the_oldest_and_zero_disables() -> None:

@@ -115,3 +115,15 @@ def test_identifiers_are_acronyms_and_numbers_written_alike_everywhere() -> None
     assert identifiers("Die AP 4 sehen") == identifiers("the AP4 see") == {"AP4"}
     assert identifiers("MQ-9 und CSTO 2023") == {"MQ9", "CSTO", "2023"}  # a year stays apart
     assert identifiers("3,6 Prozent, Tier 1, Art. 42") == set()  # short numbers say little
+
+
+def test_row_coverage_is_the_share_of_the_question_a_single_text_holds() -> None:
+    index = LexicalIndex(TEXTS)
+    question = "Wie viele Soldaten sieht das Force Model vor?"
+    rows = [index.row_coverage(question, row) for row in range(len(TEXTS))]
+    best = max(range(len(TEXTS)), key=rows.__getitem__)
+    assert "Soldaten" in TEXTS[best] and 0.5 < rows[best] <= index.coverage(question) + 1e-9
+    assert min(rows) < rows[best]
+    # words the corpus knows, but none of them in this text
+    assert index.row_coverage("Quantenchromodynamik", 0) == 0.0
+    assert index.row_coverage("", 0) == 0.0

@@ -14,7 +14,7 @@ import pytest
 
 from natoqa import sentence_vectors
 from natoqa.config import load_settings
-from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.embedding import Embedded, Embedder, Kind, Vectors
 from natoqa.errors import ConfigError, IndexCorrupt
 from natoqa.retrieval import (
     DEFAULT_CALIBRATION,
@@ -357,3 +357,44 @@ def test_shift_brings_an_english_question_closer_to_its_german_twin(
     assert shifted.search(question).evidence["unit_top"] != plain.search(question).evidence[
         "unit_top"]
     assert shifted.search(question).hits[0].passage.passage_id == "p0"
+
+
+class TermedBag(BagOfWords):
+    """BagOfWords with "latent terms": each word's hash, weight 1 (the real head: test_sparse)."""
+
+    model_id = "termed-bag"
+
+    @property
+    def has_terms(self) -> bool:
+        return True
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        from natoqa import sparse
+
+        ids = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.int32)
+        weights = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.float32)
+        for i, text in enumerate(texts):
+            found = sorted({int(hashlib.md5(w.encode()).hexdigest(), 16) % 16384
+                            for w in re.findall(r"\w+", text.lower())})[: sparse.TOP_TERMS]
+            ids[i, : len(found)] = found
+            weights[i, : len(found)] = 1.0
+        return Embedded(self.embed_batch(texts, kind=kind), ids, weights)
+
+
+def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) -> None:
+    version = make_index(tmp_path, embedder=TermedBag())
+    assert sentence_vectors.TERM_IDS_FILE in version.extras
+    retriever = Retriever(version, TermedBag())
+    question = "Liefert die Allianz Waffen oder Treibstoff?"
+    embedded = TermedBag().embed_batch_terms([question], kind="query")
+    scores = retriever.term_scores(embedded.term_ids[0], embedded.term_weights[0])
+    assert int(np.argmax(scores)) == 1  # the passage whose sentences share the most terms
+    result = retriever.search(question)
+    assert result.hits[0].passage.passage_id == "p1"
+    assert result.evidence["terms_top"] == float(scores.max()) > 0
+    assert 0 < result.evidence["top_coverage"] <= 1
+    # switched off, or over an index without terms: the same ranking code, no terms asked for
+    off = Retriever(version, TermedBag(), RetrievalConfig(sparse_weight=0.0)).search(question)
+    assert off.evidence["terms_top"] == 0.0
+    without = Retriever(make_index(tmp_path / "plain"), TermedBag()).search(question)
+    assert without.evidence["terms_top"] == 0.0

@@ -146,7 +146,7 @@ class Settings(BaseSettings):
         "difference of the model's mean query vectors of the two languages (0 = off).",
     )
     retrieval_abstain_threshold: float = Field(
-        0.396, ge=0, le=1,
+        0.46, ge=0, le=1,
         description="Answer 'nothing relevant' below this calibrated probability that the "
         "sources answer the question (higher: abstain more often).",
     )

@@ -184,9 +184,10 @@ class LexicalIndex:
         if self.size:
             self._bm25.index(corpus_terms, show_progress=False)
         self._vocab: dict[str, int] = dict(self._bm25.vocab_dict) if self.size else {}
+        self._row_terms = [frozenset(terms) for terms in corpus_terms]
         df: Counter[str] = Counter()
-        for terms in corpus_terms:
-            df.update(set(terms))
+        for terms in self._row_terms:
+            df.update(terms)
         n = max(self.size, 1)
         self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
@@ -222,3 +223,15 @@ class LexicalIndex:
         known = sum(self._idf.get(t, 0.0) for t in terms)
         total = sum(self._idf.get(t, self._unknown_idf) for t in terms)
         return known / total if total else 0.0
+
+    def row_coverage(self, text: str, row: int) -> float:
+        """Share of the query's weight (idf) carried by terms that text ``row`` contains.
+
+        Abstention asks this of the top passage: a question whose words the
+        corpus knows, but scattered over other passages, is often about
+        something the corpus does not say.
+        """
+        terms = self.query_terms(text)
+        have = self._row_terms[row]
+        total = sum(self._idf.get(t, self._unknown_idf) for t in terms)
+        return sum(self._idf[t] for t in terms if t in have) / total if total else 0.0

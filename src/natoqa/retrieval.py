@@ -66,7 +66,7 @@ Scores = npt.NDArray[np.float32]
 #: the evidence features, in the order the calibration's weights follow
 FEATURES = (
     "unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english", "foreign",
-    "terms_top",
+    "terms_top", "top_coverage",
 )
 
 
@@ -121,17 +121,17 @@ class Calibration:
 #: Fitted on eval/devset.jsonl + eval/followups.jsonl over the bundled corpus by
 #: ``natoqa eval eval/devset.jsonl eval/followups.jsonl --calibrate`` (docs/RETRIEVAL.md).
 DEFAULT_CALIBRATION = Calibration(
-    weights=(0.895558, 0.43062, 0.71147, 0.319921, -0.085123, -0.823006, 0.665225, -0.737355,
-             0.999497),
-    bias=2.535722,
+    weights=(0.865349, 0.505285, 0.591673, 0.353693, -0.376979, -0.816732, 0.719293, -0.768136,
+             1.012493, 0.550457),
+    bias=2.671923,
     mean=(0.861875, 0.861721, 3.266367, 0.846323, 0.529922, 0.194651, 0.480519, 0.038961,
-          31.661828),
+          31.661828, 0.244087),
     scale=(0.02534, 0.025837, 0.761561, 0.76098, 0.253539, 0.287611, 0.49962, 0.193502,
-           8.467439),
+           8.467439, 0.223768),
 )
 #: the calibrated probability below which retrieval abstains: the operating point where at
 #: most 5 % of the development set's answerable questions abstain
-DEFAULT_ABSTAIN_THRESHOLD = 0.396
+DEFAULT_ABSTAIN_THRESHOLD = 0.46
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,10 @@ class Retriever:
         if self._terms is None and embedder.has_terms and len(self._unit_rows):
             log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
                         "it for better ranking of questions in another language", index.version)
+        elif self._terms is not None and not embedder.has_terms:
+            log.warning("index %s has latent terms but the model gives none: ranking and "
+                        "abstention run without them", index.version)
+            self._terms = None
         self.lexical = LexicalIndex([p.text for p in passages])
         self._identifiers: set[str] = set().union(*(identifiers(p.text) for p in passages))
         self.corpus_language = corpus_language(index)
@@ -371,6 +375,7 @@ class Retriever:
             "english": float(language == "en"),
             "foreign": self.foreign(question),
             "terms_top": float(terms[0].max()) if use_terms else 0.0,
+            "top_coverage": self.lexical.row_coverage(question, int(top[0])),
         }
         confidence = cfg.calibration.probability(evidence)
         no_answer = confidence < cfg.abstain_threshold
