@@ -96,6 +96,7 @@ class SentenceTransformerEmbedder(Embedder):
         # two cores only thrashes; queries are short and go straight through.
         self._batch_lock = threading.Lock()
         self._terms = terms
+        self._threads = threads
 
     @property
     def model(self) -> SentenceTransformer:
@@ -122,7 +123,8 @@ class SentenceTransformerEmbedder(Embedder):
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         states = [o["token_embeddings"][o["attention_mask"].bool()].float().numpy()
                   for o in outputs]
-        return terms_of(vectors, states, prompt_tokens(self._model.tokenizer, prefix))
+        return terms_of(vectors, states, prompt_tokens(self._model.tokenizer, prefix),
+                        self._threads)
 
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if not texts:
@@ -151,15 +153,11 @@ def prompt_tokens(tokenizer: Any, prefix: str) -> int:
     return 1 + len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 1
 
 
-def terms_of(vectors: Vectors, states: Sequence[Vectors], skip: int) -> Embedded:
+def terms_of(vectors: Vectors, states: Sequence[Vectors], skip: int, threads: int) -> Embedded:
     """Latent terms of each text from its unpadded token states (prompt and [SEP] dropped)."""
     from natoqa import sparse
 
-    n = len(states)
-    ids = np.zeros((n, sparse.TOP_TERMS), dtype=np.int32)
-    weights = np.zeros((n, sparse.TOP_TERMS), dtype=np.float32)
-    for i, tokens in enumerate(states):
-        ids[i], weights[i] = sparse.encode(tokens[skip:-1])
+    ids, weights = sparse.encode_batch([tokens[skip:-1] for tokens in states], threads)
     return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
 
 

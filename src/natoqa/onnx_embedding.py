@@ -196,6 +196,7 @@ class OnnxEmbedder(Embedder):
             raise ModelError(f"cannot load ONNX model {onnx_file}: {exc}") from exc
         self._batch_size = batch_size
         self._terms = terms
+        self._threads = threads
         self.model_id = model_id
         dims = self._session.get_outputs()[0].shape
         self.dim = int(dims[-1]) if isinstance(dims[-1], int) else len(self._run(["x"])[0])
@@ -234,7 +235,7 @@ class OnnxEmbedder(Embedder):
             lengths = feed["attention_mask"].sum(axis=1)
             for j, i in enumerate(rows):
                 states[i] = tokens[j, : int(lengths[j])]
-        return terms_of(vectors, states, prompt_tokens(self._tokenizer, prefix))
+        return terms_of(vectors, states, prompt_tokens(self._tokenizer, prefix), self._threads)
 
     def _feed(self, texts: list[str]) -> dict[str, Any]:
         encoded = self._tokenizer(texts, padding=True, truncation=True,

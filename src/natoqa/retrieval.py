@@ -248,6 +248,8 @@ class Retriever:
             log.warning("index %s has latent terms but the model gives none: ranking and "
                         "abstention run without them", index.version)
             self._terms = None
+        # units by latent terms, sparse: a question's scores are one product (0.1 ms)
+        self._term_matrix = _term_matrix(self._terms)
         self.lexical = LexicalIndex([p.text for p in passages])
         self._identifiers: set[str] = set().union(*(identifiers(p.text) for p in passages))
         self.corpus_language = corpus_language(index)
@@ -266,9 +268,8 @@ class Retriever:
         """Each passage's best sentence unit by the dot product of latent terms."""
         best = np.zeros(len(self.index.passages), dtype=np.float32)
         if self._terms is not None and len(ids):
-            query = sparse.densify(ids, weights)
-            per_unit = (self._terms.weights * query[self._terms.ids]).sum(axis=1)
-            np.maximum.at(best, self._unit_rows, per_unit)
+            per_unit = self._term_matrix @ sparse.densify(ids, weights)
+            np.maximum.at(best, self._unit_rows, per_unit.astype(np.float32))
         return best
 
     def dense_scores(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> Scores:
@@ -409,6 +410,16 @@ class Retriever:
         if span is None:
             return ()
         return tuple(zip(self._unit_texts[span], cosines[span].tolist(), strict=True))
+
+
+def _term_matrix(terms: sentence_vectors.Terms | None) -> Any:
+    from scipy.sparse import csr_matrix
+
+    if terms is None:
+        return csr_matrix((0, sparse.features()), dtype=np.float32)
+    units, slots = np.nonzero(terms.weights)
+    return csr_matrix((terms.weights[units, slots], (units, terms.ids[units, slots])),
+                      shape=(len(terms.ids), sparse.features()), dtype=np.float32)
 
 
 def corpus_language(index: IndexVersion) -> str:
