@@ -125,7 +125,7 @@ def test_search_ranks_by_fused_score_and_respects_k(tmp_path: Path) -> None:
     assert result.hits[0].lexical > 0 and result.hits[0].dense > 0
     assert len(retriever.search("Soldaten", k=50).hits) == 4  # k beyond the index: all
     assert set(result.timings) == {"embed_ms", "search_ms"}
-    assert set(result.evidence) == set(FEATURES)
+    assert set(result.evidence) == set(FEATURES) - {"terms_top"}  # BagOfWords has no terms
     assert result.language == "de"
 
 
@@ -395,6 +395,37 @@ def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) ->
     assert 0 < result.evidence["top_coverage"] <= 1
     # switched off, or over an index without terms: the same ranking code, no terms asked for
     off = Retriever(version, TermedBag(), RetrievalConfig(sparse_weight=0.0)).search(question)
-    assert off.evidence["terms_top"] == 0.0
+    assert "terms_top" not in off.evidence
     without = Retriever(make_index(tmp_path / "plain"), TermedBag()).search(question)
-    assert without.evidence["terms_top"] == 0.0
+    assert "terms_top" not in without.evidence
+
+
+def test_a_feature_the_evidence_lacks_counts_as_its_mean() -> None:
+    cal = DEFAULT_CALIBRATION
+    evidence = dict(zip(cal.features, cal.mean, strict=True))
+    at_mean = cal.probability(evidence)
+    del evidence["terms_top"]
+    assert cal.probability(evidence) == pytest.approx(at_mean)
+    evidence["terms_top"] = 0.0  # what a missing value used to count as: far below its mean
+    assert cal.probability(evidence) < at_mean - 0.2
+
+
+class _NoTerms(Embedder):
+    """The real model without its latent terms (as an index built by an older natoqa)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        return self.inner.embed_batch(texts, kind=kind)
+
+
+@pytest.mark.slow
+def test_an_index_without_latent_terms_still_answers(embedder: Embedder, tmp_path: Path) -> None:
+    old = make_index(tmp_path / "old", embedder=_NoTerms(embedder))
+    new = make_index(tmp_path / "new", embedder=embedder)
+    question = "Wie viele Soldaten sieht das New Force Model insgesamt vor?"
+    for version in (old, new):
+        result = Retriever(version, embedder).search(question)
+        assert result.hits[0].passage.passage_id == "p0"
+        assert not result.no_answer, result.evidence

