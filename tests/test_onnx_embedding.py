@@ -115,3 +115,19 @@ def test_export_is_cached_and_complete(settings_for_model: Any) -> None:
     assert all((first / name).stat().st_size > 10_000_000 for name in FILES.values())
     assert (first / RECORD).is_file()
     assert (first / FILES["int8"]).stat().st_size < (first / FILES["fp32"]).stat().st_size / 3
+
+
+def test_a_new_export_removes_only_the_superseded_ones_of_its_model(tmp_path: Path) -> None:
+    from natoqa.onnx_embedding import sweep_superseded
+
+    names = ["m-1-0123456789ab-onnx", "m-1-ba9876543210-onnx", "m-1-extra-0123456789ab-onnx",
+             "m-2-0123456789ab-onnx", "m-1"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.onnx").write_bytes(b"x")
+    target = tmp_path / "m-1-ba9876543210-onnx"
+    removed = sweep_superseded(target, "m-1")
+    assert removed == [tmp_path / "m-1-0123456789ab-onnx"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # the current export, another model's (even with a longer name), and the model itself
+    assert left == sorted(n for n in names if n != "m-1-0123456789ab-onnx")

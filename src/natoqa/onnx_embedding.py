@@ -23,6 +23,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
+import shutil
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -87,7 +89,25 @@ def ensure_onnx(folder: Path, cache_dir: Path) -> Path:
         raise
     except Exception as exc:  # torch/onnx raise many types; all mean "cannot export"
         raise ModelError(f"cannot export {folder} to ONNX: {exc}") from exc
+    for old in sweep_superseded(target, folder.name):
+        log.info("removed the superseded ONNX export %s", old)
     return target
+
+
+def sweep_superseded(target: Path, model_folder: str) -> list[Path]:
+    """Remove the earlier exports of the same model folder beside ``target``.
+
+    They differ by fingerprint (an older exporter, or changed model files), are
+    some 600 MB each, and nothing loads them any more: a server still running on
+    one has read its files when it started.
+    """
+    pattern = re.compile(rf"{re.escape(model_folder)}-[0-9a-f]{{12}}-onnx")
+    removed = []
+    for old in sorted(target.parent.iterdir()):
+        if old != target and old.is_dir() and pattern.fullmatch(old.name):
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
 
 
 def _complete(target: Path, print_: str) -> bool:
