@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from natoqa.lexical import Analyzer, Decompounder, LexicalIndex, identifiers, words
+from natoqa.lexical import Analyzer, Decompounder, LexicalIndex, identifiers, numbered, words
 
 TEXTS = [
     "Die Verteidigungsausgaben der Mitgliedstaaten sollen auf zwei Prozent steigen.",
@@ -115,6 +115,14 @@ def test_identifiers_are_acronyms_and_numbers_written_alike_everywhere() -> None
     assert identifiers("Die AP 4 sehen") == identifiers("the AP4 see") == {"AP4"}
     assert identifiers("MQ-9 und CSTO 2023") == {"MQ9", "CSTO", "2023"}  # a year stays apart
     assert identifiers("3,6 Prozent, Tier 1, Art. 42") == set()  # short numbers say little
+
+
+def test_numbered_splits_an_acronym_from_its_short_number() -> None:
+    assert numbered("AP4") == ("AP", "4")
+    assert numbered("MQ9") == ("MQ", "9")
+    assert numbered("NATO") is None
+    assert numbered("1999") is None
+    assert numbered("CSTO2023") is None  # a year is never joined to an acronym
 
 
 def test_row_coverage_is_the_share_of_the_question_a_single_text_holds() -> None:

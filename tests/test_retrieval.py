@@ -59,6 +59,7 @@ def make_index(
     embedder: Embedder | None = None,
     *,
     sentences: bool = True,
+    meta: DocumentMeta | None = None,
 ) -> IndexVersion:
     """A real on-disk version (real FAISS, real store) of the given passages."""
     embedder = embedder or BagOfWords()
@@ -75,8 +76,9 @@ def make_index(
         passage_count=len(passages), documents={"d.txt": "h"}, passage_settings={},
         created="now",
     )
+    record = DocumentRecord("d.txt", meta or DocumentMeta(title="D"), "h", len(passages))
     store.write(passages=passages, vectors=vectors, manifest=manifest, extras=extras,
-                documents=[DocumentRecord("d.txt", DocumentMeta(title="D"), "h", len(passages))])
+                documents=[record])
     return store.load(manifest.version)
 
 
@@ -224,6 +226,32 @@ def test_foreign_flags_an_acronym_or_number_the_corpus_never_names(tmp_path: Pat
     assert retriever.foreign("wie geht es dir") == 0.0
     result = retriever.search("What did the CSTO decide in 1999?")
     assert result.evidence["foreign"] == 1.0
+
+
+def test_foreign_reads_a_short_number_as_a_name_only_where_the_corpus_numbers_it(
+    tmp_path: Path,
+) -> None:
+    texts = [("Die NATO hat heute 32 Mitglieder.", "body"),
+             ("Die AP 1 und die AP 2 legen die Phasen der Planung fest.", "body")]
+    retriever = Retriever(make_index(tmp_path, texts), BagOfWords())
+    # "NATO 32" counts members: NATO is known and never numbered, so nothing is foreign
+    assert retriever.foreign("Wie viele der NATO 32 Mitglieder erreichen das Ziel?") == 0.0
+    assert retriever.foreign("Do all NATO 32 allies agree?") == 0.0
+    # AP is a numbered series in the corpus: AP 2 is one of its names, AP 4 is not
+    assert retriever.foreign("Was legt die AP 2 fest?") == 0.0
+    assert retriever.foreign("Was legt die AP 4 fest?") == 1.0
+    assert retriever.foreign("Was beschloss die CSTO 2 ?") == 1.0  # unknown acronym
+
+
+def test_names_in_the_documents_metadata_are_not_foreign(tmp_path: Path) -> None:
+    meta = DocumentMeta(title="Rutte übernimmt das Amt", authors=("Matthias Dembinski",),
+                        publisher="AFP")
+    retriever = Retriever(make_index(tmp_path, meta=meta), BagOfWords())
+    # neither name occurs in a passage: they come from the document's metadata
+    assert retriever.foreign("Was meldet AFP über Rutte?") == 0.0
+    assert retriever.missing_share("Was schreibt Dembinski über die Ukraine?") == 0.0
+    assert retriever.foreign("Was meldet dpa über die CSTO?") == 1.0
+    assert retriever.missing_share("Was schreibt Spanger über die Ukraine?") > 0.0
 
 
 def test_calibration_files_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,7 @@ _WORD = re.compile(r"\w+")
 _DIGIT_GROUP = re.compile(r"(?<=\d)[ .,\u00a0\u202f\u2009](?=\d{3}\b)")
 # "AP 4", "MQ-9": an acronym and the short number that belongs to it are one name.
 _ACRONYM_NUMBER = re.compile(r"\b([A-ZÄÖÜ]{2,})[ \u00a0-](\d{1,2})\b")
+_NUMBERED = re.compile(r"([A-ZÄÖÜ]{2,})(\d{1,2})")
 # Names written alike in every language: acronyms (without a plural or genitive ending:
 # "NATOs" is "NATO"), and numbers of three or more digits (years, amounts).
 _IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\w,.])\d{3,}(?!\w|[,.]\d)")
@@ -68,6 +69,12 @@ def identifiers(text: str) -> set[str]:
     """
     text = _ACRONYM_NUMBER.sub(r"\1\2", _DIGIT_GROUP.sub("", text))
     return set(_IDENTIFIER.findall(text))
+
+
+def numbered(identifier: str) -> tuple[str, str] | None:
+    """("AP", "4") for an acronym joined with its short number ("AP4"), else None."""
+    match = _NUMBERED.fullmatch(identifier)
+    return (match[1], match[2]) if match else None
 
 
 class Decompounder:

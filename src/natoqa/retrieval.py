@@ -52,7 +52,7 @@ from natoqa.embedding import Embedder, Vectors
 from natoqa.errors import ConfigError
 from natoqa.language import DEFAULT as DEFAULT_LANGUAGE
 from natoqa.language import detect_language
-from natoqa.lexical import STOPWORDS, LexicalIndex, identifiers
+from natoqa.lexical import STOPWORDS, LexicalIndex, identifiers, numbered
 from natoqa.store import IndexVersion
 from natoqa.types import Hit
 
@@ -253,7 +253,14 @@ class Retriever:
         # units by latent terms, sparse: a question's scores are one product (0.1 ms)
         self._term_matrix = _term_matrix(self._terms)
         self.lexical = LexicalIndex([p.text for p in passages])
-        self._identifiers: set[str] = set().union(*(identifiers(p.text) for p in passages))
+        # a question may name what the corpus says about its documents ("AFP", the authors)
+        bibliography = _bibliography(index)
+        self._identifiers: set[str] = set().union(
+            identifiers(bibliography), *(identifiers(p.text) for p in passages)
+        )
+        self._bibliography_terms = frozenset(self.lexical.query_terms(bibliography))
+        #: acronyms the corpus writes with numbers ("AP 4"): a series, each number a name
+        self._series = {parts[0] for name in self._identifiers if (parts := numbered(name))}
         self.corpus_language = corpus_language(index)
         #: what is added to a question's vector, by the question's language
         self._shifts = language_shifts(
@@ -297,8 +304,9 @@ class Retriever:
         terms = [t for t in _KEY_TERM.findall(text) if t.lower() not in STOPWORDS]
         if not terms:
             return 0.0
-        known = self.lexical.known_terms
-        missing = sum(not any(q in known for q in self.lexical.query_terms(t)) for t in terms)
+        known, named = self.lexical.known_terms, self._bibliography_terms
+        missing = sum(not any(q in known or q in named for q in self.lexical.query_terms(t))
+                      for t in terms)
         return missing / len(terms)
 
     def foreign(self, text: str) -> float:
@@ -307,7 +315,15 @@ class Retriever:
         Unlike capitalised words these are language-independent, so an English
         question about "the CSTO" or "1999" is caught as surely as a German one.
         """
-        return float(bool(identifiers(text) - self._identifiers))
+        return float(any(self._names_unknown(name) for name in identifiers(text)))
+
+    def _names_unknown(self, name: str) -> bool:
+        if name in self._identifiers:
+            return False
+        # "AP 4" is a name when the corpus numbers AP ("AP 1", "AP 2"); in "the NATO 32"
+        # the number counts NATO's members, so only "NATO" has to be known.
+        parts = numbered(name)
+        return parts is None or parts[0] not in self._identifiers or parts[0] in self._series
 
     def context(self, history: Sequence[str]) -> str:
         turns = self.config.history_turns
@@ -423,6 +439,14 @@ def _term_matrix(terms: sentence_vectors.Terms | None) -> Any:
     units, slots = np.nonzero(terms.weights)
     return csr_matrix((terms.weights[units, slots], (units, terms.ids[units, slots])),
                       shape=(len(terms.ids), sparse.features()), dtype=np.float32)
+
+
+def _bibliography(index: IndexVersion) -> str:
+    """The documents' titles, authors, publishers and series, as one text."""
+    return "\n".join(
+        " ".join((m.title, *m.authors, m.publisher or "", m.series or ""))
+        for m in (record.meta for record in index.documents.values())
+    )
 
 
 def corpus_language(index: IndexVersion) -> str:
