@@ -41,6 +41,7 @@ _WORD = re.compile(r"\w+")
 _DIGIT_GROUP = re.compile(r"(?<=\d)[ .,\u00a0\u202f\u2009](?=\d{3}\b)")
 # "AP 4", "MQ-9": an acronym and the short number that belongs to it are one name.
 _ACRONYM_NUMBER = re.compile(r"\b([A-ZÄÖÜ]{2,})[ \u00a0-](\d{1,2})\b")
+# "AP4" as identifiers() writes it: the acronym, then its number
 _NUMBERED = re.compile(r"([A-ZÄÖÜ]{2,})(\d{1,2})")
 # Names written alike in every language: acronyms (without a plural or genitive ending:
 # "NATOs" is "NATO"), and numbers of three or more digits (years, amounts).

@@ -300,7 +300,8 @@ class Retriever:
         return float(scores.max()) if len(scores) else 0.0
 
     def missing_share(self, text: str) -> float:
-        """Share of the question's key terms (names, acronyms, numbers) the index never has."""
+        """Share of the question's key terms (names, acronyms, numbers) that neither the
+        passages nor the documents' metadata have."""
         terms = [t for t in _KEY_TERM.findall(text) if t.lower() not in STOPWORDS]
         if not terms:
             return 0.0
@@ -310,7 +311,8 @@ class Retriever:
         return missing / len(terms)
 
     def foreign(self, text: str) -> float:
-        """1 when the question names an acronym or number that the index never contains.
+        """1 when the question names an acronym or number the index (passages and metadata)
+        never contains.
 
         Unlike capitalised words these are language-independent, so an English
         question about "the CSTO" or "1999" is caught as surely as a German one.
