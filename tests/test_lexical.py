@@ -6,7 +6,15 @@ from collections import Counter
 
 import numpy as np
 
-from natoqa.lexical import Analyzer, Decompounder, LexicalIndex, identifiers, numbered, words
+from natoqa.lexical import (
+    Analyzer,
+    Decompounder,
+    LexicalIndex,
+    identifiers,
+    numbered,
+    place_names,
+    words,
+)
 
 TEXTS = [
     "Die Verteidigungsausgaben der Mitgliedstaaten sollen auf zwei Prozent steigen.",
@@ -123,6 +131,18 @@ def test_numbered_splits_an_acronym_from_its_short_number() -> None:
     assert numbered("NATO") is None
     assert numbered("1999") is None
     assert numbered("CSTO2023") is None  # a year is never joined to an acronym
+
+
+def test_place_names_are_capitalised_er_words_before_a_noun_inside_the_sentence() -> None:
+    assert place_names("Wie viele Mitglieder hatte der Warschauer Pakt?") == ["Warschauer"]
+    assert place_names("Was beschloss die Shanghaier Organisation für Zusammenarbeit?") == [
+        "Shanghaier"]
+    # a noun in -er before a name is matched too; the corpus knows such nouns
+    assert place_names("Was sagte der Minister Pistorius?") == ["Minister"]
+    # adjectives stay lower case, the first word of a sentence is capitalised anyway
+    assert place_names("Wer ist der neue Generalsekretär?") == []
+    assert place_names("Berliner Politiker sagen was?") == []
+    assert place_names("Welche Länder fordern mehr?") == []
 
 
 def test_row_coverage_is_the_share_of_the_question_a_single_text_holds() -> None:

@@ -243,6 +243,21 @@ def test_foreign_reads_a_short_number_as_a_name_only_where_the_corpus_numbers_it
     assert retriever.foreign("Was beschloss die CSTO 2 ?") == 1.0  # unknown acronym
 
 
+def test_foreign_flags_a_german_place_name_the_corpus_never_names(tmp_path: Path) -> None:
+    texts = [("Die Münchner Sicherheitskonferenz berät über die NATO.", "body"),
+             ("Die Minister der Allianz tagen in Brüssel.", "body")]
+    retriever = Retriever(make_index(tmp_path, texts), BagOfWords())
+    assert retriever.foreign("Was beschloss die Münchner Sicherheitskonferenz?") == 0.0
+    assert retriever.foreign("Wie viele Mitglieder hatte der Warschauer Pakt?") == 1.0
+    # "Minister" is a known noun before a name, not a place
+    assert retriever.foreign("Was sagte der Minister Pistorius?") == 0.0
+    # English spells places its own way ("Warsaw"), so only German questions are read
+    assert retriever.foreign("What did the Shanghaier Organisation decide?", "en") == 0.0
+    assert retriever.foreign("Was beschloss die Shanghaier Organisation?", "de") == 1.0
+    result = retriever.search("Was beschloss die Shanghaier Organisation für Zusammenarbeit?")
+    assert result.evidence["foreign"] == 1.0
+
+
 def test_names_in_the_documents_metadata_are_not_foreign(tmp_path: Path) -> None:
     meta = DocumentMeta(title="Rutte übernimmt das Amt", authors=("Matthias Dembinski",),
                         publisher="AFP")

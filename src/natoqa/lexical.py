@@ -46,6 +46,10 @@ _NUMBERED = re.compile(r"([A-ZÄÖÜ]{2,})(\d{1,2})")
 # Names written alike in every language: acronyms (without a plural or genitive ending:
 # "NATOs" is "NATO"), and numbers of three or more digits (years, amounts).
 _IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\w,.])\d{3,}(?!\w|[,.]\d)")
+# German writes adjectives in lower case, except those made from a place name, which end
+# in -er and stay capitalised before their noun: "Warschauer Pakt", "Münchner
+# Sicherheitskonferenz". Mid-sentence, such a pair is a name.
+_PLACE_NAME = re.compile(r"(?<=[\w,] )[A-ZÄÖÜ][a-zäöüß]+er(?= [A-ZÄÖÜ]\w)")
 # Linking elements (Fugenelemente) that may end the first part of a compound.
 _LINKS = ("", "s", "es", "n", "en", "e", "er")
 STOPWORDS: frozenset[str] = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
@@ -70,6 +74,16 @@ def identifiers(text: str) -> set[str]:
     """
     text = _ACRONYM_NUMBER.sub(r"\1\2", _DIGIT_GROUP.sub("", text))
     return set(_IDENTIFIER.findall(text))
+
+
+def place_names(text: str) -> list[str]:
+    """The German place-derived names of ``text`` ("Warschauer" in "der Warschauer Pakt").
+
+    Only for German text: English capitalises every name, and its names of places
+    ("Warsaw") differ from the German corpus's, so an English question's would be
+    unknown whether or not the corpus speaks of them.
+    """
+    return _PLACE_NAME.findall(text)
 
 
 def numbered(identifier: str) -> tuple[str, str] | None:
