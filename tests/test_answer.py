@@ -231,6 +231,10 @@ QUESTIONS = [
     ("Was erbt Rutte von Stoltenberg?", "erbt"),
     ("Wie groß soll die Allied Reaction Force sein?", "40 000"),
     ("Who succeeded Jens Stoltenberg as NATO Secretary General?", "Mark Rutte"),
+    # acronyms and a percent sign the German sources write otherwise (VN, BIP, Prozent)
+    ("Does NATO cooperate with the UN in crisis management?", "Vereinten Nationen"),
+    ("What share of GDP does Russia spend on its military?", "sieben bis acht Prozent"),
+    ("How many allies spend 2% of GDP on defence?", "zwei Prozent"),
 ]
 
 

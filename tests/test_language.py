@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from natoqa import language
-from natoqa.language import detect_language
+from natoqa.language import detect_language, spell_out
 
 EVAL = Path(__file__).parents[1] / "eval"
 
@@ -48,3 +48,10 @@ def test_names_and_fragments_go_to_py3langid(text: str) -> None:
 )
 def test_plain_cases(text: str, expected: str) -> None:
     assert detect_language(text) == expected
+
+
+def test_spell_out_writes_a_percent_sign_as_the_languages_word() -> None:
+    assert spell_out("Was ist das 2%-Ziel?", "de") == "Was ist das 2 Prozent-Ziel?"
+    assert spell_out("Who spends 3,5 % of GDP?", "en") == "Who spends 3,5 percent of GDP?"
+    # only after a number
+    assert spell_out("100% sicher, ein % allein.", "de") == "100 Prozent sicher, ein % allein."

@@ -133,6 +133,10 @@ def test_numbered_splits_an_acronym_from_its_short_number() -> None:
     assert numbered("CSTO2023") is None  # a year is never joined to an acronym
 
 
+def test_a_percent_sign_is_read_as_the_word() -> None:
+    assert words("das 2%-Ziel") == words("das 2 Prozent-Ziel") == ["2", "prozent", "ziel"]
+
+
 def test_place_names_are_capitalised_er_words_before_a_noun_inside_the_sentence() -> None:
     assert place_names("Wie viele Mitglieder hatte der Warschauer Pakt?") == ["Warschauer"]
     assert place_names("Was beschloss die Shanghaier Organisation für Zusammenarbeit?") == [

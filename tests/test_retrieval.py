@@ -258,6 +258,22 @@ def test_foreign_flags_a_german_place_name_the_corpus_never_names(tmp_path: Path
     assert result.evidence["foreign"] == 1.0
 
 
+def test_an_acronym_the_corpus_writes_otherwise_is_neither_foreign_nor_unmatched(
+    tmp_path: Path,
+) -> None:
+    texts = [("Die NATO arbeitet bei Krisen mit den VN zusammen.", "body"),
+             ("Die Ausgaben sollen zwei Prozent des BIP erreichen.", "body"),
+             ("Russland rüstet auf.", "body")]
+    retriever = Retriever(make_index(tmp_path, texts), BagOfWords())
+    assert retriever.foreign("Does NATO work with the UN?") == 0.0
+    assert retriever.missing_share("Wie hoch ist das GDP?") == 0.0
+    assert retriever.foreign("What did the CSTO decide?") == 1.0  # nor OVKS in the corpus
+    # the search reads "UN" as "VN" and "2%" as "2 Prozent", so the words match
+    result = retriever.search("Arbeitet die NATO mit der UNO zusammen?")
+    assert result.evidence["foreign"] == 0.0 and result.hits[0].passage.passage_id == "p0"
+    assert retriever.search("Wer erreicht die 2% vom GDP?").hits[0].passage.passage_id == "p1"
+
+
 def test_names_in_the_documents_metadata_are_not_foreign(tmp_path: Path) -> None:
     meta = DocumentMeta(title="Rutte übernimmt das Amt", authors=("Matthias Dembinski",),
                         publisher="AFP")

@@ -61,8 +61,9 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens, with digit groups joined and no stop words."""
-    text = _DIGIT_GROUP.sub("", text.lower())
+    """Lower-cased word tokens, with digit groups joined, "%" read as "prozent" (the
+    corpus's language) and no stop words."""
+    text = _DIGIT_GROUP.sub("", text.lower()).replace("%", " prozent ")
     return [w for w in _WORD.findall(text) if w not in STOPWORDS and not w.isspace()]
 
 

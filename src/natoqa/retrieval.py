@@ -1,7 +1,9 @@
 """Finding the passages that answer a question, and deciding when none does.
 
 Every passage gets one score from three kinds of evidence (docs/RETRIEVAL.md
-has the measurements behind each step and its default):
+has the measurements behind each step and its default). The question is first
+put in the sources' words where it writes a thing otherwise: "2%" as "2 Prozent"
+(:func:`natoqa.language.spell_out`), "the UN" as "the VN" (:mod:`natoqa.acronyms`).
 
 1. **Dense**: the cosine of the question's vector with the passage's vector,
    blended with the best cosine among the passage's sentence units
@@ -48,10 +50,11 @@ import numpy as np
 import numpy.typing as npt
 
 from natoqa import sentence_vectors, sparse
+from natoqa.acronyms import equivalents, to_known
 from natoqa.embedding import Embedder, Vectors
 from natoqa.errors import ConfigError
 from natoqa.language import DEFAULT as DEFAULT_LANGUAGE
-from natoqa.language import detect_language
+from natoqa.language import detect_language, spell_out
 from natoqa.lexical import STOPWORDS, LexicalIndex, identifiers, numbered, place_names
 from natoqa.store import IndexVersion
 from natoqa.types import Hit
@@ -325,10 +328,11 @@ class Retriever:
 
     def _knows(self, word: str) -> bool:
         known, named = self.lexical.known_terms, self._bibliography_terms
-        return any(q in known or q in named for q in self.lexical.query_terms(word))
+        return any(q in known or q in named
+                   for form in equivalents(word) for q in self.lexical.query_terms(form))
 
     def _names_unknown(self, name: str) -> bool:
-        if name in self._identifiers:
+        if not self._identifiers.isdisjoint(equivalents(name)):  # "UN" where the corpus has "VN"
             return False
         # "AP 4" is a name when the corpus numbers AP ("AP 1", "AP 2"); in "the NATO 32"
         # the number counts NATO's members, so only "NATO" has to be known.
@@ -351,7 +355,10 @@ class Retriever:
             return RetrievalResult([], True, 0.0, {"embed_ms": 0.0, "search_ms": 0.0},
                                    language=language)
         cfg = self.config
-        context = self.context(history)
+        # the corpus's words for what the question writes otherwise: "2%", "GDP"
+        question = to_known(spell_out(question, language), self._identifiers.__contains__)
+        context = to_known(spell_out(self.context(history), language),
+                           self._identifiers.__contains__)
         texts = [question, f"{context} {question}"] if context else [question]
         use_terms = cfg.sparse_weight > 0 and self._terms is not None
         if use_terms:
