@@ -10,7 +10,7 @@ answer's text quote it? Per language, on the development set (gold = a quote)
 and, with ``--xquad-index`` (``eval/assemble_xquad.py --with-natoqa``), on
 every second XQuAD question (gold = XQuAD's answer span, counted only when the
 gold paragraph is cited). ``--weights`` compares values of
-``natoqa.answer.DENSE_WEIGHT``: 0 chooses quotes by shared words alone.
+``natoqa.answer.compose.DENSE_WEIGHT``: 0 chooses quotes by shared words alone.
 """
 
 from __future__ import annotations
@@ -68,11 +68,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from natoqa import answer
+    from natoqa.answer import compose as answer
     from natoqa.config import load_settings
-    from natoqa.embedding import load_embedder
-    from natoqa.service import QAService
-    from natoqa.store import IndexStore
+    from natoqa.embed.base import load_embedder
+    from natoqa.index.store import IndexStore
+    from natoqa.service.service import QAService
 
     embedder = load_embedder(load_settings())
     sets = [("dev", args.index, dev_questions(), False)]

@@ -40,7 +40,7 @@ def embedder_for(backend: str, threads: int) -> Any:
     import torch
 
     from natoqa.config import load_settings
-    from natoqa.embedding import load_embedder
+    from natoqa.embed.base import load_embedder
 
     torch.set_num_threads(threads or os.cpu_count() or 1)  # process-wide: reset each time
     return load_embedder(load_settings(backend=backend, torch_threads=threads))
@@ -88,9 +88,9 @@ def retrieval(passages: np.ndarray, ids: list[str], qvecs: np.ndarray,
 
 
 def devset(embedder: Any, index_dir: Path) -> dict[str, Any]:
-    from natoqa import evaluation
-    from natoqa.retrieval import Retriever
-    from natoqa.store import IndexStore
+    from natoqa.evaluate import evaluation
+    from natoqa.index.store import IndexStore
+    from natoqa.retrieve.retriever import Retriever
 
     questions = evaluation.load_questions([ROOT / "eval" / "devset.jsonl",
                                            ROOT / "eval" / "followups.jsonl"])

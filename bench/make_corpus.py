@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from natoqa.sentences import sentence_spans
+from natoqa.text.sentences import sentence_spans
 
 XQUAD = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "xquad_de" / "corpus.jsonl"
 

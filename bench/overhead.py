@@ -32,11 +32,11 @@ def serve(port: int, index: Path) -> None:
 
     from natoqa.api.app import create_app
     from natoqa.config import load_settings
-    from natoqa.embedding import Embedded, Embedder, Kind, Vectors, load_embedder
+    from natoqa.embed.base import Embedded, Embedder, Kind, Vectors, load_embedder
+    from natoqa.index.store import IndexStore
     from natoqa.logs import configure_logging
-    from natoqa.retrieval import RetrievalConfig
-    from natoqa.service import QAService
-    from natoqa.store import IndexStore
+    from natoqa.retrieve.retriever import RetrievalConfig
+    from natoqa.service.service import QAService
 
     class Lookup(Embedder):
         """One of 300 real question vectors (and latent terms), chosen by the text's checksum."""

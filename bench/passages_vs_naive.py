@@ -1,7 +1,7 @@
 """Does ingestion's passage splitting retrieve better than a naive split? (issue 3)
 
 Builds two indexes of the same corpus in a temporary folder with the real
-model: the real pipeline (``natoqa.builder``: cleaning + sentence-aware
+model: the real pipeline (``natoqa.index.builder``: cleaning + sentence-aware
 passages) and a naive one (raw text cut at blank lines, nothing cleaned), and
 runs the development set against both, with the full hybrid retrieval and with
 dense passage vectors only. A gold quote is a short exact phrase, so it is
@@ -23,16 +23,16 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from natoqa import sentence_vectors
-from natoqa.builder import build_index
 from natoqa.config import load_settings
-from natoqa.embedding import Embedder, load_embedder
-from natoqa.evaluation import load_questions, run, summarise
-from natoqa.passages import passage_id
-from natoqa.retrieval import RetrievalConfig, Retriever
-from natoqa.sources import scan_corpus
-from natoqa.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
-from natoqa.types import DocumentMeta, Passage
+from natoqa.embed.base import Embedder, load_embedder
+from natoqa.evaluate.evaluation import load_questions, run, summarise
+from natoqa.index import units as sentence_vectors
+from natoqa.index.builder import build_index
+from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
+from natoqa.ingest.passages import passage_id
+from natoqa.ingest.sources import scan_corpus
+from natoqa.models import DocumentMeta, Passage
+from natoqa.retrieve.retriever import RetrievalConfig, Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from make_corpus import make_corpus
 
-from natoqa.builder import BuildReport, build_index
 from natoqa.config import load_settings
-from natoqa.embedding import load_embedder
+from natoqa.embed.base import load_embedder
+from natoqa.index.builder import BuildReport, build_index
 
 
 def run(label: str, corpus: Path, index: Path, embedder: Any) -> dict[str, Any]:

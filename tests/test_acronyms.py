@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from natoqa.acronyms import GROUPS, equivalents, to_known
+from natoqa.text.acronyms import GROUPS, equivalents, to_known
 
 
 def test_equivalents_are_the_forms_of_one_name() -> None:

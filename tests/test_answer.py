@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from natoqa.answer import MAX_SENTENCES, NOTHING_FOUND, compose, lexical_scorer
-from natoqa.retrieval import RetrievalResult
-from natoqa.types import Answer, DocumentMeta, Hit, Passage
+from natoqa.answer.compose import MAX_SENTENCES, NOTHING_FOUND, compose, lexical_scorer
+from natoqa.models import Answer, DocumentMeta, Hit, Passage
+from natoqa.retrieve.retriever import RetrievalResult
 
 #: far from the corpus in every sense: retrieval must abstain
 OFF_TOPIC_EN = "Which football club won the 1998 World Cup final?"
@@ -240,8 +240,8 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def service(embedder: Any, built_index: Path) -> Any:
-    from natoqa.service import QAService
-    from natoqa.store import IndexStore
+    from natoqa.index.store import IndexStore
+    from natoqa.service.service import QAService
 
     svc = QAService(embedder, IndexStore(built_index))
     svc.load()

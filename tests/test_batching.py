@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from natoqa.batching import QueryBatcher
-from natoqa.embedding import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.batching import QueryBatcher
 
 
 class Failing(Embedder):

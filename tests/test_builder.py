@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natoqa import store as store_mod
-from natoqa.builder import BuildReport, build_index, build_lock, rollback
-from natoqa.embedding import Embedder, Kind, Vectors
+from natoqa.embed.base import Embedder, Kind, Vectors
 from natoqa.errors import CorpusError, IndexError_, IndexLocked, IndexNotFound
-from natoqa.store import IndexStore
+from natoqa.index import store as store_mod
+from natoqa.index.builder import BuildReport, build_index, build_lock, rollback
+from natoqa.index.store import IndexStore
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def make_corpus(root: Path, n: int, start: int = 0) -> Path:
 
 class Recording(Embedder):
     """The real model, recording which texts it was asked to embed (passages, and the
-    sentence units retrieval stores beside them: natoqa.sentence_vectors)."""
+    sentence units retrieval stores beside them: natoqa.index.units)."""
 
     def __init__(self, inner: Embedder, model_id: str | None = None) -> None:
         self.inner = inner
@@ -384,7 +384,7 @@ def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Rec
 def test_latent_terms_are_added_to_an_older_index_and_then_reused(
     dirs: tuple[Path, Path], rec: Recording, embedder: Embedder
 ) -> None:
-    from natoqa import sentence_vectors
+    from natoqa.index import units as sentence_vectors
 
     first = build(dirs, rec)  # Recording has no latent terms: an index without them
     assert sentence_vectors.TERM_IDS_FILE not in IndexStore(dirs[1]).load().extras

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from natoqa.cache import AnswerCache, cache_key
-from natoqa.embedding import Embedded, Embedder, Kind, Vectors
-from natoqa.types import Answer
+from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.models import Answer
+from natoqa.service.cache import AnswerCache, cache_key
 
 
 class Counting(Embedder):
@@ -59,9 +59,9 @@ def test_key_normalises_whitespace_only() -> None:
 def test_service_serves_repeats_from_cache_until_the_index_changes(
     embedder: Any, built_index: Path, corpus_copy: Path, tmp_path: Path
 ) -> None:
-    from natoqa.builder import build_index
-    from natoqa.service import QAService
-    from natoqa.store import IndexStore
+    from natoqa.index.builder import build_index
+    from natoqa.index.store import IndexStore
+    from natoqa.service.service import QAService
 
     index = tmp_path / "index"
     shutil.copytree(built_index, index)

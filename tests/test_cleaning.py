@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from natoqa.cleaning import clean
-from natoqa.cleaning.joining import merge
-from natoqa.sources import load_file
-from natoqa.types import Document, RawDocument
+from natoqa.ingest.cleaning import clean
+from natoqa.ingest.cleaning.joining import merge
+from natoqa.ingest.sources import load_file
+from natoqa.models import Document, RawDocument
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 STUDY = "000_1806e3d119a3e492.txt"

@@ -14,7 +14,7 @@ import pytest
 
 from natoqa import APIError, AsyncClient, Client, ClientError, ConnectError
 from natoqa.api.schemas import ChatMessage
-from natoqa.client import CitationsEvent, DeltaEvent, DoneEvent
+from natoqa.client.client import CitationsEvent, DeltaEvent, DoneEvent
 from tests.conftest import free_port
 
 FOLLOW_UP = [

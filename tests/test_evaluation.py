@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from natoqa.evaluation import (
+from natoqa.evaluate.evaluation import (
     EvalQuestion,
     Outcome,
     QuestionSetError,
@@ -27,7 +27,7 @@ from natoqa.evaluation import (
     run,
     summarise,
 )
-from natoqa.types import Passage
+from natoqa.models import Passage
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVSET = ROOT / "eval" / "devset.jsonl"
@@ -229,10 +229,10 @@ def test_devset_has_the_required_shape() -> None:
 
 def test_every_gold_quote_is_in_exactly_one_passage_of_the_bundled_corpus() -> None:
     """Gold quotes are taken from the cleaned passages (not the raw files)."""
-    from natoqa.builder import build_index  # noqa: F401  (same pipeline as a build)
-    from natoqa.cleaning import clean
-    from natoqa.passages import split
-    from natoqa.sources import scan_corpus
+    from natoqa.index.builder import build_index  # noqa: F401  (same pipeline as a build)
+    from natoqa.ingest.cleaning import clean
+    from natoqa.ingest.passages import split
+    from natoqa.ingest.sources import scan_corpus
 
     passages = [p for raw in scan_corpus(ROOT / "corpus").documents for p in split(clean(raw))]
     for q in load_questions([DEVSET, FOLLOWUPS]):
@@ -293,6 +293,6 @@ def test_eval_on_the_bundled_corpus(built_index: Path, tmp_path: Path) -> None:
     assert len(out["curve"]) == 19
     assert json.loads(saved.read_text())["features"] == out["calibration"]["features"]
     # a deployment can use the saved calibration
-    from natoqa.retrieval import Calibration
+    from natoqa.retrieve.retriever import Calibration
 
     assert Calibration.from_file(saved).probability({}) >= 0.0

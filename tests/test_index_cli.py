@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from natoqa.builder import LOCK_FILE
 from natoqa.cli import main
-from natoqa.store import MANIFEST, IndexStore
+from natoqa.index.builder import LOCK_FILE
+from natoqa.index.store import MANIFEST, IndexStore
 from tests.test_store import write_version
 
 
@@ -107,7 +107,7 @@ def test_build_on_a_missing_corpus_fails_before_loading_the_model(tmp_path: Path
 
 def test_serve_refuses_a_corrupt_index_in_one_line(tmp_path: Path) -> None:
     from natoqa.config import load_settings
-    from natoqa.embedding import resolve_model
+    from natoqa.embed.base import resolve_model
 
     store = IndexStore(tmp_path / "index")
     version = write_version(store, 3, model=resolve_model(load_settings())[1])

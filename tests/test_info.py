@@ -21,7 +21,7 @@ def run_info(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 @pytest.mark.slow
 def test_json_report_masks_secrets_and_describes_model_and_index(built_index: Path) -> None:
-    from natoqa.store import IndexStore
+    from natoqa.index.store import IndexStore
 
     admin, key = "admin-secret-" + "s" * 20, "api-key-secret-" + "k" * 20
     result = run_info("--json", env={

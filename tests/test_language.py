@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from natoqa import language
-from natoqa.language import detect_language, spell_out
+from natoqa.text import language
+from natoqa.text.language import detect_language, spell_out
 
 EVAL = Path(__file__).parents[1] / "eval"
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from natoqa.lexical import (
+from natoqa.retrieve.lexical import (
     Analyzer,
     Decompounder,
     LexicalIndex,

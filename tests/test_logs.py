@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from natoqa.api.middleware import _request_id
-from natoqa.logs import JsonFormatter, configure_logging
+from natoqa.logs import JsonFormatter, bind_request_id, configure_logging
 from tests.conftest import start_server, stop_server
 
 
@@ -34,12 +33,12 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 def test_records_are_json_with_request_id_and_extras(log_stream: io.StringIO) -> None:
-    token = _request_id.set("req-123")
+    token = bind_request_id("req-123")
     try:
         logging.getLogger("natoqa.test").info("answered %d", 3, extra={"status": 200,
                                                                       "path": Path("/x")})
     finally:
-        _request_id.reset(token)
+        token.var.reset(token)
     logging.getLogger("natoqa.test").warning("outside a request")
     first, second = lines(log_stream)
     assert first["msg"] == "answered 3" and first["level"] == "info"

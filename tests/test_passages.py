@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from natoqa.cleaning import clean
-from natoqa.passages import passage_id, split
-from natoqa.sentences import split_sentences
-from natoqa.sources import load_file
-from natoqa.types import Document, Passage
+from natoqa.ingest.cleaning import clean
+from natoqa.ingest.passages import passage_id, split
+from natoqa.ingest.sources import load_file
+from natoqa.models import Document, Passage
+from natoqa.text.sentences import split_sentences
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 STUDY = "000_1806e3d119a3e492.txt"

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from natoqa.builder import build_index
-from natoqa.embedding import Embedder, Kind, Vectors
-from natoqa.service import QAService
-from natoqa.store import PASSAGES, IndexStore
+from natoqa.embed.base import Embedder, Kind, Vectors
+from natoqa.index.builder import build_index
+from natoqa.index.store import PASSAGES, IndexStore
+from natoqa.service.service import QAService
 from tests.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def corrupt_copy_of_current(index: Path) -> str:
     store = IndexStore(index)
     loaded = store.load()
     records = list(loaded.documents.values())
-    from natoqa.store import Manifest, new_version_name
+    from natoqa.index.store import Manifest, new_version_name
 
     version = new_version_name()
     m = loaded.manifest

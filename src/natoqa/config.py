@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     batch_queries: bool = Field(
         True,
         description="The server embeds questions that arrive together in one model call "
-        "(natoqa.batching); off: each request runs the model on its own.",
+        "(natoqa.embed.batching); off: each request runs the model on its own.",
     )
     model_lanes: int = Field(
         1, ge=1, le=8,
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, le=100_000)
     max_history: int = Field(20, ge=0, le=1000)
 
-    # --- retrieval (natoqa.retrieval; docs/RETRIEVAL.md measures each) -----
+    # --- retrieval (natoqa.retrieve.retriever; docs/RETRIEVAL.md measures each) -----
     retrieval_sentence_weight: float = Field(
         1.0, ge=0, le=1,
         description="Share of a passage's dense score taken from its best-matching sentence.",

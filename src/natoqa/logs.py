@@ -2,7 +2,7 @@
 
 ``configure_logging`` replaces the root handlers with one on stderr, formatted
 by :class:`JsonFormatter` (or a plain text line when JSON is off), and makes
-every record carry ``request_id`` (see :mod:`natoqa.api.middleware`). Values a
+every record carry ``request_id`` (set per request by :mod:`natoqa.api.middleware`). Values a
 caller passes as ``extra={...}`` become fields of the JSON object, so an access
 log line reads ``{"msg": "request", "method": "POST", "status": 200, ...}``.
 """
@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -22,6 +23,19 @@ _STANDARD = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
     | {"message", "asctime", "request_id", "taskName"}
 )
+
+_request_id: ContextVar[str | None] = ContextVar("natoqa_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, None outside a request."""
+    return _request_id.get()
+
+
+def bind_request_id(request_id: str) -> Token[str | None]:
+    """Make ``request_id`` the current one; ``token.var.reset(token)`` undoes it."""
+    return _request_id.set(request_id)
+
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
@@ -53,8 +67,6 @@ def configure_logging(
     level: str = "info", *, as_json: bool = True, stream: TextIO | None = None
 ) -> None:
     """Send all logs (natoqa's, uvicorn's, libraries') to ``stream`` (stderr) in one format."""
-    from natoqa.api.middleware import install_log_record_factory
-
     install_log_record_factory()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
@@ -76,3 +88,37 @@ def configure_logging(
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+_factory_installed = False
+
+
+def install_log_record_factory() -> None:
+    """Give every log record a ``request_id`` attribute (idempotent).
+
+    A record factory rather than a filter: filters attach to one logger or
+    handler, while this reaches uvicorn's and every library's records too, so
+    a JSON formatter or ``%(request_id)s`` in a format string always finds it.
+    """
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get() or "-"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
+class RequestIdFilter(logging.Filter):
+    """For logging configs that prefer a filter: sets ``record.request_id`` if missing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = _request_id.get() or "-"
+        return True

@@ -13,8 +13,8 @@ import pytest
 @pytest.fixture(scope="session")
 def qa_service(embedder: Any, built_index: Path) -> Any:
     """The real QAService (real model, real FAISS index of the bundled corpus)."""
-    from natoqa.service import QAService
-    from natoqa.store import IndexStore
+    from natoqa.index.store import IndexStore
+    from natoqa.service.service import QAService
 
     service = QAService(embedder, IndexStore(built_index))
     service.load()

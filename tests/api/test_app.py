@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from natoqa import language
+from natoqa.text import language
 from tests.api.conftest import make_app
 
 

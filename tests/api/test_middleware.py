@@ -13,13 +13,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from natoqa.api.middleware import (
-    RequestIdFilter,
-    RequestIdMiddleware,
-    current_request_id,
-    install_log_record_factory,
-    valid_request_id,
-)
+from natoqa.api.middleware import RequestIdMiddleware, valid_request_id
+from natoqa.logs import RequestIdFilter, current_request_id, install_log_record_factory
 from tests.api.conftest import make_app
 
 log = logging.getLogger("natoqa.test")

@@ -37,7 +37,7 @@ def ask(url: str, question: str) -> dict[str, object]:
 
 
 def test_readyz_names_model_and_index(server_url: str, built_index: Path) -> None:
-    from natoqa.store import IndexStore
+    from natoqa.index.store import IndexStore
 
     manifest = IndexStore(built_index).manifest()
     assert httpx.get(server_url + "/healthz", timeout=60).status_code == 200

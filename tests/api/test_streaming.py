@@ -130,8 +130,8 @@ async def test_error_in_the_middle_becomes_an_error_event(
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_no_index_is_a_503_before_any_stream(embedder: Any, tmp_path: Any) -> None:
-    from natoqa.service import QAService
-    from natoqa.store import IndexStore
+    from natoqa.index.store import IndexStore
+    from natoqa.service.service import QAService
 
     app = make_app(QAService(embedder, IndexStore(tmp_path / "none")))
     transport = httpx.ASGITransport(app=app)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from natoqa.cleaning import clean
-from natoqa.sources import SUPPORTED_SUFFIXES, load_file
-from natoqa.sources._io import content_hash
+from natoqa.ingest.cleaning import clean
+from natoqa.ingest.sources import SUPPORTED_SUFFIXES, load_file
+from natoqa.ingest.sources._io import content_hash
 from tests.sources.conftest import THREE_PAGES, PdfMaker
 
 NEWS = (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from natoqa.errors import CorpusError, SourceError
-from natoqa.sources import load_file, scan_corpus
-from natoqa.sources._io import MAX_BYTES
+from natoqa.ingest.sources import load_file, scan_corpus
+from natoqa.ingest.sources._io import MAX_BYTES
 from tests.sources.conftest import THREE_PAGES, PdfMaker
 
 GOOD = "Die NATO ist ein Verteidigungsbündnis. Sie wurde 1949 gegründet.\n"

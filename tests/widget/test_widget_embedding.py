@@ -96,7 +96,7 @@ def publisher() -> Iterator[Publisher]:
 
 @pytest.fixture(scope="module")
 def hostile_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
-    from natoqa.builder import build_index
+    from natoqa.index.builder import build_index
 
     corpus = tmp_path_factory.mktemp("hostile") / "corpus"
     corpus.mkdir()

@@ -19,16 +19,16 @@ from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factor
 from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
 from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
-from natoqa.batching import QueryBatcher
-from natoqa.cache import AnswerCache
 from natoqa.config import Settings, get_settings
-from natoqa.embedding import load_embedder
-from natoqa.language import prepare as prepare_language_detection
-from natoqa.metrics import worker_exit
-from natoqa.reloader import reload_in_background
-from natoqa.retrieval import RetrievalConfig
-from natoqa.service import QAService
-from natoqa.store import IndexStore
+from natoqa.embed.base import load_embedder
+from natoqa.embed.batching import QueryBatcher
+from natoqa.index.store import IndexStore
+from natoqa.retrieve.retriever import RetrievalConfig
+from natoqa.service.cache import AnswerCache
+from natoqa.service.metrics import worker_exit
+from natoqa.service.reloader import reload_in_background
+from natoqa.service.service import QAService
+from natoqa.text.language import prepare as prepare_language_detection
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
-from natoqa.service import QAService
-from natoqa.types import Answer
+from natoqa.models import Answer
+from natoqa.service.service import QAService
 
 log = logging.getLogger(__name__)
 

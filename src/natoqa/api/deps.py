@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from natoqa.config import Settings
-from natoqa.service import QAService
+from natoqa.service.service import QAService
 
 
 async def get_service(request: Request) -> QAService:

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from natoqa.api.problems import problem
 from natoqa.config import Settings
-from natoqa.metrics import REJECTED
+from natoqa.service.metrics import REJECTED
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from natoqa.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from natoqa.service.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 access_log = logging.getLogger("natoqa.access")
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from natoqa.types import Answer, Citation, DocumentMeta, Passage
+from natoqa.models import Answer, Citation, DocumentMeta, Passage
 
 # Documented limits (docs/API.md). Settings may lower the configurable ones per server.
 MAX_QUESTION_CHARS = 2000

@@ -34,7 +34,7 @@ from natoqa.api.schemas import (
     DoneEvent,
     Usage,
 )
-from natoqa.types import Answer
+from natoqa.models import Answer
 
 #: comments sent while the answer is being computed keep proxies from timing out
 PING_SECONDS = 15

@@ -13,7 +13,7 @@ from natoqa.api.schemas import (
     PassageContextPublic,
     PassagePublic,
 )
-from natoqa.types import Passage
+from natoqa.models import Passage
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 

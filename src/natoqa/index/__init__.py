@@ -1,0 +1,1 @@
+"""Stage 3: passages and vectors → versioned, immutable index folders."""

