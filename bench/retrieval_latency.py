@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     from natoqa.embed.base import load_embedder
     from natoqa.evaluate.evaluation import load_questions
     from natoqa.index.store import IndexStore
-    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+    from natoqa.retrieve.retriever import Retriever
 
     settings = load_settings()
     questions = load_questions(args.questions)
     embedder = load_embedder(settings)
     index = IndexStore(args.index).load(expect_dim=embedder.dim)
-    retriever = Retriever(index, embedder, RetrievalConfig.from_settings(settings))
+    retriever = Retriever(index, embedder, settings.retrieval)
     for q in questions[:5]:  # warm-up: torch's lazy set-up, caches
         retriever.search(q.question, q.history)
 

