@@ -292,7 +292,11 @@ def test_eval_on_the_bundled_corpus(built_index: Path, tmp_path: Path) -> None:
     assert report["answerable_abstained"] <= 7 / 136
     assert len(out["curve"]) == 19
     assert json.loads(saved.read_text())["features"] == out["calibration"]["features"]
-    # a deployment can use the saved calibration
-    from natoqa.retrieve.retriever import Calibration
+    # a deployment can use the saved calibration, which says what it was fitted on
+    from natoqa.retrieve.abstain import Calibration, question_set_hash
 
-    assert Calibration.from_file(saved).probability({}) >= 0.0
+    calibration = Calibration.from_file(saved)
+    assert calibration.probability({}) >= 0.0
+    assert calibration.fitted.questions == (str(DEVSET), str(FOLLOWUPS))
+    assert calibration.fitted.questions_sha256 == question_set_hash([DEVSET, FOLLOWUPS])
+    assert calibration.fitted.index == out["index"] and "--calibrate" in calibration.fitted.command

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -12,19 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natoqa.config import RetrievalSettings, load_settings
+from natoqa.config import RetrievalSettings
 from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
-from natoqa.errors import ConfigError, IndexCorrupt
+from natoqa.errors import IndexCorrupt
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
 from natoqa.models import DocumentMeta, Passage
-from natoqa.retrieve.retriever import (
-    DEFAULT_CALIBRATION,
-    FEATURES,
-    Calibration,
-    Retriever,
-    load_calibration,
-)
+from natoqa.retrieve.abstain import FEATURES
+from natoqa.retrieve.retriever import Retriever
 
 
 class BagOfWords(Embedder):
@@ -286,32 +280,6 @@ def test_names_in_the_documents_metadata_are_not_foreign(tmp_path: Path) -> None
     assert retriever.missing_share("Was schreibt Spanger über die Ukraine?") > 0.0
 
 
-def test_calibration_files_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "cal.json"
-    path.write_text(json.dumps({**DEFAULT_CALIBRATION.to_dict(), "threshold": 0.3}))
-    assert Calibration.from_file(path) == DEFAULT_CALIBRATION
-    path.write_text('{"weights": [1]}')
-    with pytest.raises(ConfigError, match="not valid"):
-        Calibration.from_file(path)
-    with pytest.raises(ConfigError, match="cannot read"):
-        Calibration.from_file(tmp_path / "missing.json")
-    with pytest.raises(ValueError, match="one value per feature"):
-        Calibration(weights=(1.0,), bias=0.0, mean=(0.0, 0.0), scale=(1.0,))
-
-    monkeypatch.setenv("NATOQA_RETRIEVAL_LEXICAL_WEIGHT", "0.5")
-    monkeypatch.setenv("NATOQA_RETRIEVAL_CALIBRATION", str(path))
-    with pytest.raises(ConfigError):  # the file is broken: a clear error at start
-        load_calibration(load_settings().retrieval.calibration)
-    path.write_text(json.dumps(DEFAULT_CALIBRATION.to_dict()))
-    settings = load_settings().retrieval
-    assert settings.lexical_weight == 0.5 and load_calibration(settings.calibration) == (
-        DEFAULT_CALIBRATION
-    )
-    monkeypatch.setenv("NATOQA_RETRIEVAL_HISTORY_WEIGHT", "2")
-    with pytest.raises(ConfigError, match="NATOQA_RETRIEVAL_HISTORY_WEIGHT"):
-        load_settings()
-
-
 # -- slow: the real model over the bundled corpus ---------------------------------------
 
 
@@ -455,16 +423,6 @@ def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) ->
     assert "terms_top" not in off.evidence
     without = Retriever(make_index(tmp_path / "plain"), TermedBag()).search(question)
     assert "terms_top" not in without.evidence
-
-
-def test_a_feature_the_evidence_lacks_counts_as_its_mean() -> None:
-    cal = DEFAULT_CALIBRATION
-    evidence = dict(zip(cal.features, cal.mean, strict=True))
-    at_mean = cal.probability(evidence)
-    del evidence["terms_top"]
-    assert cal.probability(evidence) == pytest.approx(at_mean)
-    evidence["terms_top"] = 0.0  # what a missing value used to count as: far below its mean
-    assert cal.probability(evidence) < at_mean - 0.2
 
 
 class _NoTerms(Embedder):

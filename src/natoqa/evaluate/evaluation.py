@@ -32,7 +32,7 @@ from natoqa.errors import NatoqaError
 from natoqa.models import Passage
 
 if TYPE_CHECKING:
-    from natoqa.retrieve.retriever import Calibration
+    from natoqa.retrieve.abstain import Calibration
 
 #: cut-offs of the recall columns; MRR is computed at the largest
 CUTOFFS = (1, 5, 10)
@@ -335,13 +335,14 @@ def format_curve(points: Sequence[CurvePoint]) -> str:
 def fit_calibration(
     outcomes: Sequence[Outcome], features: Sequence[str] | None = None, *, l2: float = 1.0
 ) -> Calibration:
-    """Fit P(answerable | evidence) by L2-regularised logistic regression.
+    """Fit P(answerable | evidence) by L2-regularised logistic regression (its provenance
+    is left to the caller, who knows the command and the questions).
 
     Answerable and out-of-scope questions are weighted to count equally (the
     latter are few); features are standardised, so ``l2`` treats them alike.
     Plain Newton steps: a handful of features needs no library.
     """
-    from natoqa.retrieve.retriever import FEATURES, Calibration
+    from natoqa.retrieve.abstain import FEATURES, Calibration
 
     # by default every feature all the outcomes have (without latent terms: all but theirs)
     names = tuple(features or (f for f in FEATURES if all(f in o.evidence for o in outcomes)))

@@ -29,21 +29,19 @@ topic still wins on its own words.
 
 Abstention: a logistic model over evidence features (best scores, margin,
 coverage, key terms the corpus never mentions) gives the probability that the
-question is answerable; below ``abstain_threshold`` the result is
-``no_answer`` and its hits are marked low-confidence. The weights are fitted
-on the development set by ``natoqa eval --calibrate``.
+question is answerable (:mod:`natoqa.retrieve.abstain`); below
+``abstain_threshold`` the result is ``no_answer`` and its hits are marked
+low-confidence. The weights are fitted on the development set by
+``natoqa eval --calibrate`` and shipped as data.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,10 +50,11 @@ import numpy.typing as npt
 from natoqa.config import RetrievalSettings
 from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedder, Vectors
-from natoqa.errors import ConfigError
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import IndexVersion
 from natoqa.models import Hit
+from natoqa.retrieve import abstain
+from natoqa.retrieve.abstain import Calibration
 from natoqa.retrieve.lexical import STOPWORDS, LexicalIndex, identifiers, numbered, place_names
 from natoqa.text.acronyms import equivalents, to_known
 from natoqa.text.language import DEFAULT as DEFAULT_LANGUAGE
@@ -64,83 +63,6 @@ from natoqa.text.language import detect_language, spell_out
 log = logging.getLogger(__name__)
 
 Scores = npt.NDArray[np.float32]
-
-#: the evidence features, in the order the calibration's weights follow
-FEATURES = (
-    "unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english", "foreign",
-    "terms_top", "top_coverage",
-)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A logistic model: P(answerable) = sigmoid(bias + Σ weight·(x - mean)/scale)."""
-
-    weights: tuple[float, ...]
-    bias: float
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    features: tuple[str, ...] = FEATURES
-
-    def __post_init__(self) -> None:
-        n = len(self.features)
-        if not (len(self.weights) == len(self.mean) == len(self.scale) == n):
-            raise ValueError("calibration: weights, mean and scale need one value per feature")
-        if unknown := set(self.features) - set(FEATURES):
-            raise ValueError(f"calibration: unknown feature(s) {', '.join(sorted(unknown))}")
-
-    def probability(self, evidence: Mapping[str, float]) -> float:
-        """P(answerable); a feature the evidence lacks counts as its mean (no say either way):
-        an index built before a feature existed still gets sensible confidences."""
-        z = self.bias
-        for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale, strict=True):
-            z += w * (evidence.get(name, m) - m) / (s or 1.0)
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(getattr(self, f.name)) if f.name != "bias" else self.bias
-                for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        return cls(
-            weights=tuple(float(x) for x in data["weights"]),
-            bias=float(data["bias"]),
-            mean=tuple(float(x) for x in data["mean"]),
-            scale=tuple(float(x) for x in data["scale"]),
-            features=tuple(str(x) for x in data.get("features", FEATURES)),
-        )
-
-    @classmethod
-    def from_file(cls, path: Path) -> Calibration:
-        """Read a calibration written by ``natoqa eval --calibrate --save PATH``."""
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the calibration {path}: {exc.strerror}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"calibration {path} is not valid: {exc}") from None
-
-
-#: Fitted on eval/devset.jsonl + eval/followups.jsonl over the bundled corpus by
-#: ``natoqa eval eval/devset.jsonl eval/followups.jsonl --calibrate`` (docs/RETRIEVAL.md),
-#: before ``foreign`` also read German place names. Refitted with them, the weights
-#: did worse on held-out XQuAD and on follow-ups, so these were kept.
-DEFAULT_CALIBRATION = Calibration(
-    weights=(0.865349, 0.505285, 0.591673, 0.353693, -0.376979, -0.816732, 0.719293, -0.768136,
-             1.012493, 0.550457),
-    bias=2.671923,
-    mean=(0.861875, 0.861721, 3.266367, 0.846323, 0.529922, 0.194651, 0.480519, 0.038961,
-          31.661828, 0.244087),
-    scale=(0.02534, 0.025837, 0.761561, 0.76098, 0.253539, 0.287611, 0.49962, 0.193502,
-           8.467439, 0.223768),
-)
-
-
-def load_calibration(path: Path | None) -> Calibration:
-    """The calibration in ``path`` (``NATOQA_RETRIEVAL_CALIBRATION``), else the built-in one."""
-    return Calibration.from_file(path) if path else DEFAULT_CALIBRATION
-
 
 @dataclass(frozen=True)
 class RetrievalResult:
@@ -180,7 +102,7 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
         #: the abstention model (default: the one ``settings.calibration`` names)
-        self.calibration = calibration or load_calibration(self.settings.calibration)
+        self.calibration = calibration or abstain.load(self.settings.calibration)
         passages = index.passages
         n = len(passages)
         dim = index.manifest.dim

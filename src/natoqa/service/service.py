@@ -21,7 +21,8 @@ from natoqa.embed.base import Embedder
 from natoqa.errors import IndexError_
 from natoqa.index.store import IndexStore, IndexVersion
 from natoqa.models import Answer
-from natoqa.retrieve.retriever import Retriever, load_calibration
+from natoqa.retrieve import abstain
+from natoqa.retrieve.retriever import Retriever
 from natoqa.service.cache import AnswerCache, cache_key
 from natoqa.service.metrics import observe_answer, refresh_index_gauges
 
@@ -58,7 +59,7 @@ class QAService:
         self.store = store
         self.retrieval = retrieval or RetrievalSettings()
         # read once, so a bad calibration file stops the start, not a later reload
-        self.calibration = load_calibration(self.retrieval.calibration)
+        self.calibration = abstain.load(self.retrieval.calibration)
         #: answers to identical repeated questions, keyed by index version (natoqa.service.cache)
         self.cache = cache if cache is not None else AnswerCache(0)  # (an empty one is falsy)
         self._engine: Engine | None = None
