@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from natoqa.embed.base import Embedder, Kind, Vectors
-from natoqa.errors import CorpusError, IndexError_, IndexLocked, IndexNotFound
+from natoqa.errors import CorpusError, IndexLocked, IndexNotFound, IndexStoreError
 from natoqa.index import store as store_mod
 from natoqa.index.builder import BuildReport, build_index, build_lock, rollback
 from natoqa.index.store import IndexStore
@@ -264,7 +264,7 @@ def test_unwritable_index_folder_is_a_clear_error(
     dirs: tuple[Path, Path], rec: Recording, tmp_path: Path
 ) -> None:
     (tmp_path / "plainfile").write_text("x")
-    with pytest.raises(IndexError_, match="cannot write to the index folder"):
+    with pytest.raises(IndexStoreError, match="cannot write to the index folder"):
         build_index(dirs[0], tmp_path / "plainfile" / "index", rec)
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from natoqa.errors import QuestionSetError
 from natoqa.evaluate.evaluation import (
     EvalQuestion,
     Outcome,
-    QuestionSetError,
     abstention_curve,
     cross_validated,
     fit_calibration,

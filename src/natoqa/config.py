@@ -9,6 +9,7 @@ that names the variable.
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -259,6 +260,32 @@ def load_settings(**overrides: object) -> Settings:
             name = "NATOQA_" + "_".join(str(p) for p in err["loc"]).upper()
             lines.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+#: how ``natoqa serve --workers N`` hands its effective settings to the worker processes
+#: (uvicorn starts them by an import string, so they cannot take an argument)
+WORKER_SETTINGS = "NATOQA_WORKER_SETTINGS"
+
+
+def to_json(settings: Settings) -> str:
+    """The settings as JSON, secrets included (for worker processes, never for output)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, Path):
+            return str(value)
+        raise TypeError(f"cannot serialise {type(value).__name__}")
+
+    return json.dumps(settings.model_dump(), default=plain)
+
+
+def worker_settings() -> Settings:
+    """A worker process's settings: exactly its parent's (:func:`to_json`), else the
+    environment's."""
+    text = os.environ.get(WORKER_SETTINGS)
+    # model_validate_json reads nothing else: no environment, no .env file
+    return Settings.model_validate_json(text) if text else get_settings()
 
 
 @lru_cache(maxsize=1)

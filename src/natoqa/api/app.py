@@ -20,7 +20,7 @@ from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
 from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
 from natoqa.api.schemas import request_models
-from natoqa.config import Settings, get_settings
+from natoqa.config import Settings, get_settings, worker_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
 from natoqa.index.store import IndexStore
@@ -91,13 +91,13 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 def worker_app() -> FastAPI:
     """The app of one worker process, when ``natoqa serve`` runs several (``--workers``).
 
-    Workers are fresh interpreters started by uvicorn: they read the settings
-    from the environment (``natoqa serve`` put its options there) and set up
-    logging themselves.
+    Workers are fresh interpreters started by uvicorn: they take the settings
+    ``natoqa serve`` hands them (:func:`natoqa.config.worker_settings`) and set
+    up logging themselves.
     """
     from natoqa.logs import configure_logging
 
-    settings = get_settings()
+    settings = worker_settings()
     configure_logging(settings.log_level, as_json=settings.log_json)
     # uvicorn silences its own access log (natoqa.access has one line per request with
     # more in it) in the parent process only

@@ -43,8 +43,9 @@ def serve(
     import uvicorn
 
     from natoqa.api.app import create_app
+    from natoqa.config import WORKER_SETTINGS, to_json
     from natoqa.embed.base import resolve_model
-    from natoqa.errors import IndexError_, ModelError
+    from natoqa.errors import IndexStoreError, ModelError
     from natoqa.index.store import IndexStore
 
     updates: dict[str, Any] = {}
@@ -62,7 +63,7 @@ def serve(
         fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
     try:  # a broken index, or one of another model: one clear line now, not a traceback
         store.load(expect_model=resolve_model(settings)[1])
-    except IndexError_ as exc:
+    except IndexStoreError as exc:
         fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
     except ModelError as exc:
         fail(exc.message)
@@ -78,10 +79,11 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
-    # Workers are new processes that build the app from the environment
-    # (natoqa.api.app.worker_app): this command's options go there, and metrics
-    # get a folder in which every worker's values are added up.
-    os.environ["NATOQA_INDEX_DIR"] = str(settings.index_dir.resolve())
+    # Workers are new processes that build the app (natoqa.api.app.worker_app) from
+    # these settings, handed over whole; metrics get a folder in which every worker's
+    # values are added up (prometheus_client reads its variable itself).
+    settings = settings.model_copy(update={"index_dir": settings.index_dir.resolve()})
+    os.environ[WORKER_SETTINGS] = to_json(settings)
     with tempfile.TemporaryDirectory(prefix="natoqa-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("natoqa.api.app:worker_app", factory=True, workers=settings.workers,
