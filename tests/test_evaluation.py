@@ -168,7 +168,7 @@ def test_run_ranks_and_summary_per_group() -> None:
     assert retriever.calls[3] == ("q4", ("before",), 10)
     report = summarise(outcomes)
     de, en, fu = report.groups["de"], report.groups["en"], report.groups["followup"]
-    assert (de.n, de.recall[1], de.recall[5], de.mrr) == (2, 0.5, 1.0, pytest.approx(0.6))
+    assert (de.n, de.recall[1], de.recall[5]) == (2, 0.5, 1.0) and de.mrr == pytest.approx(0.6)
     assert (en.n, en.recall[10], en.abstained) == (1, 0.0, 1.0)
     assert (fu.n, fu.recall[1], fu.recall[5]) == (1, 0.0, 1.0)
     assert report.groups["all"].n == 4

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,29 +10,14 @@ import numpy as np
 import pytest
 
 from natoqa.config import RetrievalSettings
-from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.base import Embedder
 from natoqa.errors import IndexCorrupt
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
 from natoqa.models import DocumentMeta, Passage
 from natoqa.retrieve.abstain import FEATURES
 from natoqa.retrieve.retriever import Retriever
-
-
-class BagOfWords(Embedder):
-    """A tiny deterministic embedder (hashed words) to test the layers around the model."""
-
-    model_id = "bag-of-words"
-    dim = 256
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-            out[i, 0] += 0.01  # never all-zero
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
+from tests.fakes import BagOfWords, TermedBag, Wrapping
 
 TEXTS = [
     ("Das New Force Model sieht insgesamt 800 000 Soldaten vor. Die erste Stufe ist schnell.",
@@ -384,28 +367,6 @@ def test_shift_brings_an_english_question_closer_to_its_german_twin(
     assert shifted.search(question).hits[0].passage.passage_id == "p0"
 
 
-class TermedBag(BagOfWords):
-    """BagOfWords with "latent terms": each word's hash, weight 1 (the real head: test_sparse)."""
-
-    model_id = "termed-bag"
-
-    @property
-    def has_terms(self) -> bool:
-        return True
-
-    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        from natoqa.embed import latent_terms as sparse
-
-        ids = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.int32)
-        weights = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.float32)
-        for i, text in enumerate(texts):
-            found = sorted({int(hashlib.md5(w.encode()).hexdigest(), 16) % 16384
-                            for w in re.findall(r"\w+", text.lower())})[: sparse.TOP_TERMS]
-            ids[i, : len(found)] = found
-            weights[i, : len(found)] = 1.0
-        return Embedded(self.embed_batch(texts, kind=kind), ids, weights)
-
-
 def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) -> None:
     version = make_index(tmp_path, embedder=TermedBag())
     assert sentence_vectors.TERM_IDS_FILE in version.extras
@@ -425,19 +386,9 @@ def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) ->
     assert "terms_top" not in without.evidence
 
 
-class _NoTerms(Embedder):
-    """The real model without its latent terms (as an index built by an older natoqa)."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        return self.inner.embed_batch(texts, kind=kind)
-
-
 @pytest.mark.slow
 def test_an_index_without_latent_terms_still_answers(embedder: Embedder, tmp_path: Path) -> None:
-    old = make_index(tmp_path / "old", embedder=_NoTerms(embedder))
+    old = make_index(tmp_path / "old", embedder=Wrapping(embedder))
     new = make_index(tmp_path / "new", embedder=embedder)
     question = "Wie viele Soldaten sieht das New Force Model insgesamt vor?"
     for version in (old, new):

@@ -198,7 +198,8 @@ def test_info_lists_versions_and_broken_manifests(store: IndexStore) -> None:
     infos = {i.version: i for i in store.info()}
     assert infos[good].current and infos[good].passages == 3 and infos[good].documents == 1
     assert infos[good].size_bytes > 0 and infos[good].error is None
-    assert not infos[bad].current and infos[bad].error and "unreadable" in infos[bad].error
+    error = infos[bad].error
+    assert not infos[bad].current and error is not None and "unreadable" in error
 
 
 def test_the_current_version_cannot_be_removed(store: IndexStore) -> None:

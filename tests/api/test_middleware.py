@@ -53,7 +53,7 @@ async def test_id_is_echoed_when_valid_and_generated_otherwise(
     transport = httpx.ASGITransport(app=tiny_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         given = await client.get("/", headers={"X-Request-ID": "abc-123"})
-        bad = await client.get("/", headers={"X-Request-ID": b"bad id;x" + b"\xe4"})
+        bad = await client.get("/", headers=[(b"X-Request-ID", b"bad id;x" + b"\xe4")])
         none_1 = await client.get("/")
         none_2 = await client.get("/")
     assert given.headers["x-request-id"] == "abc-123" and given.text == "abc-123|abc-123"

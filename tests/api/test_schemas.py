@@ -77,14 +77,15 @@ async def test_validation_follows_the_settings_and_accepts_integral_floats() -> 
         r = await client.post("/api/v1/chat",
                               json={"messages": [{"role": "user", "content": "Q?"}], "k": 2.0})
         assert r.status_code == 200 and service.asked[-1][2] == 2
-        for path, body in (
+        refused: tuple[tuple[str, dict[str, Any]], ...] = (
             ("/api/v1/ask", {"question": "NATO?", "k": 51}),
             ("/api/v1/ask", {"question": "NATO?", "k": 1.5}),
             ("/api/v1/ask", {"question": "x" * 31}),
             ("/api/v1/chat", {"messages": [{"role": "user", "content": "x" * 31}]}),
             ("/v1/chat/completions",
              {"model": "natoqa", "messages": [{"role": "user", "content": "x" * 31}]}),
-        ):
+        )
+        for path, body in refused:
             r = await client.post(path, json=body)
             assert r.status_code == 422, (path, body)
             assert r.json()["type"].endswith("/validation-error")
