@@ -8,6 +8,8 @@
 - :class:`ByLength`: a 4-dimensional vector from each text's length, so which caller
   got which vector is plain to see (the query batcher's tests); optionally slow,
   failing, with latent terms, or recording how many calls overlap.
+- :class:`StubService`: a service that finds nothing and records what it is asked
+  (the API's request handling without a model).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from natoqa.embed import latent_terms
 from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.models import Answer
 
 
 def _word_hash(word: str, buckets: int) -> int:
@@ -186,3 +189,14 @@ class ByLength(Embedder):
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+class StubService:
+    """Answers every question with nothing found, and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, tuple[str, ...], int]] = []
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int = 5) -> Answer:
+        self.asked.append((question, tuple(history), k))
+        return Answer(text="-", no_answer=True, citations=(), language="de")

@@ -3,7 +3,6 @@ schema alike (no model: a stub service answers)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -12,18 +11,7 @@ from fastapi import FastAPI
 
 from natoqa.api.app import create_app
 from natoqa.config import load_settings
-from natoqa.models import Answer
-
-
-class StubService:
-    """Answers every question with nothing found, and remembers what it was asked."""
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, tuple[str, ...], int]] = []
-
-    def ask(self, question: str, history: Sequence[str] = (), k: int = 5) -> Answer:
-        self.asked.append((question, tuple(history), k))
-        return Answer(text="-", no_answer=True, citations=(), language="de")
+from tests.fakes import StubService
 
 
 def make(**settings: Any) -> tuple[FastAPI, StubService]:
