@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -174,7 +174,7 @@ class ByLength(Embedder):
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if self.raises is not None:
             raise self.raises
-        with self.overlap.call() if self.overlap else _nothing():
+        with self.overlap.call() if self.overlap else nullcontext():
             time.sleep(self.delay() if callable(self.delay) else self.delay)
         return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
 
@@ -184,11 +184,6 @@ class ByLength(Embedder):
         vectors = self.embed_batch(texts, kind=kind)
         ids = np.array([[len(t), len(t) + 1] for t in texts], dtype=np.int32).reshape(-1, 2)
         return Embedded(vectors, ids, (ids / 10).astype(np.float32))
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 class StubService:
