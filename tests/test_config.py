@@ -11,6 +11,7 @@ from natoqa.config import (
     RetrievalSettings,
     load_settings,
     to_json,
+    updated,
     worker_settings,
 )
 from natoqa.errors import ConfigError
@@ -41,3 +42,12 @@ def test_workers_get_exactly_the_parents_settings(monkeypatch: pytest.MonkeyPatc
     assert handed.api_keys[0].get_secret_value() == "k" * 20  # secrets survive the trip
     monkeypatch.delenv(WORKER_SETTINGS)
     assert worker_settings().port == 1234
+
+
+def test_a_commands_options_meet_the_settings_bounds() -> None:
+    settings = load_settings()
+    assert updated(settings, port=8080, workers=2).workers == 2
+    with pytest.raises(ConfigError, match="NATOQA_PORT"):
+        updated(settings, port=70_000)
+    with pytest.raises(ConfigError, match="NATOQA_WORKERS"):
+        updated(settings, workers=0)

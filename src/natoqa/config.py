@@ -255,11 +255,24 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = "NATOQA_" + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"{name}: {err['msg']}")
-        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+        raise _config_error(exc) from None
+
+
+def updated(settings: Settings, **changes: object) -> Settings:
+    """``settings`` with ``changes`` (a command's options), validated by the same rules
+    as the environment's values; nothing is read again."""
+    try:
+        return Settings.model_validate({**settings.model_dump(), **changes})
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        name = "NATOQA_" + "_".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"{name}: {err['msg']}")
+    return ConfigError("invalid settings:\n  " + "\n  ".join(lines))
 
 
 #: how ``natoqa serve --workers N`` hands its effective settings to the worker processes

@@ -19,8 +19,8 @@ from natoqa.cli.main import (
 @main.command()
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000).")
-@click.option("--workers", type=click.IntRange(1, 32),
+@click.option("--port", type=int, help="Port (default 8000).")
+@click.option("--workers", type=int,
               help="Server processes, each with its own model (default 1; NATOQA_WORKERS).")
 @click.pass_context
 def serve(
@@ -43,9 +43,9 @@ def serve(
     import uvicorn
 
     from natoqa.api.app import create_app
-    from natoqa.config import WORKER_SETTINGS, to_json
+    from natoqa.config import WORKER_SETTINGS, to_json, updated
     from natoqa.embed.base import resolve_model
-    from natoqa.errors import IndexStoreError, ModelError
+    from natoqa.errors import ConfigError, IndexStoreError, ModelError
     from natoqa.index.store import IndexStore
 
     updates: dict[str, Any] = {}
@@ -57,7 +57,10 @@ def serve(
         updates["port"] = port
     if workers:
         updates["workers"] = workers
-    settings = settings.model_copy(update=updates)
+    try:  # the settings' own bounds (NATOQA_PORT, NATOQA_WORKERS) hold for the options too
+        settings = updated(settings, **updates)
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
     store = IndexStore(settings.index_dir)
     if not store.exists():
         fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
