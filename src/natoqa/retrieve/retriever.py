@@ -70,7 +70,7 @@ class RetrievalResult:
     no_answer: bool
     confidence: float
     timings: dict[str, float] = field(default_factory=dict)
-    #: the features abstention was decided on (FEATURES)
+    #: the features abstention was decided on (natoqa.retrieve.abstain.FEATURES)
     evidence: dict[str, float] = field(default_factory=dict)
     language: str = "de"
     #: per hit (by passage id): the cosine of the question with each sentence unit of the
