@@ -35,7 +35,6 @@ def serve(port: int, index: Path) -> None:
     from natoqa.embed.base import Embedded, Embedder, Kind, Vectors, load_embedder
     from natoqa.index.store import IndexStore
     from natoqa.logs import configure_logging
-    from natoqa.retrieve.retriever import RetrievalConfig
     from natoqa.service.service import QAService
 
     class Lookup(Embedder):
@@ -63,7 +62,7 @@ def serve(port: int, index: Path) -> None:
                              reload_interval=0, cache_size=0)
     configure_logging(settings.log_level, as_json=settings.log_json)
     service = QAService(Lookup(load_embedder(settings), load_questions()[:300]),
-                        IndexStore(index), RetrievalConfig.from_settings(settings))
+                        IndexStore(index), settings.retrieval)
     service.load()
     uvicorn.run(create_app(settings, service=service), host="127.0.0.1", port=port,
                 log_config=None, access_log=False)

@@ -23,7 +23,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from natoqa.config import load_settings
+from natoqa.config import RetrievalSettings, load_settings
 from natoqa.embed.base import Embedder, load_embedder
 from natoqa.evaluate.evaluation import load_questions, run, summarise
 from natoqa.index import units as sentence_vectors
@@ -32,13 +32,13 @@ from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifes
 from natoqa.ingest.passages import passage_id
 from natoqa.ingest.sources import scan_corpus
 from natoqa.models import DocumentMeta, Passage
-from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+from natoqa.retrieve.retriever import Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the skeleton's retrieval: one passage vector per passage, history glued in front
-DENSE_ONLY = RetrievalConfig(sentence_weight=0.0, lexical_weight=0.0, footnote_penalty=0.0,
-                             history_weight=1.0)
+DENSE_ONLY = RetrievalSettings(sentence_weight=0.0, lexical_weight=0.0, footnote_penalty=0.0,
+                               history_weight=1.0)
 
 
 def naive_passages(corpus: Path) -> list[Passage]:
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "naive": naive_index(args.corpus, Path(tmp) / "naive", embedder),
         }
         for split, index in indexes.items():
-            for mode, config in (("hybrid", RetrievalConfig()),
+            for mode, config in (("hybrid", RetrievalSettings()),
                                  ("dense-only", DENSE_ONLY)):
                 report = summarise(run(Retriever(index, embedder, config), questions))
                 results[f"{split}/{mode}"] = {

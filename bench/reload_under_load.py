@@ -34,6 +34,7 @@ from serving import start_server
 
 from natoqa.config import load_settings
 from natoqa.embed.base import load_embedder
+from natoqa.evaluate.evaluation import percentile
 from natoqa.index.builder import build_index
 from natoqa.index.store import IndexStore
 
@@ -68,9 +69,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
     ms = sorted(v * 1000 for v in values)
-    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
-    return {"n": len(ms), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
-            "p99_ms": round(q[98], 1), "max_ms": round(ms[-1], 1)}
+    return {"n": len(ms), "p50_ms": round(percentile(ms, 0.50), 1),
+            "p95_ms": round(percentile(ms, 0.95), 1), "p99_ms": round(percentile(ms, 0.99), 1),
+            "max_ms": round(ms[-1], 1)}
 
 
 def main() -> None:

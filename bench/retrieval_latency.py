@@ -14,27 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
-
-    return {
-        "p50": round(statistics.median(ordered), 2),
-        "p90": round(pct(0.9), 2),
-        "p99": round(pct(0.99), 2),
-        "mean": round(statistics.fmean(ordered), 2),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,15 +38,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from natoqa.config import load_settings
     from natoqa.embed.base import load_embedder
-    from natoqa.evaluate.evaluation import load_questions
+    from natoqa.evaluate.evaluation import load_questions, percentiles
     from natoqa.index.store import IndexStore
-    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+    from natoqa.retrieve.retriever import Retriever
 
     settings = load_settings()
     questions = load_questions(args.questions)
     embedder = load_embedder(settings)
     index = IndexStore(args.index).load(expect_dim=embedder.dim)
-    retriever = Retriever(index, embedder, RetrievalConfig.from_settings(settings))
+    retriever = Retriever(index, embedder, settings.retrieval)
     for q in questions[:5]:  # warm-up: torch's lazy set-up, caches
         retriever.search(q.question, q.history)
 

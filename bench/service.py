@@ -46,6 +46,8 @@ from urllib.parse import urlsplit
 
 from serving import start_server
 
+from natoqa.evaluate.evaluation import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION_FILES = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl",
                   ROOT.parent / "shared" / "benchmarks" / "xquad_de" / "queries.jsonl"]
@@ -53,12 +55,9 @@ QUESTION_FILES = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jso
 
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
-
-    return {"n": len(ordered), "p50": statistics.median(ordered), "p95": pct(0.95),
-            "p99": pct(0.99), "mean": statistics.fmean(ordered)}
+    return {"n": len(ordered), "p50": statistics.median(ordered),
+            "p95": percentile(ordered, 0.95), "p99": percentile(ordered, 0.99),
+            "mean": statistics.fmean(ordered)}
 
 
 def load_questions() -> list[str]:

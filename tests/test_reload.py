@@ -5,17 +5,19 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from natoqa.embed.base import Embedder, Kind, Vectors
+from natoqa.embed.base import Embedder
 from natoqa.index.builder import build_index
 from natoqa.index.store import PASSAGES, IndexStore
 from natoqa.service.service import QAService
 from tests.conftest import start_server, stop_server
+from tests.fakes import Gated
 
 pytestmark = pytest.mark.slow
 
@@ -129,20 +131,6 @@ def test_a_version_of_another_model_is_refused(
     assert not result.switched and result.error and "some-other-model" in result.error
 
 
-class Gated(Embedder):
-    """The real model; the first query embedding waits until the test opens the gate."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
-        self.entered, self.gate = threading.Event(), threading.Event()
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        if kind == "query" and not self.entered.is_set():
-            self.entered.set()
-            assert self.gate.wait(60)
-        return self.inner.embed_batch(texts, kind=kind)
-
-
 def test_a_request_running_during_the_switch_finishes_on_the_old_version(
     workspace: tuple[Path, Path], embedder: Embedder
 ) -> None:
@@ -201,7 +189,7 @@ def live(
         stop_server(proc)
 
 
-def status(url: str) -> dict[str, object]:
+def status(url: str) -> dict[str, Any]:
     r = httpx.get(url + "/api/v1/admin/status", headers=AUTH, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]

@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from natoqa.config import load_settings
-from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
-from natoqa.errors import ConfigError, IndexCorrupt
+from natoqa.config import RetrievalSettings
+from natoqa.embed.base import Embedder
+from natoqa.errors import IndexCorrupt
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
 from natoqa.models import DocumentMeta, Passage
-from natoqa.retrieve.retriever import (
-    DEFAULT_CALIBRATION,
-    FEATURES,
-    Calibration,
-    RetrievalConfig,
-    Retriever,
-)
-
-
-class BagOfWords(Embedder):
-    """A tiny deterministic embedder (hashed words) to test the layers around the model."""
-
-    model_id = "bag-of-words"
-    dim = 256
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-            out[i, 0] += 0.01  # never all-zero
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
+from natoqa.retrieve.abstain import FEATURES
+from natoqa.retrieve.retriever import Retriever
+from tests.fakes import BagOfWords, TermedBag, Wrapping
 
 TEXTS = [
     ("Das New Force Model sieht insgesamt 800 000 Soldaten vor. Die erste Stufe ist schnell.",
@@ -135,9 +112,10 @@ def test_footnote_penalty_lowers_footnotes(tmp_path: Path) -> None:
     index = make_index(tmp_path)
     q = "Rutte defence spending"  # one word in p2, two in the footnote
     # dense only: the penalty is on the dense side
-    plain = Retriever(index, BagOfWords(), RetrievalConfig(footnote_penalty=0.0, lexical_weight=0))
+    plain = Retriever(index, BagOfWords(),
+                      RetrievalSettings(footnote_penalty=0.0, lexical_weight=0))
     penalised = Retriever(index, BagOfWords(),
-                          RetrievalConfig(footnote_penalty=0.5, lexical_weight=0))
+                          RetrievalSettings(footnote_penalty=0.5, lexical_weight=0))
     assert plain.search(q, k=1).hits[0].passage.kind == "footnote"
     assert penalised.search(q, k=1).hits[0].passage.kind == "body"
 
@@ -150,8 +128,8 @@ def test_sentence_weight_uses_the_best_sentence(tmp_path: Path) -> None:
     ]
     index = make_index(tmp_path, texts)
     q = "alpha beta gamma delta"
-    no_units = Retriever(index, BagOfWords(), RetrievalConfig(sentence_weight=0.0))
-    units = Retriever(index, BagOfWords(), RetrievalConfig(sentence_weight=0.6))
+    no_units = Retriever(index, BagOfWords(), RetrievalSettings(sentence_weight=0.0))
+    units = Retriever(index, BagOfWords(), RetrievalSettings(sentence_weight=0.6))
     d0 = no_units.dense_scores(BagOfWords().embed(q))
     d1 = units.dense_scores(BagOfWords().embed(q))
     assert (d1[0] - d1[1]) > (d0[0] - d0[1])
@@ -180,14 +158,14 @@ def test_history_steers_a_follow_up_without_drowning_a_new_topic(tmp_path: Path)
     switch = retriever.search("Liefert die Allianz der Ukraine Treibstoff oder Waffen?",
                               ["Was sagt Rutte zu Verteidigungsausgaben?"])
     assert switch.hits[0].passage.passage_id == "p1"
-    ignore = Retriever(retriever.index, BagOfWords(), RetrievalConfig(history_weight=0.0))
+    ignore = Retriever(retriever.index, BagOfWords(), RetrievalSettings(history_weight=0.0))
     assert ignore.context(["Was sagt Rutte?"]) == ""
 
 
 def test_abstention_follows_the_threshold_and_marks_hits(tmp_path: Path) -> None:
     index = make_index(tmp_path)
-    never = Retriever(index, BagOfWords(), RetrievalConfig(abstain_threshold=0.0))
-    always = Retriever(index, BagOfWords(), RetrievalConfig(abstain_threshold=1.0))
+    never = Retriever(index, BagOfWords(), RetrievalSettings(abstain_threshold=0.0))
+    always = Retriever(index, BagOfWords(), RetrievalSettings(abstain_threshold=1.0))
     q = "Wie viele Soldaten?"
     assert not never.search(q).no_answer
     result = always.search(q)
@@ -283,35 +261,6 @@ def test_names_in_the_documents_metadata_are_not_foreign(tmp_path: Path) -> None
     assert retriever.missing_share("Was schreibt Dembinski über die Ukraine?") == 0.0
     assert retriever.foreign("Was meldet dpa über die CSTO?") == 1.0
     assert retriever.missing_share("Was schreibt Spanger über die Ukraine?") > 0.0
-
-
-def test_calibration_files_and_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "cal.json"
-    path.write_text(json.dumps({**DEFAULT_CALIBRATION.to_dict(), "threshold": 0.3}))
-    assert Calibration.from_file(path) == DEFAULT_CALIBRATION
-    path.write_text('{"weights": [1]}')
-    with pytest.raises(ConfigError, match="not valid"):
-        Calibration.from_file(path)
-    with pytest.raises(ConfigError, match="cannot read"):
-        Calibration.from_file(tmp_path / "missing.json")
-    with pytest.raises(ValueError, match="one value per feature"):
-        Calibration(weights=(1.0,), bias=0.0, mean=(0.0, 0.0), scale=(1.0,))
-
-    monkeypatch.setenv("NATOQA_RETRIEVAL_LEXICAL_WEIGHT", "0.5")
-    monkeypatch.setenv("NATOQA_RETRIEVAL_CALIBRATION", str(path))
-    with pytest.raises(ConfigError):  # the file is broken: a clear error at start
-        RetrievalConfig.from_settings(load_settings())
-    path.write_text(json.dumps(DEFAULT_CALIBRATION.to_dict()))
-    config = RetrievalConfig.from_settings(load_settings())
-    assert config.lexical_weight == 0.5 and config.calibration == DEFAULT_CALIBRATION
-    monkeypatch.setenv("NATOQA_RETRIEVAL_HISTORY_WEIGHT", "2")
-    with pytest.raises(ConfigError, match="NATOQA_RETRIEVAL_HISTORY_WEIGHT"):
-        load_settings()
-
-
-def test_settings_defaults_match_the_measured_defaults() -> None:
-    settings = load_settings()
-    assert RetrievalConfig.from_settings(settings) == RetrievalConfig()
 
 
 # -- slow: the real model over the bundled corpus ---------------------------------------
@@ -410,34 +359,12 @@ def test_shift_brings_an_english_question_closer_to_its_german_twin(
     assert float(moved @ de) > float(en @ de) + 0.02
     # and the retriever applies it: the evidence is computed on the moved vector
     version = make_index(tmp_path, embedder=embedder)
-    plain = Retriever(version, embedder, RetrievalConfig(language_shift=0.0))
-    shifted = Retriever(version, embedder, RetrievalConfig())
+    plain = Retriever(version, embedder, RetrievalSettings(language_shift=0.0))
+    shifted = Retriever(version, embedder, RetrievalSettings())
     question = "How many soldiers does the New Force Model comprise?"
     assert shifted.search(question).evidence["unit_top"] != plain.search(question).evidence[
         "unit_top"]
     assert shifted.search(question).hits[0].passage.passage_id == "p0"
-
-
-class TermedBag(BagOfWords):
-    """BagOfWords with "latent terms": each word's hash, weight 1 (the real head: test_sparse)."""
-
-    model_id = "termed-bag"
-
-    @property
-    def has_terms(self) -> bool:
-        return True
-
-    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
-        from natoqa.embed import latent_terms as sparse
-
-        ids = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.int32)
-        weights = np.zeros((len(texts), sparse.TOP_TERMS), dtype=np.float32)
-        for i, text in enumerate(texts):
-            found = sorted({int(hashlib.md5(w.encode()).hexdigest(), 16) % 16384
-                            for w in re.findall(r"\w+", text.lower())})[: sparse.TOP_TERMS]
-            ids[i, : len(found)] = found
-            weights[i, : len(found)] = 1.0
-        return Embedded(self.embed_batch(texts, kind=kind), ids, weights)
 
 
 def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) -> None:
@@ -453,35 +380,15 @@ def test_latent_terms_are_stored_and_scored_per_sentence_unit(tmp_path: Path) ->
     assert result.evidence["terms_top"] == float(scores.max()) > 0
     assert 0 < result.evidence["top_coverage"] <= 1
     # switched off, or over an index without terms: the same ranking code, no terms asked for
-    off = Retriever(version, TermedBag(), RetrievalConfig(sparse_weight=0.0)).search(question)
+    off = Retriever(version, TermedBag(), RetrievalSettings(sparse_weight=0.0)).search(question)
     assert "terms_top" not in off.evidence
     without = Retriever(make_index(tmp_path / "plain"), TermedBag()).search(question)
     assert "terms_top" not in without.evidence
 
 
-def test_a_feature_the_evidence_lacks_counts_as_its_mean() -> None:
-    cal = DEFAULT_CALIBRATION
-    evidence = dict(zip(cal.features, cal.mean, strict=True))
-    at_mean = cal.probability(evidence)
-    del evidence["terms_top"]
-    assert cal.probability(evidence) == pytest.approx(at_mean)
-    evidence["terms_top"] = 0.0  # what a missing value used to count as: far below its mean
-    assert cal.probability(evidence) < at_mean - 0.2
-
-
-class _NoTerms(Embedder):
-    """The real model without its latent terms (as an index built by an older natoqa)."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
-
-    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
-        return self.inner.embed_batch(texts, kind=kind)
-
-
 @pytest.mark.slow
 def test_an_index_without_latent_terms_still_answers(embedder: Embedder, tmp_path: Path) -> None:
-    old = make_index(tmp_path / "old", embedder=_NoTerms(embedder))
+    old = make_index(tmp_path / "old", embedder=Wrapping(embedder))
     new = make_index(tmp_path / "new", embedder=embedder)
     question = "Wie viele Soldaten sieht das New Force Model insgesamt vor?"
     for version in (old, new):

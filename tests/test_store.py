@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import pytest
 
-from natoqa.errors import IndexCorrupt, IndexError_, IndexIncompatible, IndexNotFound
+from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError
 from natoqa.index.store import (
     CURRENT,
     DOCUMENTS,
@@ -72,7 +72,7 @@ def test_a_written_version_loads_back_exactly(store: IndexStore) -> None:
     assert set(manifest["checksums"]) == {VECTORS, PASSAGES, DOCUMENTS}
     # row i of the vectors is passage i: each stored vector finds its own passage first
     own = loaded.vectors.reconstruct_n(0, 5)
-    _, rows = loaded.search(own, 1)
+    _, rows = loaded.vectors.search(own, 1)
     assert rows[:, 0].tolist() == [0, 1, 2, 3, 4]
 
 
@@ -136,7 +136,7 @@ def test_loaded_version_never_reads_its_folder_again(store: IndexStore) -> None:
     version = write_version(store, 4)
     loaded = store.load()
     shutil.rmtree(store.versions_dir / version)
-    scores, rows = loaded.search(loaded.vectors.reconstruct_n(0, 1), 2)
+    scores, rows = loaded.vectors.search(loaded.vectors.reconstruct_n(0, 1), 2)
     assert rows[0, 0] == 0 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
     before, after = loaded.neighbours("a.txt-1")
     assert [p.passage_id for p in before + after] == ["a.txt-0", "a.txt-2"]
@@ -198,10 +198,11 @@ def test_info_lists_versions_and_broken_manifests(store: IndexStore) -> None:
     infos = {i.version: i for i in store.info()}
     assert infos[good].current and infos[good].passages == 3 and infos[good].documents == 1
     assert infos[good].size_bytes > 0 and infos[good].error is None
-    assert not infos[bad].current and infos[bad].error and "unreadable" in infos[bad].error
+    error = infos[bad].error
+    assert not infos[bad].current and error is not None and "unreadable" in error
 
 
 def test_the_current_version_cannot_be_removed(store: IndexStore) -> None:
     version = write_version(store)
-    with pytest.raises(IndexError_, match="current"):
+    with pytest.raises(IndexStoreError, match="current"):
         store.remove(version)

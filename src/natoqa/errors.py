@@ -7,11 +7,12 @@ The tree::
     ├── ModelError             the embedding model cannot be prepared or loaded
     ├── SourceError            one source file cannot be read (the build skips it)
     ├── CorpusError            the corpus as a whole is missing or empty
-    ├── IndexError_            the index is missing, corrupt, incompatible or locked
+    ├── IndexStoreError        the index is missing, corrupt, incompatible or locked
     │   ├── IndexNotFound
     │   ├── IndexCorrupt       files do not match the manifest's checksums
     │   ├── IndexIncompatible  built with another model or format
     │   └── IndexLocked        another build holds the lock
+    ├── QuestionSetError       a question file (natoqa eval) is missing or malformed
     ├── NotFound               a document or passage id does not exist
     └── ClientError            raised by natoqa.Client / AsyncClient
         ├── ConnectError       the server cannot be reached
@@ -58,24 +59,30 @@ class CorpusError(NatoqaError):
     type = "corpus-error"
 
 
-class IndexError_(NatoqaError):
+class IndexStoreError(NatoqaError):
     type = "index-error"
 
 
-class IndexNotFound(IndexError_):
+class IndexNotFound(IndexStoreError):
     type = "index-not-found"
 
 
-class IndexCorrupt(IndexError_):
+class IndexCorrupt(IndexStoreError):
     type = "index-corrupt"
 
 
-class IndexIncompatible(IndexError_):
+class IndexIncompatible(IndexStoreError):
     type = "index-incompatible"
 
 
-class IndexLocked(IndexError_):
+class IndexLocked(IndexStoreError):
     type = "index-locked"
+
+
+class QuestionSetError(NatoqaError):
+    """A question file is missing or malformed; the message names file and line."""
+
+    type = "question-set-error"
 
 
 class NotFound(NatoqaError):

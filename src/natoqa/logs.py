@@ -113,12 +113,3 @@ def install_log_record_factory() -> None:
 
     logging.setLogRecordFactory(factory)
     _factory_installed = True
-
-
-class RequestIdFilter(logging.Filter):
-    """For logging configs that prefer a filter: sets ``record.request_id`` if missing."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = _request_id.get() or "-"
-        return True

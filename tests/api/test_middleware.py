@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from natoqa.api.middleware import RequestIdMiddleware, valid_request_id
-from natoqa.logs import RequestIdFilter, current_request_id, install_log_record_factory
+from natoqa.logs import current_request_id, install_log_record_factory
 from tests.api.conftest import make_app
 
 log = logging.getLogger("natoqa.test")
@@ -53,7 +53,7 @@ async def test_id_is_echoed_when_valid_and_generated_otherwise(
     transport = httpx.ASGITransport(app=tiny_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         given = await client.get("/", headers={"X-Request-ID": "abc-123"})
-        bad = await client.get("/", headers={"X-Request-ID": b"bad id;x" + b"\xe4"})
+        bad = await client.get("/", headers=[(b"X-Request-ID", b"bad id;x" + b"\xe4")])
         none_1 = await client.get("/")
         none_2 = await client.get("/")
     assert given.headers["x-request-id"] == "abc-123" and given.text == "abc-123|abc-123"
@@ -70,8 +70,6 @@ def test_records_outside_requests_get_a_dash() -> None:
     install_log_record_factory()
     record = logging.getLogger("x").makeRecord("x", logging.INFO, __file__, 1, "m", (), None)
     assert record.request_id == "-"  # type: ignore[attr-defined]
-    plain = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
-    assert RequestIdFilter().filter(plain) and plain.request_id == "-"  # type: ignore[attr-defined]
 
 
 @pytest.mark.slow

@@ -19,11 +19,11 @@ from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factor
 from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
 from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
-from natoqa.config import Settings, get_settings
+from natoqa.api.schemas import request_models
+from natoqa.config import Settings, get_settings, worker_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
 from natoqa.index.store import IndexStore
-from natoqa.retrieve.retriever import RetrievalConfig
 from natoqa.service.cache import AnswerCache
 from natoqa.service.metrics import worker_exit
 from natoqa.service.reloader import reload_in_background
@@ -44,8 +44,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             if settings.batch_queries:
                 lanes = [load_embedder(settings) for _ in range(settings.model_lanes - 1)]
                 embedder = QueryBatcher(embedder, *lanes)
-            svc = QAService(embedder, IndexStore(settings.index_dir),
-                            RetrievalConfig.from_settings(settings),
+            svc = QAService(embedder, IndexStore(settings.index_dir), settings.retrieval,
                             cache=AnswerCache(settings.cache_size))
             svc.load()
             # one throw-away query per model copy: the first real one would pay the lazy set-up
@@ -79,9 +78,10 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     install_cors(app, settings)  # outermost: see its docstring
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(ask.router)
-    app.include_router(chat.router)
-    app.include_router(openai.router)
+    requests = request_models(settings)  # the request bodies, bounded by the settings
+    app.include_router(ask.router(requests))
+    app.include_router(chat.router(requests))
+    app.include_router(openai.router(requests))
     app.include_router(documents.router)
     app.include_router(admin.router)
     app.include_router(widget.router)
@@ -91,13 +91,13 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 def worker_app() -> FastAPI:
     """The app of one worker process, when ``natoqa serve`` runs several (``--workers``).
 
-    Workers are fresh interpreters started by uvicorn: they read the settings
-    from the environment (``natoqa serve`` put its options there) and set up
-    logging themselves.
+    Workers are fresh interpreters started by uvicorn: they take the settings
+    ``natoqa serve`` hands them (:func:`natoqa.config.worker_settings`) and set
+    up logging themselves.
     """
     from natoqa.logs import configure_logging
 
-    settings = get_settings()
+    settings = worker_settings()
     configure_logging(settings.log_level, as_json=settings.log_json)
     # uvicorn silences its own access log (natoqa.access has one line per request with
     # more in it) in the parent process only

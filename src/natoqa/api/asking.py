@@ -1,68 +1,61 @@
-"""What the ask, chat and OpenAI routes share: the server's limits and answering off the loop.
+"""What the ask, chat and OpenAI routes share: their request bodies, and answering off the loop.
 
-The request schemas enforce the documented hard limits; a server may lower the
-configurable ones (``NATOQA_MAX_QUESTION_CHARS``, ``NATOQA_MAX_HISTORY``,
-``NATOQA_MAX_K``), which is checked here with the same ``validation-error``.
+The server's limits on questions, history and ``k`` are enforced by the
+request bodies themselves (:func:`natoqa.api.schemas.request_models`), which
+:func:`with_body` gives each app's routes.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
 from natoqa.models import Answer
 from natoqa.service.service import QAService
 
 log = logging.getLogger(__name__)
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+
+def with_body(endpoint: Endpoint, model: type[BaseModel]) -> Endpoint:
+    """``endpoint`` with its ``body`` parameter read as ``model``, a subclass of its
+    annotation bounded by this server's settings: FastAPI validates and documents
+    the body by the signature, which is per app here, not per module."""
+    signature = inspect.signature(endpoint, eval_str=True)
+    parameters = [p.replace(annotation=model) if p.name == "body" else p
+                  for p in signature.parameters.values()]
+
+    @functools.wraps(endpoint)
+    async def bound(*args: Any, **kwargs: Any) -> Any:
+        return await endpoint(*args, **kwargs)
+
+    bound.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return cast(Endpoint, bound)
+
 
 @dataclass(frozen=True)
 class Question:
-    """A question as the service takes it, after the server's limits."""
+    """A question as the service takes it."""
 
     text: str
     history: tuple[str, ...]
     k: int
 
 
-def _violation(field: str, message: str) -> ProblemError:
-    return ProblemError(
-        "validation-error",
-        f"{field}: {message}",
-        errors=[{"loc": ["body", field], "msg": message, "type": "limit"}],
-    )
-
-
 def make_question(
-    settings: Settings,
-    question: str,
-    history: Sequence[str],
-    k: int | None,
-    *,
-    field: str = "question",
-    truncate_history: bool = False,
+    settings: Settings, question: str, history: Sequence[str], k: int | None
 ) -> Question:
-    """Apply the server's limits; raise a ``validation-error`` problem when one is broken.
-
-    ``truncate_history`` keeps only the most recent turns instead of refusing
-    (chat front ends send whole conversations and cannot be told to trim).
-    """
-    if len(question) > settings.max_question_chars:
-        raise _violation(field, f"at most {settings.max_question_chars} characters")
-    if k is not None and k > settings.max_k:
-        raise _violation("k", f"at most {settings.max_k} on this server")
-    turns = list(history)
-    if len(turns) > settings.max_history:
-        if not truncate_history:
-            where = "messages" if field == "messages" else "history"
-            raise _violation(where, f"at most {settings.max_history} earlier questions")
-        turns = turns[len(turns) - settings.max_history :]
-    return Question(question, tuple(turns), min(k or settings.default_k, settings.max_k))
+    """The question with the server's default ``k`` (the body's bounds held already)."""
+    return Question(question, tuple(history), min(k or settings.default_k, settings.max_k))
 
 
 def answer_now(service: QAService, q: Question) -> Answer:

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natoqa.api.middleware import REQUEST_ID_HEADER, current_request_id
-from natoqa.errors import IndexError_, NatoqaError, NotFound
+from natoqa.errors import IndexStoreError, NatoqaError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def problem_for_exception(exc: BaseException, instance: str | None) -> dict[str,
     """The problem body for an exception raised while answering (used mid-stream)."""
     if isinstance(exc, ProblemError):
         return problem_body(exc.kind.slug, exc.detail, instance=instance, **exc.extra)
-    if isinstance(exc, IndexError_):
+    if isinstance(exc, IndexStoreError):
         return problem_body("index-unavailable", exc.message, instance=instance)
     if isinstance(exc, NotFound):
         return problem_body("not-found", exc.message, instance=instance)
@@ -262,8 +262,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
         return problem(404, "not-found", exc.message, instance=request.url.path)
 
-    @app.exception_handler(IndexError_)
-    async def _no_index(request: Request, exc: IndexError_) -> JSONResponse:
+    @app.exception_handler(IndexStoreError)
+    async def _no_index(request: Request, exc: IndexStoreError) -> JSONResponse:
         return problem(503, "index-unavailable", exc.message, instance=request.url.path)
 
     @app.exception_handler(NatoqaError)

@@ -1,29 +1,56 @@
-"""Request and response bodies of the HTTP API, named by role."""
+"""Request and response bodies of the HTTP API, named by role.
+
+The request bodies' bounds on questions, history and ``k`` are the server's
+settings (``NATOQA_MAX_QUESTION_CHARS``, ``NATOQA_MAX_HISTORY``, ``NATOQA_MAX_K``):
+:func:`request_models` builds each app its own subclasses of the classes here,
+so validation and the OpenAPI schema show the same, real limits.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 
 from natoqa.models import Answer, Citation, DocumentMeta, Passage
 
-# Documented limits (docs/API.md). Settings may lower the configurable ones per server.
-MAX_QUESTION_CHARS = 2000
-MAX_HISTORY = 20
-MAX_K = 20
-#: messages of one /api/v1/chat request: the question plus 20 earlier exchanges
-MAX_MESSAGES = 2 * MAX_HISTORY + 1
+if TYPE_CHECKING:  # only read; clients import this module without the settings' packages
+    from natoqa.config import Settings
+
+# Fixed limits; the configurable ones are the settings (see the module docstring).
 #: an assistant message is sent back only as context; bounded all the same
 MAX_ASSISTANT_CHARS = 20_000
 #: OpenAI-compatible requests carry whole conversations; only the last turns are used
 MAX_OPENAI_MESSAGES = 256
 MAX_OPENAI_CONTENT_CHARS = 100_000
 
-#: a question: not blank (pattern: at least one non-space character, JSON-schema semantics)
-Question = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S")
-]
+
+def _integral(value: object) -> object:
+    # JSON Schema's "integer" includes 15.0; strict validation would refuse it
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _count(ge: int, le: int) -> Any:
+    """A whole number from ``ge`` to ``le``, written 15 or 15.0."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_integral)]
+
+
+#: how many passages to cite (at most the server's NATOQA_MAX_K: see request_models)
+K = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+
+
+def _question(max_chars: int) -> Any:
+    """A question: not blank (pattern: at least one non-space character, JSON-schema semantics)."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S")]
 
 
 class AskRequest(BaseModel):
@@ -42,15 +69,13 @@ class AskRequest(BaseModel):
         },
     )
 
-    question: Question = Field(..., description="The question to answer (not blank).")
-    history: list[Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]] = Field(
+    question: str = Field(..., description="The question to answer (not blank).")
+    history: list[str] = Field(
         default_factory=list,
-        max_length=MAX_HISTORY,
         description="Earlier user questions of the conversation, oldest first.",
     )
-    k: int | None = Field(
-        None, ge=1, le=MAX_K,
-        description="How many passages to cite at most (default: the server's, 5).",
+    k: K | None = Field(
+        None, description="How many passages to cite at most (default: the server's)."
     )
     stream: bool = Field(
         False, description="Answer as Server-Sent Events (citations, deltas, done)."
@@ -285,19 +310,27 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["user", "assistant"]
-    content: str = Field(
-        ...,
-        min_length=1,
-        max_length=MAX_ASSISTANT_CHARS,
-        description=f"User messages: at most {MAX_QUESTION_CHARS} characters.",
-    )
+    content: str = Field(..., min_length=1)
+
+
+class UserMessage(ChatMessage):
+    """A user's message: a question (its bound is the server's question limit)."""
+
+    role: Literal["user"]
+
+
+class AssistantMessage(ChatMessage):
+    """An answer sent back as the conversation shows it; not used."""
+
+    role: Literal["assistant"]
+    content: str = Field(..., min_length=1, max_length=MAX_ASSISTANT_CHARS)
 
 
 class ChatRequest(BaseModel):
     """A conversation; the last message (the user's) is answered.
 
-    Earlier user messages are the context retrieval gets (the last
-    ``MAX_HISTORY``); assistant messages are accepted so that a client can send
+    Earlier user messages are the context retrieval gets (at most
+    ``NATOQA_MAX_HISTORY``); assistant messages are accepted so that a client can send
     the conversation as it shows it, and are not used. No state is kept.
     """
 
@@ -326,10 +359,11 @@ class ChatRequest(BaseModel):
         },
     )
 
-    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
-    k: int | None = Field(
-        None, ge=1, le=MAX_K,
-        description="How many passages to cite at most (default: the server's, 5).",
+    max_history: ClassVar[int] = 0  # the server's, set by request_models
+
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    k: K | None = Field(
+        None, description="How many passages to cite at most (default: the server's)."
     )
     stream: bool = Field(
         False, description="Answer as Server-Sent Events (citations, deltas, done)."
@@ -342,12 +376,9 @@ class ChatRequest(BaseModel):
             raise ValueError("the last message must be from the user")
         if not messages[-1].content.strip():
             raise ValueError("the last message must not be blank")
-        users = [m for m in messages if m.role == "user"]
-        if len(users) - 1 > MAX_HISTORY:
-            raise ValueError(f"at most {MAX_HISTORY} earlier user messages")
-        for m in users:
-            if len(m.content) > MAX_QUESTION_CHARS:
-                raise ValueError(f"user messages have at most {MAX_QUESTION_CHARS} characters")
+        users = sum(m.role == "user" for m in messages)
+        if users - 1 > cls.max_history:
+            raise ValueError(f"at most {cls.max_history} earlier user messages")
         return messages
 
     @property
@@ -459,10 +490,15 @@ class ChatCompletionRequest(BaseModel):
     messages: list[OpenAIMessage] = Field(..., min_length=1, max_length=MAX_OPENAI_MESSAGES)
     stream: bool | None = False
     stream_options: OpenAIStreamOptions | None = None
-    n: int | None = Field(1, ge=1, le=1, description="Only one choice is ever produced.")
-    k: int | None = Field(
-        None, ge=1, le=MAX_K, description="natoqa: passages to cite at most (default 5)."
+    n: _count(ge=1, le=1) | None = Field(  # type: ignore[valid-type]
+        1, description="Only one choice is ever produced."
     )
+    k: K | None = Field(
+        None, description="natoqa: passages to cite at most (default: the server's)."
+    )
+
+    max_question_chars: ClassVar[int] = 0  # the server's, set by request_models
+    max_history: ClassVar[int] = 0
 
     @field_validator("messages")
     @classmethod
@@ -473,8 +509,8 @@ class ChatCompletionRequest(BaseModel):
         question = turns[-1].text
         if not question.strip():
             raise ValueError("the last user message has no text")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise ValueError(f"the question has at most {MAX_QUESTION_CHARS} characters")
+        if len(question) > cls.max_question_chars:
+            raise ValueError(f"the question has at most {cls.max_question_chars} characters")
         return messages
 
     @property
@@ -483,9 +519,55 @@ class ChatCompletionRequest(BaseModel):
 
     @property
     def history(self) -> list[str]:
-        """The last ``MAX_HISTORY`` earlier user messages (each cut to the question limit)."""
-        users = [m.text[:MAX_QUESTION_CHARS] for m in self.messages if m.role == "user"][:-1]
-        return [u for u in users if u.strip()][-MAX_HISTORY:]
+        """The last ``max_history`` earlier user messages (each cut to the question limit)."""
+        users = [m.text[: self.max_question_chars] for m in self.messages if m.role == "user"]
+        earlier = [u for u in users[:-1] if u.strip()]
+        return earlier[max(0, len(earlier) - self.max_history) :]
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """One server's request bodies: the classes above bounded by its settings."""
+
+    ask: type[AskRequest]
+    chat: type[ChatRequest]
+    openai: type[ChatCompletionRequest]
+
+
+def request_models(settings: Settings) -> RequestModels:
+    """The request bodies with ``settings``' limits on questions, history and ``k``."""
+    chars, turns = settings.max_question_chars, settings.max_history
+    question = _question(chars)
+    k = (_count(ge=1, le=settings.max_k) | None, AskRequest.model_fields["k"])
+    user = create_model(
+        "UserMessage", __base__=UserMessage, __module__=__name__, __doc__=UserMessage.__doc__,
+        content=(Annotated[str, Field(max_length=chars)], UserMessage.model_fields["content"]),
+    )
+    # (a class made at run time: mypy cannot check it as a type)
+    message = Annotated[user | AssistantMessage, Field(discriminator="role")]  # type: ignore[valid-type]
+    ask = create_model(
+        "AskRequest", __base__=AskRequest, __module__=__name__, k=k,
+        question=(question, AskRequest.model_fields["question"]),
+        history=(
+            Annotated[list[Annotated[str, Field(max_length=chars)]], Field(max_length=turns)],
+            AskRequest.model_fields["history"],
+        ),
+    )
+    chat = create_model(
+        "ChatRequest", __base__=ChatRequest, __module__=__name__, k=k,
+        # the question and `turns` exchanges before it
+        messages=(
+            Annotated[list[message], Field(max_length=2 * turns + 1)],
+            ChatRequest.model_fields["messages"],
+        ),
+    )
+    chat.max_history = turns
+    openai = create_model(
+        "ChatCompletionRequest", __base__=ChatCompletionRequest, __module__=__name__,
+        k=(k[0], ChatCompletionRequest.model_fields["k"]),
+    )
+    openai.max_question_chars, openai.max_history = chars, turns
+    return RequestModels(ask, chat, openai)
 
 
 class ChatCompletionMessage(BaseModel):

@@ -17,7 +17,8 @@ from natoqa.errors import APIError
 @click.argument("question")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
 @click.option("--history", multiple=True, help="An earlier question (repeatable, oldest first).")
-@click.option("-k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
+@click.option("-k", type=click.IntRange(min=1), default=None,
+              help="Passages to cite (at most the server's NATOQA_MAX_K, 20 by default).")
 @click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the JSON answer (with --stream: one JSON line per event).")
@@ -52,7 +53,8 @@ def ask(
 
 @main.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
-@click.option("-k", type=click.IntRange(1, 20), default=None, help="Passages to cite (1-20).")
+@click.option("-k", type=click.IntRange(min=1), default=None,
+              help="Passages to cite (at most the server's NATOQA_MAX_K, 20 by default).")
 @click.option("--no-stream", is_flag=True, help="Print each answer when it is complete.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON answer per line, no prompt: for scripts piping questions in.")

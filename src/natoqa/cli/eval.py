@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ CURVE = tuple(round(0.05 * i, 2) for i in range(1, 20))
 @click.option("--calibrate", is_flag=True,
               help="Fit the abstention calibration on these questions and print it.")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --calibrate: write it as JSON (for NATOQA_RETRIEVAL_CALIBRATION).")
+              help="With --calibrate: write it, with what it was fitted on, in the format of "
+              "natoqa/data/abstention.json (for NATOQA_RETRIEVAL_CALIBRATION).")
 @click.option("--misses", is_flag=True,
               help="List the questions retrieval got wrong.")
 @click.pass_context
@@ -65,7 +68,8 @@ def eval_command(
         summarise,
     )
     from natoqa.index.store import IndexStore
-    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+    from natoqa.retrieve import abstain
+    from natoqa.retrieve.retriever import Retriever
 
     if save and not calibrate:
         raise click.UsageError("--save needs --calibrate")
@@ -73,10 +77,10 @@ def eval_command(
     qs = load_questions(questions)  # bad input fails before the model is loaded
     store = IndexStore(index or settings.index_dir)
     store.manifest()  # IndexNotFound with a hint, before the model is loaded
-    config = RetrievalConfig.from_settings(settings)
+    abstention = abstain.load(settings.retrieval.calibration)  # a bad file fails early
     embedder = load_embedder(settings)
     version = store.load(expect_dim=embedder.dim, expect_model=embedder.model_id)
-    retriever = Retriever(version, embedder, config)
+    retriever = Retriever(version, embedder, settings.retrieval, calibration=abstention)
     retriever.search("warm-up")  # the first call pays lazy set-up; not a question's latency
 
     def progress(done: int, total: int) -> None:
@@ -89,7 +93,7 @@ def eval_command(
         "index": version.version,
         "k": k,
         "questions": len(qs),
-        "abstain_threshold": config.abstain_threshold,
+        "abstain_threshold": settings.retrieval.abstain_threshold,
         "report": report.to_dict(),
     }
     text = [f"index {version.version}, {len(version)} passages; {len(qs)} questions, k={k}",
@@ -99,10 +103,18 @@ def eval_command(
         out["curve"] = [asdict(p) for p in points]
         text += ["", "abstention trade-off (abstain below threshold):", format_curve(points)]
     if calibrate:
-        calibration = fit_calibration(outcomes)
-        point = operating_point(recalibrated(outcomes, calibration))
+        fitted = fit_calibration(outcomes)
+        point = operating_point(recalibrated(outcomes, fitted))
+        calibration = replace(fitted, fitted=abstain.Provenance(
+            date=datetime.now(UTC).date().isoformat(),
+            command=shlex.join(["natoqa", *sys.argv[1:]]),
+            questions=tuple(str(q) for q in questions),
+            questions_sha256=abstain.question_set_hash(questions),
+            index=version.version,
+            threshold=point.threshold,
+        ))
         cv_point = abstention_curve(cross_validated(outcomes), [point.threshold])[0]
-        out["calibration"] = {**calibration.to_dict(), "threshold": point.threshold}
+        out["calibration"] = calibration.to_dict()
         out["calibration_fit"] = asdict(point)
         out["calibration_cross_validated"] = asdict(cv_point)
         text += [
@@ -117,7 +129,7 @@ def eval_command(
             f"{cv_point.answerable_abstained:.3f}",
         ]
         if save:
-            save.write_text(json.dumps(out["calibration"], indent=2) + "\n", encoding="utf-8")
+            calibration.save(save)
             text.append(f"saved to {save}")
     if misses:
         wrong = [

@@ -34,7 +34,7 @@ def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bo
     """
     from dataclasses import asdict
 
-    from natoqa.errors import IndexError_
+    from natoqa.errors import IndexStoreError
     from natoqa.index.store import IndexStore
 
     store = IndexStore(index or settings_of(ctx).index_dir)
@@ -45,7 +45,7 @@ def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bo
         for row in rows:
             try:
                 store.load(row["version"])
-            except IndexError_ as exc:
+            except IndexStoreError as exc:
                 row["error"] = exc.message
             row["verified"] = row["error"] is None
     if as_json:

@@ -21,8 +21,16 @@ from natoqa.errors import NatoqaError
 
 
 def settings_report(settings: Settings) -> dict[str, Any]:
-    """The effective settings as JSON values; pydantic masks every SecretStr as '**********'."""
-    return settings.model_dump(mode="json")
+    """The effective settings as JSON values, by the name their variable carries after
+    ``NATOQA_`` (``retrieval.sentence_weight`` as ``retrieval_sentence_weight``); pydantic
+    masks every SecretStr as '**********'."""
+    flat: dict[str, Any] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if isinstance(value, dict):  # a nested group (Settings.retrieval)
+            flat.update({f"{name}_{key}": v for key, v in value.items()})
+        else:
+            flat[name] = value
+    return flat
 
 
 def model_dimensions(folder: Path) -> int | None:

@@ -19,8 +19,8 @@ from natoqa.cli.main import (
 @main.command()
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000).")
-@click.option("--workers", type=click.IntRange(1, 32),
+@click.option("--port", type=int, help="Port (default 8000).")
+@click.option("--workers", type=int,
               help="Server processes, each with its own model (default 1; NATOQA_WORKERS).")
 @click.pass_context
 def serve(
@@ -43,8 +43,9 @@ def serve(
     import uvicorn
 
     from natoqa.api.app import create_app
+    from natoqa.config import WORKER_SETTINGS, to_json, updated
     from natoqa.embed.base import resolve_model
-    from natoqa.errors import IndexError_, ModelError
+    from natoqa.errors import ConfigError, IndexStoreError, ModelError
     from natoqa.index.store import IndexStore
 
     updates: dict[str, Any] = {}
@@ -56,13 +57,16 @@ def serve(
         updates["port"] = port
     if workers:
         updates["workers"] = workers
-    settings = settings.model_copy(update=updates)
+    try:  # the settings' own bounds (NATOQA_PORT, NATOQA_WORKERS) hold for the options too
+        settings = updated(settings, **updates)
+    except ConfigError as exc:
+        raise click.UsageError(exc.message) from None
     store = IndexStore(settings.index_dir)
     if not store.exists():
         fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
     try:  # a broken index, or one of another model: one clear line now, not a traceback
         store.load(expect_model=resolve_model(settings)[1])
-    except IndexError_ as exc:
+    except IndexStoreError as exc:
         fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
     except ModelError as exc:
         fail(exc.message)
@@ -78,10 +82,11 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
-    # Workers are new processes that build the app from the environment
-    # (natoqa.api.app.worker_app): this command's options go there, and metrics
-    # get a folder in which every worker's values are added up.
-    os.environ["NATOQA_INDEX_DIR"] = str(settings.index_dir.resolve())
+    # Workers are new processes that build the app (natoqa.api.app.worker_app) from
+    # these settings, handed over whole; metrics get a folder in which every worker's
+    # values are added up (prometheus_client reads its variable itself).
+    settings = settings.model_copy(update={"index_dir": settings.index_dir.resolve()})
+    os.environ[WORKER_SETTINGS] = to_json(settings)
     with tempfile.TemporaryDirectory(prefix="natoqa-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("natoqa.api.app:worker_app", factory=True, workers=settings.workers,

@@ -28,21 +28,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from natoqa.errors import NatoqaError
+from natoqa.errors import QuestionSetError
 from natoqa.models import Passage
 
 if TYPE_CHECKING:
-    from natoqa.retrieve.retriever import Calibration
+    from natoqa.retrieve.abstain import Calibration
 
 #: cut-offs of the recall columns; MRR is computed at the largest
 CUTOFFS = (1, 5, 10)
 LANGUAGES = ("de", "en")
-
-
-class QuestionSetError(NatoqaError):
-    """A question file is missing or malformed; the message names file and line."""
-
-    type = "question-set-error"
 
 
 @dataclass(frozen=True)
@@ -249,22 +243,24 @@ def summarise(outcomes: Sequence[Outcome]) -> Report:
         answerable_abstained=(
             sum(o.no_answer for o in answerable) / len(answerable) if answerable else 0.0
         ),
-        latency_ms=_percentiles(latencies),
+        latency_ms=percentiles(latencies),
     )
 
 
-def _percentiles(values: Sequence[float]) -> dict[str, float]:
+def percentile(ordered: Sequence[float], p: float) -> float:
+    """The value at fraction ``p`` of ``ordered`` (sorted, not empty): the nearest rank."""
+    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """Median, p90, p99 and mean, in the values' unit, rounded to 0.01 (empty: none)."""
     if not values:
         return {}
     ordered = sorted(values)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
-
     return {
         "p50": round(statistics.median(ordered), 2),
-        "p90": round(pct(0.90), 2),
-        "p99": round(pct(0.99), 2),
+        "p90": round(percentile(ordered, 0.90), 2),
+        "p99": round(percentile(ordered, 0.99), 2),
         "mean": round(statistics.fmean(ordered), 2),
     }
 
@@ -335,13 +331,14 @@ def format_curve(points: Sequence[CurvePoint]) -> str:
 def fit_calibration(
     outcomes: Sequence[Outcome], features: Sequence[str] | None = None, *, l2: float = 1.0
 ) -> Calibration:
-    """Fit P(answerable | evidence) by L2-regularised logistic regression.
+    """Fit P(answerable | evidence) by L2-regularised logistic regression (its provenance
+    is left to the caller, who knows the command and the questions).
 
     Answerable and out-of-scope questions are weighted to count equally (the
     latter are few); features are standardised, so ``l2`` treats them alike.
     Plain Newton steps: a handful of features needs no library.
     """
-    from natoqa.retrieve.retriever import FEATURES, Calibration
+    from natoqa.retrieve.abstain import FEATURES, Calibration
 
     # by default every feature all the outcomes have (without latent terms: all but theirs)
     names = tuple(features or (f for f in FEATURES if all(f in o.evidence for o in outcomes)))

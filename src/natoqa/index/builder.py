@@ -24,7 +24,13 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from natoqa.embed.base import Embedder, Vectors
-from natoqa.errors import CorpusError, IndexError_, IndexIncompatible, IndexLocked, IndexNotFound
+from natoqa.errors import (
+    CorpusError,
+    IndexIncompatible,
+    IndexLocked,
+    IndexNotFound,
+    IndexStoreError,
+)
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import DocumentRecord, IndexStore, Manifest, new_version_name, utc_now
 from natoqa.ingest import passages as passages_mod
@@ -134,7 +140,9 @@ def build_lock(index_dir: Path, timeout: float = 0.0) -> Iterator[None]:
             f"{index_dir / LOCK_FILE}); wait for it to finish, or use --wait SECONDS"
         ) from None
     except OSError as exc:
-        raise IndexError_(f"cannot write to the index folder {index_dir}: {exc.strerror}") from None
+        raise IndexStoreError(
+            f"cannot write to the index folder {index_dir}: {exc.strerror}"
+        ) from None
     try:
         yield
     finally:
@@ -171,7 +179,7 @@ def build_index(
     passage settings) no version is written and the report has
     ``switched=False``, unless ``force``. Raises CorpusError for a missing,
     unreadable or empty corpus, IndexLocked when another build holds the lock
-    for longer than ``lock_timeout`` seconds, IndexError_ when the index folder
+    for longer than ``lock_timeout`` seconds, IndexStoreError when the index folder
     cannot be written.
     """
     started = time.perf_counter()
@@ -254,7 +262,7 @@ def build_index(
             store.write(passages=all_passages, vectors=vectors, documents=records,
                         manifest=manifest, extras=extras)
         except OSError as exc:
-            raise IndexError_(f"cannot write index version to {index_dir}: {exc}") from None
+            raise IndexStoreError(f"cannot write index version to {index_dir}: {exc}") from None
         try:
             store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id)
             store.activate(report.version)
@@ -280,7 +288,7 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
         return _Previous(None, {}, {}, "no previous index")
     try:
         current = store.load(version)
-    except IndexError_ as exc:
+    except IndexStoreError as exc:
         log.warning("current index %s unusable, rebuilding fully: %s", version, exc.message)
         return _Previous(version, {}, {}, f"current index {version} unusable: {exc.message}")
     docs = dict(current.manifest.documents)
@@ -364,7 +372,7 @@ def rollback(index_dir: Path, version: str | None = None, *, lock_timeout: float
         target = store.load(version)  # IndexNotFound / IndexCorrupt: CURRENT stays as it is
         try:
             model = store.manifest(current).model_id
-        except IndexError_:
+        except IndexStoreError:
             model = None  # the current version is broken: any good version is better
         if model is not None and target.manifest.model_id != model:
             raise IndexIncompatible(

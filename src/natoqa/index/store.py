@@ -39,7 +39,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from natoqa.errors import IndexCorrupt, IndexError_, IndexIncompatible, IndexNotFound, NotFound
+from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError, NotFound
 from natoqa.models import DocumentMeta, Passage
 
 FORMAT = 1
@@ -185,12 +185,6 @@ class IndexVersion:
     def __len__(self) -> int:
         return len(self.passages)
 
-    def search(self, queries: Vectors, k: int) -> tuple[Vectors, npt.NDArray[np.int64]]:
-        """Inner-product search; returns (scores, rows), rows are -1 where fewer than k exist."""
-        k = max(1, min(k, len(self.passages)))
-        scores, rows = self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, rows
-
     def row(self, passage_id: str) -> int:
         try:
             return self._row_by_id[passage_id]
@@ -244,7 +238,7 @@ class IndexStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise IndexError_(f"cannot read {self.root / CURRENT}: {exc.strerror}") from None
+            raise IndexStoreError(f"cannot read {self.root / CURRENT}: {exc.strerror}") from None
         return name or None
 
     def versions(self) -> list[str]:
@@ -281,7 +275,7 @@ class IndexStore:
             size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
             try:
                 m = self.manifest(name)
-            except IndexError_ as exc:
+            except IndexStoreError as exc:
                 out.append(VersionInfo(name, name == current, size_bytes=size, error=exc.message))
                 continue
             out.append(
@@ -454,7 +448,7 @@ class IndexStore:
         """Delete one version; never the current one."""
         check_version_name(version)
         if version == self.current():
-            raise IndexError_(f"{version} is the current version; it cannot be removed")
+            raise IndexStoreError(f"{version} is the current version; it cannot be removed")
         shutil.rmtree(self.versions_dir / version, ignore_errors=True)
 
     def prune(self, keep: int) -> list[str]:
@@ -528,4 +522,5 @@ def _fsync_path(folder: Path) -> None:
 
 
 def utc_now() -> str:
+    """Now, as the manifests and the service's status write it (UTC, to the second)."""
     return datetime.now(UTC).isoformat(timespec="seconds")

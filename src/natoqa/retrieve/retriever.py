@@ -29,160 +29,40 @@ topic still wins on its own words.
 
 Abstention: a logistic model over evidence features (best scores, margin,
 coverage, key terms the corpus never mentions) gives the probability that the
-question is answerable; below ``abstain_threshold`` the result is
-``no_answer`` and its hits are marked low-confidence. The weights are fitted
-on the development set by ``natoqa eval --calibrate``.
+question is answerable (:mod:`natoqa.retrieve.abstain`); below
+``abstain_threshold`` the result is ``no_answer`` and its hits are marked
+low-confidence. The weights are fitted on the development set by
+``natoqa eval --calibrate`` and shipped as data.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from natoqa.config import RetrievalSettings
 from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedder, Vectors
-from natoqa.errors import ConfigError
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import IndexVersion
 from natoqa.models import Hit
+from natoqa.retrieve import abstain
+from natoqa.retrieve.abstain import Calibration
 from natoqa.retrieve.lexical import STOPWORDS, LexicalIndex, identifiers, numbered, place_names
 from natoqa.text.acronyms import equivalents, to_known
 from natoqa.text.language import DEFAULT as DEFAULT_LANGUAGE
 from natoqa.text.language import detect_language, spell_out
 
-if TYPE_CHECKING:
-    from natoqa.config import Settings
-
 log = logging.getLogger(__name__)
 
 Scores = npt.NDArray[np.float32]
-
-#: the evidence features, in the order the calibration's weights follow
-FEATURES = (
-    "unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english", "foreign",
-    "terms_top", "top_coverage",
-)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A logistic model: P(answerable) = sigmoid(bias + Σ weight·(x - mean)/scale)."""
-
-    weights: tuple[float, ...]
-    bias: float
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    features: tuple[str, ...] = FEATURES
-
-    def __post_init__(self) -> None:
-        n = len(self.features)
-        if not (len(self.weights) == len(self.mean) == len(self.scale) == n):
-            raise ValueError("calibration: weights, mean and scale need one value per feature")
-        if unknown := set(self.features) - set(FEATURES):
-            raise ValueError(f"calibration: unknown feature(s) {', '.join(sorted(unknown))}")
-
-    def probability(self, evidence: Mapping[str, float]) -> float:
-        """P(answerable); a feature the evidence lacks counts as its mean (no say either way):
-        an index built before a feature existed still gets sensible confidences."""
-        z = self.bias
-        for name, w, m, s in zip(self.features, self.weights, self.mean, self.scale, strict=True):
-            z += w * (evidence.get(name, m) - m) / (s or 1.0)
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(getattr(self, f.name)) if f.name != "bias" else self.bias
-                for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        return cls(
-            weights=tuple(float(x) for x in data["weights"]),
-            bias=float(data["bias"]),
-            mean=tuple(float(x) for x in data["mean"]),
-            scale=tuple(float(x) for x in data["scale"]),
-            features=tuple(str(x) for x in data.get("features", FEATURES)),
-        )
-
-    @classmethod
-    def from_file(cls, path: Path) -> Calibration:
-        """Read a calibration written by ``natoqa eval --calibrate --save PATH``."""
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the calibration {path}: {exc.strerror}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"calibration {path} is not valid: {exc}") from None
-
-
-#: Fitted on eval/devset.jsonl + eval/followups.jsonl over the bundled corpus by
-#: ``natoqa eval eval/devset.jsonl eval/followups.jsonl --calibrate`` (docs/RETRIEVAL.md),
-#: before ``foreign`` also read German place names. Refitted with them, the weights
-#: did worse on held-out XQuAD and on follow-ups, so these were kept.
-DEFAULT_CALIBRATION = Calibration(
-    weights=(0.865349, 0.505285, 0.591673, 0.353693, -0.376979, -0.816732, 0.719293, -0.768136,
-             1.012493, 0.550457),
-    bias=2.671923,
-    mean=(0.861875, 0.861721, 3.266367, 0.846323, 0.529922, 0.194651, 0.480519, 0.038961,
-          31.661828, 0.244087),
-    scale=(0.02534, 0.025837, 0.761561, 0.76098, 0.253539, 0.287611, 0.49962, 0.193502,
-           8.467439, 0.223768),
-)
-#: the calibrated probability below which retrieval abstains: the operating point where at
-#: most 5 % of the development set's answerable questions abstain
-DEFAULT_ABSTAIN_THRESHOLD = 0.46
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """Tunable knobs of retrieval; defaults are the measured best (docs/RETRIEVAL.md)."""
-
-    #: share of the dense score taken from the best sentence unit (0 = passage vector only)
-    sentence_weight: float = 1.0
-    #: weight of the (coverage-scaled) lexical z-score against the dense z-score
-    lexical_weight: float = 0.2
-    #: subtracted from a footnote's dense score
-    footnote_penalty: float = 0.03
-    #: weight of the history-contextual query for follow-ups (0 = ignore history)
-    history_weight: float = 0.5
-    #: weight of the latent terms' z-score, times (1 - coverage)² (0 = off)
-    sparse_weight: float = 1.5
-    #: how far a question in another language than the corpus is moved by the difference
-    #: of the two languages' mean query vectors (0 = not at all)
-    language_shift: float = 1.5
-    #: how many earlier questions form the context of a follow-up
-    history_turns: int = 1
-    #: abstain below this calibrated probability that the question is answerable
-    abstain_threshold: float = DEFAULT_ABSTAIN_THRESHOLD
-    calibration: Calibration = DEFAULT_CALIBRATION
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetrievalConfig:
-        calibration = (
-            Calibration.from_file(settings.retrieval_calibration)
-            if settings.retrieval_calibration
-            else DEFAULT_CALIBRATION
-        )
-        return cls(
-            sentence_weight=settings.retrieval_sentence_weight,
-            lexical_weight=settings.retrieval_lexical_weight,
-            footnote_penalty=settings.retrieval_footnote_penalty,
-            history_weight=settings.retrieval_history_weight,
-            sparse_weight=settings.retrieval_sparse_weight,
-            language_shift=settings.retrieval_language_shift,
-            abstain_threshold=settings.retrieval_abstain_threshold,
-            calibration=calibration,
-        )
-
 
 @dataclass(frozen=True)
 class RetrievalResult:
@@ -190,7 +70,7 @@ class RetrievalResult:
     no_answer: bool
     confidence: float
     timings: dict[str, float] = field(default_factory=dict)
-    #: the features abstention was decided on (FEATURES)
+    #: the features abstention was decided on (natoqa.retrieve.abstain.FEATURES)
     evidence: dict[str, float] = field(default_factory=dict)
     language: str = "de"
     #: per hit (by passage id): the cosine of the question with each sentence unit of the
@@ -211,11 +91,18 @@ class Retriever:
     """Hybrid retrieval over one index version (immutable; safe to share across threads)."""
 
     def __init__(
-        self, index: IndexVersion, embedder: Embedder, config: RetrievalConfig | None = None
+        self,
+        index: IndexVersion,
+        embedder: Embedder,
+        settings: RetrievalSettings | None = None,
+        *,
+        calibration: Calibration | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
-        self.config = config or RetrievalConfig()
+        self.settings = settings or RetrievalSettings()
+        #: the abstention model (default: the one ``settings.calibration`` names)
+        self.calibration = calibration or abstain.load(self.settings.calibration)
         passages = index.passages
         n = len(passages)
         dim = index.manifest.dim
@@ -245,7 +132,7 @@ class Retriever:
                 "only; rebuild it for better ranking", index.version
             )
         self._penalty = np.array(
-            [self.config.footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
+            [self.settings.footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
             dtype=np.float32,
         )
         self._terms = sentence_vectors.load_terms(index.extras, len(self._unit_rows))
@@ -270,7 +157,7 @@ class Retriever:
         self.corpus_language = corpus_language(index)
         #: what is added to a question's vector, by the question's language
         self._shifts = language_shifts(
-            embedder.language_means, self.corpus_language, self.config.language_shift
+            embedder.language_means, self.corpus_language, self.settings.language_shift
         )
 
     # -- scoring ---------------------------------------------------------------
@@ -290,7 +177,7 @@ class Retriever:
     def dense_scores(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> Scores:
         """Blend of passage cosine and best sentence-unit cosine, footnotes penalised."""
         passage = self._passage_vectors @ query
-        w = self.config.sentence_weight
+        w = self.settings.sentence_weight
         if w > 0 and len(self._unit_rows):
             best = passage.copy()
             cosines = self.unit_cosines(query) if units is None else units
@@ -341,8 +228,8 @@ class Retriever:
         return parts is None or parts[0] not in self._identifiers or parts[0] in self._series
 
     def context(self, history: Sequence[str]) -> str:
-        turns = self.config.history_turns
-        if self.config.history_weight <= 0 or turns <= 0:
+        turns = self.settings.history_turns
+        if self.settings.history_weight <= 0 or turns <= 0:
             return ""
         return " ".join(h.strip() for h in history[-turns:] if h.strip())
 
@@ -355,7 +242,7 @@ class Retriever:
         if n == 0:
             return RetrievalResult([], True, 0.0, {"embed_ms": 0.0, "search_ms": 0.0},
                                    language=language)
-        cfg = self.config
+        cfg = self.settings
         # the corpus's words for what the question writes otherwise: "2%", "GDP"
         question = to_known(spell_out(question, language), self._identifiers.__contains__)
         context = to_known(spell_out(self.context(history), language),
@@ -415,7 +302,7 @@ class Retriever:
         }
         if use_terms:  # without them (an older index, another model) the feature is left out
             evidence["terms_top"] = float(terms[0].max())
-        confidence = cfg.calibration.probability(evidence)
+        confidence = self.calibration.probability(evidence)
         no_answer = confidence < cfg.abstain_threshold
         hits = [
             Hit(

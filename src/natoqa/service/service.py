@@ -12,15 +12,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from natoqa.answer.compose import compose
+from natoqa.config import RetrievalSettings
 from natoqa.embed.base import Embedder
-from natoqa.errors import IndexError_
-from natoqa.index.store import IndexStore, IndexVersion
+from natoqa.errors import IndexStoreError
+from natoqa.index.store import IndexStore, IndexVersion, utc_now
 from natoqa.models import Answer
-from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+from natoqa.retrieve import abstain
+from natoqa.retrieve.retriever import Retriever
 from natoqa.service.cache import AnswerCache, cache_key
 from natoqa.service.metrics import observe_answer, refresh_index_gauges
 
@@ -49,13 +50,15 @@ class QAService:
         self,
         embedder: Embedder,
         store: IndexStore,
-        config: RetrievalConfig | None = None,
+        retrieval: RetrievalSettings | None = None,
         *,
         cache: AnswerCache | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
-        self.config = config or RetrievalConfig()
+        self.retrieval = retrieval or RetrievalSettings()
+        # read once, so a bad calibration file stops the start, not a later reload
+        self.calibration = abstain.load(self.retrieval.calibration)
         #: answers to identical repeated questions, keyed by index version (natoqa.service.cache)
         self.cache = cache if cache is not None else AnswerCache(0)  # (an empty one is falsy)
         self._engine: Engine | None = None
@@ -72,7 +75,7 @@ class QAService:
     def engine(self) -> Engine:
         engine = self._engine
         if engine is None:
-            raise IndexError_("no index loaded")
+            raise IndexStoreError("no index loaded")
         return engine
 
     @property
@@ -83,12 +86,13 @@ class QAService:
         index = self.store.load(
             version, expect_dim=self.embedder.dim, expect_model=self.embedder.model_id
         )
-        return Engine(index, Retriever(index, self.embedder, self.config))
+        retriever = Retriever(index, self.embedder, self.retrieval, calibration=self.calibration)
+        return Engine(index, retriever)
 
     def load(self) -> None:
         """Load the current version; raises if it is missing or broken."""
         self._engine = self._make_engine()
-        self._loaded_at = _now()
+        self._loaded_at = utc_now()
         _show(self._engine)
 
     def reload(self, version: str | None = None, *, force: bool = False) -> ReloadResult:
@@ -105,7 +109,7 @@ class QAService:
             loaded = self._engine.index.version if self._engine else None
             try:
                 target = version or self.store.current()
-            except IndexError_ as exc:
+            except IndexStoreError as exc:
                 self.last_reload_error = exc.message
                 return ReloadResult(False, loaded, loaded, None, exc.message)
             if target is None or target == loaded:
@@ -115,17 +119,17 @@ class QAService:
                 return ReloadResult(False, loaded, loaded, target)
             if target == self._refused and not force:
                 return ReloadResult(False, loaded, loaded, target, self.last_reload_error)
-            self._last_reload_at = _now()
+            self._last_reload_at = utc_now()
             try:
                 engine = self._make_engine(target)
-            except IndexError_ as exc:
+            except IndexStoreError as exc:
                 self._refused = target
                 self.last_reload_error = f"{target}: {exc.message}"
                 log.error("refused index version %s, still answering from %s: %s",
                           target, loaded, exc.message)
                 return ReloadResult(False, loaded, loaded, target, self.last_reload_error)
             self._engine = engine
-            self._loaded_at = _now()
+            self._loaded_at = utc_now()
             _show(engine)
             self._reloads += 1
             self._refused = None
@@ -139,7 +143,7 @@ class QAService:
         engine = self._engine
         try:
             on_disk: str | None = self.store.current()
-        except IndexError_:
+        except IndexStoreError:
             on_disk = None
         manifest = engine.index.manifest if engine else None
         return {
@@ -189,7 +193,3 @@ def _show(engine: Engine) -> None:
     """The metrics' index gauges follow every load and switch (each worker its own)."""
     index = engine.index
     refresh_index_gauges(index.version, index.manifest.model_id, len(index), len(index.documents))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -5,13 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from natoqa.api.asking import answer, answerer, make_question
+from natoqa.api.asking import answer, answerer, make_question, with_body
 from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, problem_responses
-from natoqa.api.schemas import AnswerPublic, AskRequest
+from natoqa.api.schemas import AnswerPublic, AskRequest, RequestModels
 from natoqa.api.streaming import SSE_RESPONSE_DOC, natoqa_events, sse_response
-
-router = APIRouter(prefix="/api/v1", tags=["ask"])
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
@@ -22,7 +20,6 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/ask", response_model=AnswerPublic, responses=RESPONSES)
 async def ask(
     body: AskRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> AnswerPublic | EventSourceResponse:
@@ -37,3 +34,12 @@ async def ask(
         service.engine  # noqa: B018 - no index: answer 503 now, before the stream starts
         return sse_response(natoqa_events(answerer(service, q), instance=request.url.path))
     return AnswerPublic.of(await answer(service, q))
+
+
+def router(requests: RequestModels) -> APIRouter:
+    """The route, its body bounded by this server's settings."""
+    routes = APIRouter(prefix="/api/v1", tags=["ask"])
+    routes.post("/ask", response_model=AnswerPublic, responses=RESPONSES)(
+        with_body(ask, requests.ask)
+    )
+    return routes

@@ -5,16 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from natoqa.api.asking import answer, answerer, make_question
+from natoqa.api.asking import answer, answerer, make_question, with_body
 from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.routers.ask import RESPONSES
-from natoqa.api.schemas import AnswerPublic, ChatRequest
+from natoqa.api.schemas import AnswerPublic, ChatRequest, RequestModels
 from natoqa.api.streaming import natoqa_events, sse_response
 
-router = APIRouter(prefix="/api/v1", tags=["chat"])
 
-
-@router.post("/chat", response_model=AnswerPublic, responses=RESPONSES)
 async def chat(
     body: ChatRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> AnswerPublic | EventSourceResponse:
@@ -25,8 +22,17 @@ async def chat(
     Assistant messages are accepted and ignored; the server keeps no state.
     The answer has the same fields as /api/v1/ask; `"stream": true` streams it.
     """
-    q = make_question(settings, body.question, body.history, body.k, field="messages")
+    q = make_question(settings, body.question, body.history, body.k)
     if body.stream:
         service.engine  # noqa: B018 - no index: answer 503 now, before the stream starts
         return sse_response(natoqa_events(answerer(service, q), instance=request.url.path))
     return AnswerPublic.of(await answer(service, q))
+
+
+def router(requests: RequestModels) -> APIRouter:
+    """The route, its body bounded by this server's settings."""
+    routes = APIRouter(prefix="/api/v1", tags=["chat"])
+    routes.post("/chat", response_model=AnswerPublic, responses=RESPONSES)(
+        with_body(chat, requests.chat)
+    )
+    return routes

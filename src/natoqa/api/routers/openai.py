@@ -17,7 +17,7 @@ from sse_starlette import EventSourceResponse
 
 from natoqa._version import __version__
 from natoqa.answer.phrases import references_markdown
-from natoqa.api.asking import answer, answerer, make_question
+from natoqa.api.asking import answer, answerer, make_question, with_body
 from natoqa.api.deps import ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, ProblemError, problem_responses
 from natoqa.api.schemas import (
@@ -29,12 +29,11 @@ from natoqa.api.schemas import (
     CitationPublic,
     ModelCard,
     ModelList,
+    RequestModels,
     Usage,
 )
 from natoqa.api.streaming import openai_events, sse_response
 from natoqa.models import Answer
-
-router = APIRouter(prefix="/v1", tags=["openai"])
 
 #: when the model "natoqa" was first published (OpenAI's ``created``, seconds)
 MODEL_CREATED = 1735689600
@@ -82,31 +81,19 @@ def _check_model(model: str) -> None:
         )
 
 
-@router.post(
-    "/chat/completions",
-    response_model=ChatCompletion,
-    responses={
-        200: {
-            "description": "The completion (JSON), or with `\"stream\": true` its chunks (SSE).",
-            "content": _STREAM_DOC,
-        },
-        **problem_responses(400, 404, 422, 503, *GUARD_STATUSES),
-    },
-)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> ChatCompletion | EventSourceResponse:
     """OpenAI's chat completions: the last user message answered from the sources.
 
-    Earlier user messages are the conversation's context (the last 20 are
-    used); system, developer and assistant messages are ignored. natoqa's own
+    Earlier user messages are the conversation's context (the last
+    `NATOQA_MAX_HISTORY`, 20 by default, are used); system, developer and
+    assistant messages are ignored. natoqa's own
     parameter `k` (passages to cite) may be sent along, e.g. with the SDKs'
     `extra_body`.
     """
     _check_model(body.model)
-    q = make_question(
-        settings, body.question, body.history, body.k, field="messages", truncate_history=True
-    )
+    q = make_question(settings, body.question, body.history, body.k)
     engine = service.engine  # no index: 503 now, before a stream starts
     fingerprint = f"natoqa-{__version__}-{engine.index.version}"
     completion_id = "chatcmpl-" + uuid.uuid4().hex
@@ -142,18 +129,34 @@ async def chat_completions(
     )
 
 
-@router.get("/models", response_model=ModelList, responses=problem_responses(*GUARD_STATUSES))
 async def list_models() -> ModelList:
     """The models natoqa offers: one, `natoqa`."""
     return ModelList(data=[ModelCard(id=OPENAI_MODEL, created=MODEL_CREATED)])
 
 
-@router.get(
-    "/models/{model_id}",
-    response_model=ModelCard,
-    responses=problem_responses(404, 422, *GUARD_STATUSES),
-)
 async def get_model(model_id: str) -> ModelCard:
     """One model: `natoqa`, or 404 `model-not-found`."""
     _check_model(model_id)
     return ModelCard(id=OPENAI_MODEL, created=MODEL_CREATED)
+
+
+def router(requests: RequestModels) -> APIRouter:
+    """The routes, the completion's body bounded by this server's settings."""
+    routes = APIRouter(prefix="/v1", tags=["openai"])
+    routes.post(
+        "/chat/completions",
+        response_model=ChatCompletion,
+        responses={
+            200: {
+                "description": "The completion (JSON), or with `\"stream\": true` its chunks "
+                "(SSE).",
+                "content": _STREAM_DOC,
+            },
+            **problem_responses(400, 404, 422, 503, *GUARD_STATUSES),
+        },
+    )(with_body(chat_completions, requests.openai))
+    routes.get("/models", response_model=ModelList,
+               responses=problem_responses(*GUARD_STATUSES))(list_models)
+    routes.get("/models/{model_id}", response_model=ModelCard,
+               responses=problem_responses(404, 422, *GUARD_STATUSES))(get_model)
+    return routes

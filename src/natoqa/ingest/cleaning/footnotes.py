@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from natoqa.ingest.cleaning.blocks import NOTE_START, Block
-from natoqa.ingest.cleaning.inline import SUPERSCRIPT_DIGITS, from_superscript, superscript
+from natoqa.ingest.cleaning.inline import from_superscript, superscript
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,3 @@ def attach_markers(text: str, numbers: list[int]) -> str:
             pos = match.start() + len(sup)
     return text
 
-
-def marker_numbers(text: str) -> tuple[int, ...]:
-    """The footnote numbers referenced by superscript markers in ``text``."""
-    return tuple(from_superscript(m) for m in re.findall(f"[{SUPERSCRIPT_DIGITS}]+", text))
