@@ -3,7 +3,7 @@
 Every passage gets one score from three kinds of evidence (docs/RETRIEVAL.md
 has the measurements behind each step and its default). The question is first
 put in the sources' words where it writes a thing otherwise: "2%" as "2 Prozent"
-(:func:`natoqa.text.language.spell_out`), "the UN" as "the VN" (:mod:`natoqa.text.acronyms`).
+(:func:`natoqa.text.analyzer.spell_out`), "the UN" as "the VN" (:mod:`natoqa.text.acronyms`).
 
 1. **Dense**: the cosine of the question's vector with the passage's vector,
    blended with the best cosine among the passage's sentence units
@@ -55,10 +55,11 @@ from natoqa.errors import ConfigError
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import IndexVersion
 from natoqa.models import Hit
-from natoqa.retrieve.lexical import STOPWORDS, LexicalIndex, identifiers, numbered, place_names
+from natoqa.retrieve.lexical import LexicalIndex
 from natoqa.text.acronyms import equivalents, to_known
+from natoqa.text.analyzer import STOPWORDS, identifiers, numbered, place_names, spell_out
 from natoqa.text.language import DEFAULT as DEFAULT_LANGUAGE
-from natoqa.text.language import detect_language, spell_out
+from natoqa.text.language import detect_language
 
 if TYPE_CHECKING:
     from natoqa.config import Settings

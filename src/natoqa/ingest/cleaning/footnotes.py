@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from natoqa.ingest.cleaning.blocks import NOTE_START, Block
-from natoqa.ingest.cleaning.inline import SUPERSCRIPT_DIGITS, from_superscript, superscript
+from natoqa.text.characters import FOOTNOTE_MARKER, from_superscript, superscript
 
 
 @dataclass(frozen=True)
@@ -84,4 +84,4 @@ def attach_markers(text: str, numbers: list[int]) -> str:
 
 def marker_numbers(text: str) -> tuple[int, ...]:
     """The footnote numbers referenced by superscript markers in ``text``."""
-    return tuple(from_superscript(m) for m in re.findall(f"[{SUPERSCRIPT_DIGITS}]+", text))
+    return tuple(from_superscript(m) for m in FOOTNOTE_MARKER.findall(text))
