@@ -22,7 +22,6 @@ per unit).
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -50,8 +49,6 @@ EMBED_CHUNK = 128
 Rows = npt.NDArray[np.int32]
 #: one row per unit: UnitSpan's four offsets
 Spans = npt.NDArray[np.int32]
-
-log = logging.getLogger(__name__)
 
 
 class UnitSpan(NamedTuple):
@@ -217,13 +214,11 @@ def load_spans(
     """Each unit's :class:`UnitSpan` (one row of four offsets), as the build stored them.
 
     An index built before spans were stored gets them re-derived from its
-    passages, once, with a warning. ValueError when they do not fit the
-    passages (or, re-derived, the stored rows: other unit rules).
+    passages. ValueError when they do not fit the passages (or, re-derived,
+    the stored rows: other unit rules).
     """
     spans = extras.get(SPANS_FILE)
     if spans is None:
-        log.warning("index has no stored sentence spans (built by an older natoqa): "
-                    "splitting its passages again; rebuild it to load faster")
         spans, derived_rows = _derive(passages)
         if not np.array_equal(derived_rows, rows):
             raise ValueError("its sentence units were cut by other rules")

@@ -235,6 +235,10 @@ class Retriever:
         self._unit_spans: list[tuple[int, int]] = []
         self._unit_bounds = np.zeros((2, n), dtype=np.int64)
         if len(self._unit_rows):
+            if sentence_vectors.SPANS_FILE not in index.extras:
+                log.warning("index %s has no stored sentence spans (built by an older natoqa): "
+                            "splitting its passages again; rebuild it to load faster",
+                            index.version)
             try:
                 spans = sentence_vectors.load_spans(index.extras, passages, self._unit_rows)
             except ValueError as exc:
