@@ -167,6 +167,18 @@ def test_history_words_steer_a_vague_follow_up() -> None:
     assert "Untergrenze" in answer.text
 
 
+def test_answers_read_a_question_with_the_shared_analyzer() -> None:
+    sentences = [
+        "Die Verbündeten sollen zwei Prozent für Verteidigungsausgaben aufwenden.",
+        "Das Wetter in Brüssel war regnerisch.",
+    ]
+    # "%" is read as "Prozent", stop words ("die", "the") weigh nothing, and a word
+    # matches inside a compound ("Ausgaben" in "Verteidigungsausgaben")
+    relevant, weather = lexical_scorer("Die 2% Ausgaben?", [], sentences)
+    assert relevant > 0.5 and weather == 0.0
+    assert lexical_scorer("the die und", [], sentences) == [0.0, 0.0]
+
+
 def test_lexical_scorer_matches_compounds_and_weights_rare_words() -> None:
     scores = lexical_scorer(
         "Ausgaben für Verteidigung",

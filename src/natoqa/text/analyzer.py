@@ -74,12 +74,6 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
-def stems(text: str) -> list[str]:
-    """The stems of :func:`words`."""
-    stem_word = _stemmer().stemWord
-    return [stem_word(w) for w in words(text)]
-
-
 def spell_out(text: str, language: str) -> str:
     """``text`` with a percent sign after a number written as ``language``'s word.
 
