@@ -300,8 +300,9 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
     if m.unit_rules != sentence_vectors.RULES:
         # its units may be other texts: embed every unit again (passage vectors stay)
         sentences: dict[str, sentence_vectors.Unit] = {}
-        outdated = (f"{version} was cut into sentence units by other rules "
-                    f"({m.unit_rules}, now {sentence_vectors.RULES}): re-embedding every unit")
+        outdated = (f"{version} was cut into sentence units by other rules (version "
+                    f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
+                    "re-embedding every unit")
     else:
         sentences = sentence_vectors.reusable_from(current.passages, current.extras,
                                                    embedder.dim)
