@@ -167,6 +167,18 @@ def test_history_words_steer_a_vague_follow_up() -> None:
     assert "Untergrenze" in answer.text
 
 
+def test_answers_read_a_question_with_the_shared_analyzer() -> None:
+    sentences = [
+        "Die Verbündeten sollen zwei Prozent für Verteidigungsausgaben aufwenden.",
+        "Das Wetter in Brüssel war regnerisch.",
+    ]
+    # "%" is read as "Prozent", stop words ("die", "the") weigh nothing, and a word
+    # matches inside a compound ("Ausgaben" in "Verteidigungsausgaben")
+    relevant, weather = lexical_scorer("Die 2% Ausgaben?", [], sentences)
+    assert relevant > 0.5 and weather == 0.0
+    assert lexical_scorer("the die und", [], sentences) == [0.0, 0.0]
+
+
 def test_lexical_scorer_matches_compounds_and_weights_rare_words() -> None:
     scores = lexical_scorer(
         "Ausgaben für Verteidigung",
@@ -204,11 +216,19 @@ def test_sentence_cosines_choose_the_quote_when_no_words_are_shared() -> None:
     # an English question over German text: the lexical scorer sees nothing in common
     question = "Who takes over the alliance's top job?"
     unit = "Der neue Generalsekretär Mark Rutte übernimmt am Dienstag das Amt."
+
+    def span(sentence: str, cosine: float) -> tuple[int, int, float]:
+        start = P_RUTTE.text.index(sentence)
+        return start, start + len(sentence), cosine
+
     scores = (
-        ("Die NATO steht vor großen Aufgaben.", 0.80),
-        (unit, 0.91),
-        ("Von seinem Vorgänger erbt er eine Reihe komplexer Aufgaben.", 0.82),
-        ("Das Wetter in Brüssel war an diesem Tag regnerisch.", 0.78),
+        span("Die NATO steht vor großen Aufgaben.", 0.80),
+        span(unit, 0.91),
+        span("Von seinem Vorgänger erbt er eine Reihe komplexer Aufgaben.", 0.82),
+        span("Das Wetter in Brüssel war an diesem Tag regnerisch.", 0.78),
+        # a pair holds both its sentences: it lifts neither above the unit alone
+        span("Die NATO steht vor großen Aufgaben. Der neue Generalsekretär", 0.85)[:1]
+        + span("am Dienstag das Amt.", 0.85)[1:],
     )
     words_only = compose(question, result(P_RUTTE), index(), "en")
     with_cosines = compose(

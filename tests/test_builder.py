@@ -385,3 +385,28 @@ def test_latent_terms_are_added_to_an_older_index_and_then_reused(
     assert kept
     for text in kept:
         assert np.array_equal(new[text].term_ids, old[text].term_ids)  # type: ignore[arg-type]
+
+
+def test_other_unit_rules_re_embed_every_unit_but_no_passage(
+    dirs: tuple[Path, Path], rec: Wrapping
+) -> None:
+    import json
+
+    from natoqa.index import units as sentence_vectors
+
+    first = build(dirs, rec)
+    store = IndexStore(dirs[1])
+    assert store.manifest().unit_rules == sentence_vectors.RULES
+    # the version as a build with other (or unrecorded) unit rules would have left it
+    manifest = store.versions_dir / first.version / "manifest.json"
+    data = json.loads(manifest.read_text("utf-8"))
+    manifest.write_text(json.dumps(data | {"unit_rules": 0}), "utf-8")
+    rec.embedded.clear()
+    second = build(dirs, rec)  # no document changed, yet a new version is due
+    assert second.switched and second.passages_embedded == 0
+    loaded = store.load()
+    assert loaded.manifest.unit_rules == sentence_vectors.RULES
+    units = {u for p in loaded.passages for u in sentence_vectors.units(p.text)}
+    assert units and set(rec.embedded) == units  # every unit again, no passage
+    rec.embedded.clear()
+    assert not build(dirs, rec).switched and not rec.embedded

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from natoqa.text import language
-from natoqa.text.language import detect_language, spell_out
+from natoqa.text.analyzer import spell_out
+from natoqa.text.language import detect_language
 
 EVAL = Path(__file__).parents[1] / "eval"
 

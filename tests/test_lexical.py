@@ -6,15 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from natoqa.retrieve.lexical import (
-    Analyzer,
-    Decompounder,
-    LexicalIndex,
-    identifiers,
-    numbered,
-    place_names,
-    words,
-)
+from natoqa.retrieve.lexical import Analyzer, Decompounder, LexicalIndex
+from natoqa.text.analyzer import identifiers, numbered, place_names, words
 
 TEXTS = [
     "Die Verteidigungsausgaben der Mitgliedstaaten sollen auf zwei Prozent steigen.",

@@ -36,9 +36,11 @@ def make_index(
     embedder: Embedder | None = None,
     *,
     sentences: bool = True,
+    spans: bool = True,
     meta: DocumentMeta | None = None,
 ) -> IndexVersion:
-    """A real on-disk version (real FAISS, real store) of the given passages."""
+    """A real on-disk version (real FAISS, real store) of the given passages (``spans=False``:
+    its units' spans not stored, as natoqa stored them before)."""
     embedder = embedder or BagOfWords()
     passages = [
         Passage(passage_id=f"p{i}", doc_id="d.txt", ordinal=i, text=t, kind=kind,  # type: ignore[arg-type]
@@ -47,6 +49,8 @@ def make_index(
     ]
     vectors = embedder.embed_batch([p.text for p in passages], kind="passage")
     extras = sentence_vectors.build(passages, embedder) if sentences else {}
+    if not spans:
+        extras.pop(sentence_vectors.SPANS_FILE)
     store = IndexStore(tmp_path / "index")
     manifest = Manifest(
         version=new_version_name(), model_id=embedder.model_id, dim=embedder.dim,
@@ -84,6 +88,48 @@ def test_store_keeps_sentence_vectors_and_verifies_them(tmp_path: Path) -> None:
     (version.path / sentence_vectors.VECTORS_FILE).write_bytes(b"tampered")
     with pytest.raises(IndexCorrupt, match=r"sentence_vectors\.npy fails its checksum"):
         IndexStore(tmp_path / "index").load(version.version)
+
+
+def test_units_are_stored_as_spans_of_their_passage() -> None:
+    text = ("Erster Satz mit Inhalt hier.\n\nZweiter Satz mit Inhalt. Vgl. oben. "
+            "Dritter Satz folgt jetzt.")
+    spans = sentence_vectors.unit_spans(text)
+    assert [text[s.start : s.end] for s in spans] == [
+        "Erster Satz mit Inhalt hier.", "Zweiter Satz mit Inhalt. Vgl. oben.",
+        "Dritter Satz folgt jetzt.",
+        "Erster Satz mit Inhalt hier.\n\nZweiter Satz mit Inhalt. Vgl. oben.",
+        "Zweiter Satz mit Inhalt. Vgl. oben. Dritter Satz folgt jetzt.",
+    ]
+    # a pair is embedded with one space between its sentences, as before spans were stored
+    assert sentence_vectors.units(text)[3] == (
+        "Erster Satz mit Inhalt hier. Zweiter Satz mit Inhalt. Vgl. oben.")
+    assert sentence_vectors.unit_spans("Nur ein einziger Satz hier.") == []
+
+
+def test_an_index_without_stored_spans_loads_with_them_derived_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    current = make_index(tmp_path / "new")
+    assert current.manifest.unit_rules == 0  # make_index writes no rules; the builder does
+    spans = current.extras[sentence_vectors.SPANS_FILE]
+    assert spans.shape == (len(current.extras[sentence_vectors.ROWS_FILE]), 4)
+    older = make_index(tmp_path / "old", spans=False)
+    question = "Wie viele Soldaten umfasst das New Force Model?"
+    with caplog.at_level(logging.WARNING):
+        derived = Retriever(older, BagOfWords()).search(question, k=3)
+    assert "no stored sentence spans" in caplog.text
+    assert derived.unit_scores == Retriever(current, BagOfWords()).search(question, k=3).unit_scores
+
+
+def test_spans_that_do_not_fit_are_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = make_index(tmp_path)
+    index.extras[sentence_vectors.SPANS_FILE] = index.extras[sentence_vectors.SPANS_FILE] + 1000
+    with caplog.at_level(logging.WARNING):
+        found = Retriever(index, BagOfWords()).search("Soldaten", k=2)
+    assert "answers quote without its sentence units" in caplog.text
+    assert found.hits and all(not u for u in found.unit_scores.values())
 
 
 def test_store_refuses_extra_names_that_are_not_plain_npy_files(tmp_path: Path) -> None:
@@ -140,12 +186,14 @@ def test_hits_carry_the_cosine_of_each_of_their_sentence_units(tmp_path: Path) -
     found = retriever.search("Wie viele Soldaten umfasst das New Force Model?", k=2)
     query = BagOfWords().embed("Wie viele Soldaten umfasst das New Force Model?")
     for hit in found.hits:
+        text = hit.passage.text
         units = found.unit_scores[hit.passage.passage_id]
-        assert [t for t, _ in units] == sentence_vectors.units(hit.passage.text)
-        for text, cosine in units:
-            assert cosine == pytest.approx(float(BagOfWords().embed(text) @ query), abs=1e-5)
-    best = max(found.unit_scores["p0"], key=lambda tc: tc[1])[0]
-    assert best.startswith("Das New Force Model sieht insgesamt 800 000 Soldaten vor.")
+        assert [text[a:b] for a, b, _ in units] == sentence_vectors.units(text)
+        for a, b, cosine in units:
+            assert cosine == pytest.approx(float(BagOfWords().embed(text[a:b]) @ query),
+                                           abs=1e-5)
+    a, b, _ = max(found.unit_scores["p0"], key=lambda unit: unit[2])
+    assert TEXTS[0][0][a:b].startswith("Das New Force Model sieht insgesamt 800 000 Soldaten")
     # an index without sentence vectors has none to give
     old = Retriever(make_index(tmp_path / "old", sentences=False), BagOfWords())
     assert all(not u for u in old.search("Soldaten").unit_scores.values())

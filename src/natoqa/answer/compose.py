@@ -29,6 +29,8 @@ from natoqa.answer.phrases import PHRASES, phrase
 from natoqa.index.store import IndexVersion
 from natoqa.models import Answer, Citation, DocumentMeta, Hit, Passage
 from natoqa.retrieve.retriever import RetrievalResult
+from natoqa.text import analyzer
+from natoqa.text.characters import CLOSERS, SENTENCE_END, SUPERSCRIPT_DIGITS
 from natoqa.text.sentences import sentence_spans
 
 Language = str
@@ -53,44 +55,29 @@ HISTORY_WEIGHT = 0.3
 #: share of a sentence's relevance from its cosine with the question (rest: shared words)
 DENSE_WEIGHT = 0.5
 
-_WORD = re.compile(r"[^\W\d_]{3,}|\d{2,}", re.UNICODE)
-_ENDS_LIKE_SENTENCE = re.compile(r"[.!?…:;»«\"“”')\]⁰¹²³⁴⁵⁶⁷⁸⁹\d]$")
+#: a question word matches by its first letters, found inside a sentence word: cruder than
+#: the analyzer's stems, but it also meets derivations ("Präsidentschaft", "Präsident")
+#: and English cognates ("indirectly", "indirekt"); with stems, fewer answers quoted the
+#: gold sentence (docs/API.md, "Answers")
+_PREFIX = 6
+_ENDS_LIKE_SENTENCE = re.compile(f"[{SENTENCE_END}:;{CLOSERS}{SUPERSCRIPT_DIGITS}\\d]$")
 _URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
-_STOPWORD_LIST = """
-    der die das den dem des ein eine einen einem einer eines und oder aber auch als
-    auf aus bei bis durch für gegen hat haben hatte ist sind war waren wird werden
-    wurde wurden mit nach nicht noch nur sich sie sein seine ihr ihre über von vor
-    wie was wer wo wann warum welche welcher welches zum zur zu dass daß denn dann
-    doch schon sehr viel mehr man kann können soll sollen muss müssen diese dieser
-    dieses dazu darüber davon dabei damit uns wir ich du hier dort heute jetzt immer
-    wieder neu neue neuen neuer neues alt alte alten viele vielen einige etwa gibt geht
-    sagt sagen steht stehen gegenüber zwischen unter ohne beim vom ins ihm ihn ihnen
-    the and for are was were has have had this that these those with from into
-    what which who whom whose when where why how does did can could should would
-    will shall about its their they them his her our you your not but also more
-    new old many some much say says said there here now then than other
-"""
-_STOPWORDS = frozenset(_STOPWORD_LIST.split())
 
 
 def _terms(text: str) -> list[str]:
-    """Content words, lower-cased and cut to a crude stem (German inflects heavily)."""
-    out = []
-    for word in _WORD.findall(text.lower()):
-        if word in _STOPWORDS:
-            continue
-        out.append(word[:6] if len(word) > 6 else word)
-    return out
+    """A question's words (the shared analyzer's, without stop words), cut to _PREFIX letters."""
+    return [word[:_PREFIX] for word in analyzer.words(text)]
 
 
 @lru_cache(maxsize=65_536)
 def _words(sentence: str) -> tuple[frozenset[str], str]:
-    """A sentence's words, as a set and joined by NULs (for substring tests in C).
+    """A sentence's words (the analyzer's tokens), as a set and joined by NULs (for
+    substring tests in C).
 
     Cached: the same passages come back question after question, and their
     sentence strings (cached too, :func:`_split`) hash once.
     """
-    words = frozenset(_WORD.findall(sentence.lower()))
+    words = frozenset(analyzer.tokens(sentence))
     return words, "\0" + "\0".join(words)
 
 
@@ -108,10 +95,11 @@ def lexical_scorer(
 ) -> Sequence[float]:
     """Share of the question's (and, weighted less, the history's) words in each sentence.
 
-    Words are weighted by their rarity among the candidate sentences, so a word
-    that every candidate contains ("NATO") decides nothing. Compounds count: a
-    question word of five letters or more matches inside a longer sentence word
-    ("Ausgaben" in "Verteidigungsausgaben").
+    Words and stop words are the shared analyzer's (:mod:`natoqa.text.analyzer`, as
+    in lexical search). They are weighted by their rarity among the candidate
+    sentences, so a word that every candidate contains ("NATO") decides nothing.
+    Compounds count: a question word of five letters or more matches inside a
+    longer sentence word ("Ausgaben" in "Verteidigungsausgaben").
     """
     weights: dict[str, float] = {}
     for t in _terms(question):
@@ -180,39 +168,24 @@ def _split(text: str, body: bool) -> tuple[tuple[int, int, str, bool], ...]:
 def _cosines(
     sentences: Sequence[_Sentence],
     hits: Mapping[int, Hit],  # by rank
-    unit_scores: Mapping[str, Sequence[tuple[str, float]]],
+    unit_scores: Mapping[str, Sequence[tuple[int, int, float]]],
 ) -> list[float] | None:
     """Each sentence's cosine with the question: its best unit (alone or with a neighbour).
 
-    A passage of one sentence has no units; its own cosine stands in. None when
-    retrieval gave no unit scores at all (an index built without sentence vectors).
+    A unit holds a sentence when the sentence's span lies within the unit's
+    (both are offsets into the passage text). A passage of one sentence has no
+    units; its own cosine stands in. None when retrieval gave no unit scores at
+    all (an index built without sentence vectors).
     """
     if not unit_scores:
         return None
-    per_rank: dict[int, tuple[tuple[tuple[int, ...], ...], list[float]]] = {}
     out = []
     for c in sentences:
-        if c.rank not in per_rank:
-            passage = hits[c.rank].passage
-            units = unit_scores.get(passage.passage_id, ())
-            members = _members(passage.text, tuple(text for text, _ in units))
-            per_rank[c.rank] = (members, [cos for _, cos in units])
-        members, cosines = per_rank[c.rank]
-        mine = members[c.index] if c.index < len(members) else ()
-        out.append(max((cosines[i] for i in mine), default=hits[c.rank].dense))
+        hit = hits[c.rank]
+        units = unit_scores.get(hit.passage.passage_id, ())
+        out.append(max((cos for a, b, cos in units if a <= c.start and c.end <= b),
+                       default=hit.dense))
     return out
-
-
-@lru_cache(maxsize=16_384)
-def _members(text: str, units: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
-    """For each sentence of a passage, the units (by position) that contain it.
-
-    Cached: the same passages, with the same units, come back question after question.
-    """
-    return tuple(
-        tuple(i for i, unit in enumerate(units) if sentence in unit)
-        for _, _, sentence, _ in _split(text, True)
-    )
 
 
 def _mix(lexical: Sequence[float], cosines: Sequence[float] | None) -> Sequence[float]:

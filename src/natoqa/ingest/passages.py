@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from natoqa.models import Document, Passage, PassageKind
+from natoqa.text.characters import FOOTNOTE_MARKER, from_superscript
 from natoqa.text.sentences import sentence_spans
 
 #: Bumped whenever the same document would split differently (the builder re-embeds).
 PIPELINE_VERSION = 1
 
-_MARKER = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
-_SUPER = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 
 
 def passage_id(doc_id: str, text: str) -> str:
@@ -136,7 +135,7 @@ def _page_at(doc: Document, offset: int) -> int | None:
 
 
 def _refs(text: str, known: frozenset[int]) -> tuple[int, ...]:
-    numbers = (int(m.translate(_SUPER)) for m in _MARKER.findall(text))
+    numbers = (from_superscript(m) for m in FOOTNOTE_MARKER.findall(text))
     return tuple(dict.fromkeys(n for n in numbers if n in known))
 
 

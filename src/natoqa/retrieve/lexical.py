@@ -6,9 +6,10 @@ analyzer therefore adds the parts of a compound as extra terms, found with a
 vocabulary of the indexed text itself (no dictionary to ship): a word is split
 where both sides are words that occur on their own in the corpus, allowing the
 linking elements German puts between them ("-s-", "-es-", "-n-", "-en-", "-e-").
-Every term is lower-cased, stripped of stop words (German and English: the
-study quotes English sources) and reduced by the Snowball German stemmer, which
-also folds umlauts, so "Bündnisses" and "Bündnis" meet.
+Words, stop words and stems are the shared analyzer's
+(:mod:`natoqa.text.analyzer`: lower-cased, German and English stop words
+removed, Snowball German stems that also fold umlauts, so "Bündnisses" and
+"Bündnis" meet).
 
 Scoring is BM25 (Lucene variant) from ``bm25s``; the index is built in memory
 when an index version is loaded (milliseconds for thousands of passages).
@@ -18,17 +19,15 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import bm25s
 import numpy as np
 import numpy.typing as npt
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+from natoqa.text.analyzer import stem, words
 
 Scores = npt.NDArray[np.float32]
 
@@ -36,61 +35,8 @@ Scores = npt.NDArray[np.float32]
 # index version load would print a line. Its warnings still get through.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-_WORD = re.compile(r"\w+")
-# "800 000", "1.352", "40,000": digit groups written apart are one number.
-_DIGIT_GROUP = re.compile(r"(?<=\d)[ .,\u00a0\u202f\u2009](?=\d{3}\b)")
-# "AP 4", "MQ-9": an acronym and the short number that belongs to it are one name.
-_ACRONYM_NUMBER = re.compile(r"\b([A-ZÄÖÜ]{2,})[ \u00a0-](\d{1,2})\b")
-# "AP4" as identifiers() writes it: the acronym, then its number
-_NUMBERED = re.compile(r"([A-ZÄÖÜ]{2,})(\d{1,2})")
-# Names written alike in every language: acronyms (without a plural or genitive ending:
-# "NATOs" is "NATO"), and numbers of three or more digits (years, amounts).
-_IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\w,.])\d{3,}(?!\w|[,.]\d)")
-# German writes adjectives in lower case, except those made from a place name, which end
-# in -er and stay capitalised before their noun: "Warschauer Pakt", "Münchner
-# Sicherheitskonferenz". Mid-sentence, such a pair is a name.
-_PLACE_NAME = re.compile(r"(?<=[\w,] )[A-ZÄÖÜ][a-zäöüß]+er(?= [A-ZÄÖÜ]\w)")
 # Linking elements (Fugenelemente) that may end the first part of a compound.
 _LINKS = ("", "s", "es", "n", "en", "e", "er")
-STOPWORDS: frozenset[str] = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("german")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens, with digit groups joined, "%" read as "prozent" (the
-    corpus's language) and no stop words."""
-    text = _DIGIT_GROUP.sub("", text.lower()).replace("%", " prozent ")
-    return [w for w in _WORD.findall(text) if w not in STOPWORDS and not w.isspace()]
-
-
-def identifiers(text: str) -> set[str]:
-    """The acronyms and longer numbers of ``text``, case kept ("CSTO", "1999", "800000").
-
-    Unlike other words they are written the same in German and English, so
-    whether a corpus contains them says something for questions in either.
-    """
-    text = _ACRONYM_NUMBER.sub(r"\1\2", _DIGIT_GROUP.sub("", text))
-    return set(_IDENTIFIER.findall(text))
-
-
-def place_names(text: str) -> list[str]:
-    """The German place-derived names of ``text`` ("Warschauer" in "der Warschauer Pakt").
-
-    Only for German text: English capitalises every name, and its names of places
-    ("Warsaw") differ from the German corpus's, so an English question's would be
-    unknown whether or not the corpus speaks of them.
-    """
-    return _PLACE_NAME.findall(text)
-
-
-def numbered(identifier: str) -> tuple[str, str] | None:
-    """("AP", "4") for an acronym joined with its short number ("AP4"), else None."""
-    match = _NUMBERED.fullmatch(identifier)
-    return (match[1], match[2]) if match else None
 
 
 class Decompounder:
@@ -179,7 +125,6 @@ class Analyzer:
     decompounder: Decompounder | None = None
 
     def terms(self, text: str) -> list[str]:
-        stem = _stemmer().stemWord
         out: list[str] = []
         for word in words(text):
             out.append(stem(word))

@@ -3,7 +3,7 @@
 Every passage gets one score from three kinds of evidence (docs/RETRIEVAL.md
 has the measurements behind each step and its default). The question is first
 put in the sources' words where it writes a thing otherwise: "2%" as "2 Prozent"
-(:func:`natoqa.text.language.spell_out`), "the UN" as "the VN" (:mod:`natoqa.text.acronyms`).
+(:func:`natoqa.text.analyzer.spell_out`), "the UN" as "the VN" (:mod:`natoqa.text.acronyms`).
 
 1. **Dense**: the cosine of the question's vector with the passage's vector,
    blended with the best cosine among the passage's sentence units
@@ -55,10 +55,11 @@ from natoqa.index.store import IndexVersion
 from natoqa.models import Hit
 from natoqa.retrieve import abstain
 from natoqa.retrieve.abstain import Calibration
-from natoqa.retrieve.lexical import STOPWORDS, LexicalIndex, identifiers, numbered, place_names
+from natoqa.retrieve.lexical import LexicalIndex
 from natoqa.text.acronyms import equivalents, to_known
+from natoqa.text.analyzer import STOPWORDS, identifiers, numbered, place_names, spell_out
 from natoqa.text.language import DEFAULT as DEFAULT_LANGUAGE
-from natoqa.text.language import detect_language, spell_out
+from natoqa.text.language import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class RetrievalResult:
     evidence: dict[str, float] = field(default_factory=dict)
     language: str = "de"
     #: per hit (by passage id): the cosine of the question with each sentence unit of the
-    #: passage, ``(unit text, cosine)``; answers choose their quotes with it
-    unit_scores: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    #: passage, ``(start, end, cosine)``, the unit being ``passage.text[start:end]``;
+    #: answers choose their quotes with it
+    unit_scores: dict[str, tuple[tuple[int, int, float], ...]] = field(default_factory=dict)
 
 
 def _z(scores: Scores) -> Scores:
@@ -115,17 +117,26 @@ class Retriever:
             log.warning("index %s: ignoring its sentence vectors: %s", index.version, exc)
             self._unit_vectors = np.zeros((0, dim), dtype=np.float32)
             self._unit_rows = np.zeros(0, dtype=np.int32)
-        # the text of each unit row (the order sentence_vectors.build stored them in), and
-        # each passage's slice of rows, so answers can quote by the units' cosines
-        self._unit_texts: list[str] = []
-        self._unit_slices: dict[int, slice] = {}
+        # where each unit sits in its passage (as the build stored it), and each passage's
+        # range of unit rows, so answers can quote by the units' cosines
+        self._unit_spans: list[tuple[int, int]] = []
+        self._unit_bounds = np.zeros((2, n), dtype=np.int64)
         if len(self._unit_rows):
-            for row, passage in enumerate(passages):
-                start = len(self._unit_texts)
-                self._unit_texts.extend(sentence_vectors.units(passage.text))
-                self._unit_slices[row] = slice(start, len(self._unit_texts))
-            if len(self._unit_texts) != len(self._unit_rows):  # stored by other unit rules
-                self._unit_texts, self._unit_slices = [], {}
+            if sentence_vectors.SPANS_FILE not in index.extras:
+                log.warning("index %s has no stored sentence spans (built by an older natoqa): "
+                            "splitting its passages again; rebuild it to load faster",
+                            index.version)
+            try:
+                spans = sentence_vectors.load_spans(index.extras, passages, self._unit_rows)
+            except ValueError as exc:
+                log.warning("index %s: answers quote without its sentence units: %s",
+                            index.version, exc)
+            else:
+                self._unit_spans = [(int(a), int(b)) for a, b in spans[:, :2].tolist()]
+                self._unit_bounds = np.stack([
+                    np.searchsorted(self._unit_rows, np.arange(n), side=side)
+                    for side in ("left", "right")
+                ])
         if n and not len(self._unit_vectors):
             log.warning(
                 "index %s has no sentence vectors (built by an older natoqa): passage vectors "
@@ -329,11 +340,12 @@ class Retriever:
             unit_scores=unit_scores,
         )
 
-    def _units_of(self, row: int, cosines: Scores) -> tuple[tuple[str, float], ...]:
-        span = self._unit_slices.get(row)
-        if span is None:
+    def _units_of(self, row: int, cosines: Scores) -> tuple[tuple[int, int, float], ...]:
+        if not self._unit_spans:
             return ()
-        return tuple(zip(self._unit_texts[span], cosines[span].tolist(), strict=True))
+        first, last = (int(b) for b in self._unit_bounds[:, row])
+        return tuple((a, b, cos) for (a, b), cos in
+                     zip(self._unit_spans[first:last], cosines[first:last].tolist(), strict=True))
 
 
 def _term_matrix(terms: sentence_vectors.Terms | None) -> Any:

@@ -63,5 +63,5 @@ def to_known(text: str, known: Callable[[str], bool]) -> str:
     return _ACRONYM.sub(swap, text)
 
 
-# as `natoqa.retrieve.lexical.identifiers` reads them: "UN's" and "UNs" name the UN
+# as `natoqa.text.analyzer.identifiers` reads them: "UN's" and "UNs" name the UN
 _ACRONYM = re.compile(r"\b[A-ZÄÖÜ]{2,}(?![A-ZÄÖÜ\d])")

@@ -19,21 +19,18 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+from natoqa.text.analyzer import STOPWORDS_DE, STOPWORDS_EN
 
 SUPPORTED = ("de", "en")
 DEFAULT = "de"
 
 _lock = threading.Lock()
 _LETTERS = re.compile(r"[^\W\d_]+")
-#: stop words of one language that are not stop words of the other (bm25s's lists)
-_GERMAN_ONLY = frozenset(STOPWORDS_GERMAN) - frozenset(STOPWORDS_EN)
-_ENGLISH_ONLY = frozenset(STOPWORDS_EN) - frozenset(STOPWORDS_GERMAN)
+#: stop words of one language that are not stop words of the other
+_GERMAN_ONLY = STOPWORDS_DE - STOPWORDS_EN
+_ENGLISH_ONLY = STOPWORDS_EN - STOPWORDS_DE
 #: function words a question needs before they alone decide ("van der" is a name)
 _MIN_FUNCTION_WORDS = 2
-#: a percent sign after a number, and how each language writes it out
-_PERCENT = re.compile(r"(?<=\d) ?%")
-_PERCENT_WORD = {"de": " Prozent", "en": " percent"}
 
 
 def prepare() -> None:
@@ -76,11 +73,3 @@ def _by_function_words(text: str) -> str | None:
         return "en"
     return None
 
-
-def spell_out(text: str, language: str) -> str:
-    """``text`` with a percent sign after a number written as ``language``'s word.
-
-    "2%" → "2 Prozent": the sources write the word, and the model places "Was ist
-    das 2%-Ziel?" far from "Zwei-Prozent-Ziel" (it abstained, at confidence 0.13).
-    """
-    return _PERCENT.sub(_PERCENT_WORD.get(language, _PERCENT_WORD[DEFAULT]), text)

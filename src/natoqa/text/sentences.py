@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from natoqa.text.characters import CLOSERS, OPENERS, SENTENCE_END, SUPERSCRIPT_DIGITS
+
 # Lower-cased, without the final period.
 ABBREVIATIONS = frozenset(
     """
@@ -49,11 +51,9 @@ _REFERENCE_LEADS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
-_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
-_CLOSERS = "»«\"\u201c\u201d\u2019')\\]"  # closing quotes and brackets
-_OPENERS = "\"\u201e\u201c»«(\\[\u201a'"  # opening quotes and brackets
 _CANDIDATE = re.compile(
-    f"[.!?…]+[{_CLOSERS}]*[{_SUPERSCRIPTS}]*(?=\\s+[{_OPENERS}A-ZÄÖÜ0-9{_SUPERSCRIPTS}])"
+    f"[{SENTENCE_END}]+[{CLOSERS}]*[{SUPERSCRIPT_DIGITS}]*"
+    f"(?=\\s+[{OPENERS}A-ZÄÖÜ0-9{SUPERSCRIPT_DIGITS}])"
 )
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _WORD_BEFORE = re.compile(r"(\S+)\s*$")

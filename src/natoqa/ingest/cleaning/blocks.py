@@ -6,11 +6,14 @@ import re
 from dataclasses import dataclass
 
 from natoqa.models import RawDocument
+from natoqa.text.characters import CLOSERS, SENTENCE_END, SUPERSCRIPT_DIGITS
 
 _BLANK = re.compile(r"\n[ \t\f\v\u00a0]*\n\s*")
-_TERMINAL = re.compile("[.!?:;…][»«\"\u201c\u201d\u2019')\\]⁰¹²³⁴⁵⁶⁷⁸⁹]*$")
+_TERMINAL = re.compile(f"[{SENTENCE_END}:;][{CLOSERS}{SUPERSCRIPT_DIGITS}]*$")
 # A line opening with a (superscript) number: a possible footnote, kept apart in PDFs.
-NOTE_START = re.compile(r"^\s*(?:(?P<sup>[⁰¹²³⁴⁵⁶⁷⁸⁹]+)|(?P<num>\d{1,3}))[ \t]+(?=\S)")
+NOTE_START = re.compile(
+    r"^\s*(?:(?P<sup>[" + SUPERSCRIPT_DIGITS + r"]+)|(?P<num>\d{1,3}))[ \t]+(?=\S)"
+)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from natoqa.ingest.cleaning.blocks import NOTE_START, Block
-from natoqa.ingest.cleaning.inline import from_superscript, superscript
+from natoqa.text.characters import from_superscript, superscript
 
 
 @dataclass(frozen=True)
@@ -80,4 +80,3 @@ def attach_markers(text: str, numbers: list[int]) -> str:
             text = text[: match.start()] + sup + text[match.end() :]
             pos = match.start() + len(sup)
     return text
-

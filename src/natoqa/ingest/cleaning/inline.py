@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
-_TO_SUPERSCRIPT = str.maketrans("0123456789", SUPERSCRIPT_DIGITS)
-_FROM_SUPERSCRIPT = str.maketrans(SUPERSCRIPT_DIGITS, "0123456789")
+from natoqa.text.characters import SUPERSCRIPT_DIGITS
 
 _SPACES = re.compile(r"[ \t\u00a0\u2007\u202f\u2009\u200a]+")
 _ZERO_WIDTH = re.compile("[\u00ad\u200b\u200c\u200d\ufeff]")  # soft hyphen, zero-width
@@ -18,14 +16,6 @@ _AUTOLINK = re.compile(r"<((?:https?://|www\.)[^>\s]+)>")
 _LOOSE_MARKER = re.compile(
     r"(?<=[^\s" + SUPERSCRIPT_DIGITS + r"])[ ]+([" + SUPERSCRIPT_DIGITS + r"]+)(?=[\s.,;:]|$)"
 )
-
-
-def superscript(number: int) -> str:
-    return str(number).translate(_TO_SUPERSCRIPT)
-
-
-def from_superscript(digits: str) -> int:
-    return int(digits.translate(_FROM_SUPERSCRIPT))
 
 
 def normalise_chars(text: str) -> str:

@@ -16,6 +16,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from natoqa.errors import SourceError
+from natoqa.text.characters import superscript
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,6 @@ class _Line:
     text: str
     baseline: float  # y of the first glyph's origin; PDF y grows upwards
     size: float  # font size of the line's body text
-
-
-_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _lines(textpage: pdfium.PdfTextPage) -> list[_Line]:
@@ -66,7 +64,7 @@ def _lines(textpage: pdfium.PdfTextPage) -> list[_Line]:
             if ch.isdigit() and s < 0.85 * size:
                 pdfium_c.FPDFText_GetCharOrigin(raw, i, ctypes.byref(x), ctypes.byref(y))
                 if y.value > baseline + 0.15 * size:
-                    out[i - (index - len(chunk) - 1)] = ch.translate(_SUPERSCRIPT)
+                    out[i - (index - len(chunk) - 1)] = superscript(ch)
         lines.append(_Line("".join(out).strip(), baseline, size))
     return lines
 
