@@ -7,11 +7,14 @@ configurable ones (``NATOQA_MAX_QUESTION_CHARS``, ``NATOQA_MAX_HISTORY``,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from starlette.concurrency import run_in_threadpool
+import anyio
+import anyio.to_thread
 
 from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
@@ -19,6 +22,8 @@ from natoqa.models import Answer
 from natoqa.service.service import QAService
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,25 @@ def answerer(service: QAService, q: Question) -> Callable[[], Answer]:
     return lambda: answer_now(service, q)
 
 
+async def in_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` in a worker thread; a cancelled caller still waits until the thread is done.
+
+    A thread cannot be stopped. Were the cancellation passed on at once, the
+    request would give back its concurrency slot (``natoqa.api.limits``) while
+    its answer is still being computed, and the cap would no longer bound the
+    work running.
+    """
+    work = asyncio.ensure_future(anyio.to_thread.run_sync(fn))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with anyio.CancelScope(shield=True):  # anyio would cancel this wait again at once
+            await asyncio.wait((work,))
+        if not work.cancelled():
+            work.exception()  # retrieved: the caller that would read it is gone
+        raise
+
+
 async def answer(service: QAService, q: Question) -> Answer:
     """Answer without blocking the event loop."""
-    return await run_in_threadpool(answer_now, service, q)
+    return await in_thread(lambda: answer_now(service, q))
