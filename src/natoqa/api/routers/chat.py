@@ -28,5 +28,6 @@ async def chat(
     q = make_question(settings, body.question, body.history, body.k, field="messages")
     if body.stream:
         service.engine  # noqa: B018 - no index: answer 503 now, before the stream starts
-        return sse_response(natoqa_events(answerer(service, q), instance=request.url.path))
+        compute, path = answerer(service, q), request.url.path
+        return sse_response(lambda drain: natoqa_events(compute, drain, instance=path), settings)
     return AnswerPublic.of(await answer(service, q))

@@ -113,16 +113,19 @@ async def chat_completions(
     prompt_tokens = sum(len(m.text.split()) for m in body.messages)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        compute, path = answerer(service, q), request.url.path
         return sse_response(
-            openai_events(
-                answerer(service, q),
+            lambda drain: openai_events(
+                compute,
                 render,
+                drain,
                 completion_id=completion_id,
                 fingerprint=fingerprint,
                 prompt_tokens=prompt_tokens,
                 include_usage=include_usage,
-                instance=request.url.path,
-            )
+                instance=path,
+            ),
+            settings,
         )
     result = await answer(service, q)
     content, citations = render(result)
