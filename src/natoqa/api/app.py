@@ -18,7 +18,17 @@ from natoqa.api.limits import LimitsMiddleware
 from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factory
 from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
-from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
+from natoqa.api.routers import (
+    admin,
+    ask,
+    chat,
+    docs,
+    documents,
+    health,
+    metrics,
+    openai,
+    widget,
+)
 from natoqa.config import Settings, get_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
@@ -65,6 +75,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         version=__version__,
         summary="Answers questions about the future of NATO from cited sources.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers/docs.py, with a Content-Security-Policy
+        redoc_url=None,
     )
     app.state.settings = settings
     if service is not None:
@@ -85,6 +97,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(documents.router)
     app.include_router(admin.router)
     app.include_router(widget.router)
+    app.include_router(docs.router)
     return app
 
 
