@@ -53,7 +53,8 @@ class StubService:
 
         self.delays = list(delays)  # one per call; the last one repeats
         self.finished: list[float] = []  # monotonic time each answer's thread ended
-        self.engine = types.SimpleNamespace(index=types.SimpleNamespace(version="v-stub"))
+        self.engine = types.SimpleNamespace(
+            index=types.SimpleNamespace(version="v-stub", documents={}))
         self.ready = True
         self.cache: dict[str, Any] = {}
         self.embedder = types.SimpleNamespace(model_id="stub-model", dim=3)

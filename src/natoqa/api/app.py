@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from natoqa._version import __version__
 from natoqa.api.cors import install_cors
+from natoqa.api.head import HeadMiddleware
 from natoqa.api.limits import LimitsMiddleware
 from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factory
 from natoqa.api.observability import ObservabilityMiddleware
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     install_problem_handlers(app)
     install_log_record_factory()
     # add_middleware wraps what is there: the last added runs first. Order, outside in:
-    # request id -> metrics/access log -> limits -> app, so refusals carry an id and count.
+    # request id -> metrics/access log -> limits -> HEAD as GET -> app, so refusals carry an id
+    # and count.
+    app.add_middleware(HeadMiddleware, router=app.router)  # innermost: the log shows HEAD
     app.add_middleware(LimitsMiddleware, settings=settings)
     app.add_middleware(ObservabilityMiddleware, router=app.router)
     app.add_middleware(RequestIdMiddleware)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
 from natoqa.service.service import QAService
 
@@ -26,3 +27,24 @@ async def get_app_settings(request: Request) -> Settings:
 
 ServiceDep = Annotated[QAService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def require_json(request: Request) -> None:
+    """415 for a body declared as anything but JSON (``application/json`` or ``*/*+json``).
+
+    Without it FastAPI reads such a body (or one without a Content-Type) as
+    a plain string and answers a misleading 422.
+    """
+    declared = request.headers.get("content-type", "")
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ProblemError(
+            "unsupported-media-type",
+            "the body must be JSON, sent with 'Content-Type: application/json' (got "
+            + (repr(media_type) if media_type else "no Content-Type") + ")",
+        )
+
+
+JsonBody = Depends(require_json)

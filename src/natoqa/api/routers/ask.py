@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from natoqa.api.asking import answer, answerer, make_question
-from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.deps import JsonBody, ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, problem_responses
 from natoqa.api.schemas import AnswerPublic, AskRequest
 from natoqa.api.streaming import SSE_RESPONSE_DOC, natoqa_events, sse_response
@@ -18,11 +18,11 @@ RESPONSES: dict[int | str, dict[str, object]] = {
         "description": "The answer (JSON), or with `\"stream\": true` its events (SSE).",
         "content": SSE_RESPONSE_DOC,
     },
-    **problem_responses(400, 422, 503, *GUARD_STATUSES),
+    **problem_responses(400, 415, 422, 503, *GUARD_STATUSES),
 }
 
 
-@router.post("/ask", response_model=AnswerPublic, responses=RESPONSES)
+@router.post("/ask", response_model=AnswerPublic, responses=RESPONSES, dependencies=[JsonBody])
 async def ask(
     body: AskRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> AnswerPublic | EventSourceResponse:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from natoqa.api.asking import answer, answerer, make_question
-from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.deps import JsonBody, ServiceDep, SettingsDep
 from natoqa.api.routers.ask import RESPONSES
 from natoqa.api.schemas import AnswerPublic, ChatRequest
 from natoqa.api.streaming import natoqa_events, sse_response
@@ -14,7 +14,7 @@ from natoqa.api.streaming import natoqa_events, sse_response
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
 
-@router.post("/chat", response_model=AnswerPublic, responses=RESPONSES)
+@router.post("/chat", response_model=AnswerPublic, responses=RESPONSES, dependencies=[JsonBody])
 async def chat(
     body: ChatRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> AnswerPublic | EventSourceResponse:

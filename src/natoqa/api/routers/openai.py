@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse
 from natoqa._version import __version__
 from natoqa.answer.phrases import references_markdown
 from natoqa.api.asking import answer, answerer, make_question
-from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.deps import JsonBody, ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, ProblemError, problem_responses
 from natoqa.api.schemas import (
     OPENAI_MODEL,
@@ -90,8 +90,9 @@ def _check_model(model: str) -> None:
             "description": "The completion (JSON), or with `\"stream\": true` its chunks (SSE).",
             "content": _STREAM_DOC,
         },
-        **problem_responses(400, 404, 422, 503, *GUARD_STATUSES),
+        **problem_responses(400, 404, 415, 422, 503, *GUARD_STATUSES),
     },
+    dependencies=[JsonBody],
 )
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, service: ServiceDep, settings: SettingsDep
