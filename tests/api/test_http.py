@@ -94,3 +94,32 @@ async def test_json_media_types_are_read(client: httpx.AsyncClient, content_type
     r = await client.post("/api/v1/ask", content=b'{"question": "Was ist das?"}',
                           headers={"Content-Type": content_type})
     assert r.status_code == 200, r.text
+
+
+KEY = "reader-key-" + "r" * 20
+ADMIN = "admin-token-" + "a" * 20
+
+
+@pytest.mark.anyio
+async def test_readyz_shows_strangers_only_whether_the_server_is_ready() -> None:
+    app = make_app(StubService(0.0), api_keys=KEY, admin_token=ADMIN)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        stranger = await client.get("/readyz")
+        assert stranger.status_code == 200 and stranger.json() == {"status": "ready"}
+        assert "/srv/secret" not in stranger.text
+        wrong = await client.get("/readyz", headers={"X-API-Key": "x" * 30})
+        assert wrong.json() == {"status": "ready"}
+        for headers in ({"X-API-Key": KEY}, {"Authorization": f"Bearer {KEY}"},
+                        {"Authorization": f"Bearer {ADMIN}"}):
+            known = await client.get("/readyz", headers=headers)
+            assert known.status_code == 200
+            body = known.json()
+            assert body["index"]["index_dir"] == "/srv/secret/index"
+            assert body["model"]["id"] == "stub-model" and body["cache_entries"] == 0
+
+
+@pytest.mark.anyio
+async def test_readyz_of_an_open_server_shows_its_details(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/readyz")).json()  # no API keys: nothing to authenticate with
+    assert body["status"] == "ready" and body["index"]["version"] == "v-stub"

@@ -98,6 +98,10 @@ def test_api_key_required_on_api_routes_only(guarded_url: str) -> None:
     # probes and metrics stay open: an orchestrator has no key
     for path in ("/healthz", "/readyz", "/metrics"):
         assert httpx.get(guarded_url + path, timeout=60).status_code == 200
+    # but readiness tells strangers nothing more than that; a key shows the details
+    assert httpx.get(guarded_url + "/readyz", timeout=60).json() == {"status": "ready"}
+    detailed = httpx.get(guarded_url + "/readyz", headers={"X-API-Key": KEY_A}, timeout=60)
+    assert detailed.json()["index"]["ready"] is True
 
 
 @pytest.mark.slow

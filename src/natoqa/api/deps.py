@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from natoqa.api.limits import presented_key
 from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
 from natoqa.service.service import QAService
@@ -48,3 +49,19 @@ async def require_json(request: Request) -> None:
 
 
 JsonBody = Depends(require_json)
+
+
+async def is_authenticated(request: Request) -> bool:
+    """Whether the caller may see internals: on a server with API keys, only with a key
+    (or the admin token); on one without, everyone may (the operator chose an open server)."""
+    settings: Settings = request.app.state.settings
+    keys = [k.get_secret_value().encode() for k in (*settings.api_keys,
+                                                    *settings.trusted_api_keys)]
+    if not keys:
+        return True
+    if settings.admin_token is not None:
+        keys.append(settings.admin_token.get_secret_value().encode())
+    return presented_key(request.headers.raw, keys) is not None
+
+
+AuthenticatedDep = Annotated[bool, Depends(is_authenticated)]
