@@ -172,10 +172,12 @@ def test_concurrency_cap_answers_429(narrow_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_slow_upload_times_out_with_503(narrow_url: str) -> None:
+@pytest.mark.parametrize("path", ["/api/v1/ask", "/healthz"])
+def test_slow_upload_times_out_with_503(narrow_url: str, path: str) -> None:
     parts = urlsplit(narrow_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"question\": ")
         # ...and the rest never comes: the deadline (5 s) must answer for us
         response = b""

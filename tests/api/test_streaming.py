@@ -240,3 +240,50 @@ async def test_a_stream_that_cannot_finish_before_shutdown_ends_with_an_error_ev
     assert chunks[-1] == "[DONE]" and chunks[-2]["error"]["code"] == "unavailable", openai.text
     while len(service.finished) < 2:  # let the stand-in's threads end before the loop does
         await anyio.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_streams_when_the_server_is_stopped_end_with_an_event_never_cut(
+    built_index: Any,
+) -> None:
+    import signal
+    import threading
+    import time
+
+    from tests.conftest import start_server, stop_server
+
+    proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off"})
+    outcomes: dict[int, tuple[str, Any]] = {}
+
+    def one(i: int) -> None:
+        started = False
+        try:
+            with (
+                httpx.Client(timeout=60) as client,
+                client.stream("POST", url + "/api/v1/ask",
+                              json={"question": f"{QUESTION} ({i})", "stream": True}) as r,
+            ):
+                started = True
+                outcomes[i] = (str(r.status_code), r.read().decode())
+        except httpx.TransportError as exc:
+            # refused before the response started is allowed; a cut stream is not
+            outcomes[i] = ("cut" if started else "refused", repr(exc))
+
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # the asks are under way
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=90)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        stop_server(proc)
+    assert len(outcomes) == 16
+    for status, text in outcomes.values():
+        assert status in ("200", "503", "refused"), (status, text)
+        if status == "200":
+            names = [name for name, _ in sse_blocks(text)]
+            assert names and names[-1] in ("done", "error"), text
+    assert any(status == "200" for status, _ in outcomes.values())
