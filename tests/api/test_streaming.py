@@ -277,7 +277,8 @@ def test_streams_when_the_server_is_stopped_end_with_an_event_never_cut(
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(timeout=90)
-        assert proc.wait(timeout=60) == 0
+        # uvicorn re-raises the signal once it has shut down gracefully
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
     finally:
         stop_server(proc)
     assert len(outcomes) == 16
