@@ -279,7 +279,9 @@ def test_a_body_that_never_comes_times_out_on_every_route(path: str) -> None:
     assert_problem(r, 503, "unavailable")
 
 
-async def call(app: Any, path: str, body: bytes) -> tuple[int, float]:
+async def call(
+    app: Any, path: str, body: bytes, *, leave_after: float | None = None
+) -> tuple[int, float]:
     """One request straight through ASGI: (status, when the response started).
 
     httpx's ASGITransport returns only once the app has returned; a real server
@@ -300,6 +302,9 @@ async def call(app: Any, path: str, body: bytes) -> tuple[int, float]:
     async def receive() -> dict[str, Any]:
         if messages:
             return messages.pop()
+        if leave_after is not None:
+            await asyncio.sleep(leave_after)
+            return {"type": "http.disconnect"}
         await asyncio.Event().wait()  # the client stays connected
         raise AssertionError
 
@@ -357,5 +362,28 @@ def test_a_trusted_key_is_exempt_from_the_rate_limit_but_others_are_not() -> Non
                        .status_code for _ in range(5)]
             assert analyst == [200] * 5  # a trusted key is a valid key, never rate limited
             assert (await client.get("/api/v1/ok")).status_code == 401
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_whose_client_left_keeps_its_slot_until_its_thread_ends() -> None:
+    import json
+
+    from tests.api.conftest import StubService, make_app
+
+    service = StubService(1.0, 0.0)
+    stream = json.dumps({**ask_body(), "stream": True}).encode()
+
+    async def scenario() -> None:
+        app = make_app(service, max_concurrent=1, rate_limit="off")
+        first = asyncio.ensure_future(call(app, "/api/v1/ask", stream, leave_after=0.2))
+        await asyncio.sleep(0.5)  # the client has gone; the answer's thread is still busy
+        assert not service.finished
+        status, _ = await call(app, "/api/v1/ask", json.dumps(ask_body()).encode())
+        assert status == 429
+        await first
+        assert service.finished  # the stream's request ended only after its work
+        status, _ = await call(app, "/api/v1/ask", json.dumps(ask_body()).encode())
+        assert status == 200
 
     asyncio.run(scenario())

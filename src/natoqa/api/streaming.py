@@ -143,8 +143,10 @@ async def _answer_unless_stopped(compute: Callable[[], Answer], drain: Drain) ->
     expired = asyncio.ensure_future(drain.expired())
     try:
         await asyncio.wait((work, expired), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        work.cancel()  # in_thread still lets the thread finish before the task ends
+    except asyncio.CancelledError:  # the client left: the request's slot is held until
+        work.cancel()  # the thread is done (in_thread waits for it)
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait((work,))
         raise
     finally:
         expired.cancel()
