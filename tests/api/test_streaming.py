@@ -248,22 +248,26 @@ def test_streams_when_the_server_is_stopped_end_with_an_event_never_cut(
 ) -> None:
     import signal
     import threading
-    import time
 
     from tests.conftest import start_server, stop_server
 
-    proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off"})
+    # 5 s to drain: streams are answered within about 3 s of SIGTERM, or end with an error
+    proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off",
+                                               "NATOQA_SHUTDOWN_TIMEOUT": "5"})
     outcomes: dict[int, tuple[str, Any]] = {}
+    under_way = threading.Semaphore(0)
 
     def one(i: int) -> None:
         started = False
         try:
             with (
                 httpx.Client(timeout=60) as client,
-                client.stream("POST", url + "/api/v1/ask",
-                              json={"question": f"{QUESTION} ({i})", "stream": True}) as r,
+                # questions of the largest size: slow enough to be under way at SIGTERM
+                client.stream("POST", url + "/api/v1/ask", json={
+                    "question": (f"{QUESTION} ({i}) " * 100)[:2000], "stream": True}) as r,
             ):
                 started = True
+                under_way.release()
                 outcomes[i] = (str(r.status_code), r.read().decode())
         except httpx.TransportError as exc:
             # refused before the response started is allowed; a cut stream is not
@@ -273,7 +277,8 @@ def test_streams_when_the_server_is_stopped_end_with_an_event_never_cut(
         threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
         for t in threads:
             t.start()
-        time.sleep(0.3)  # the asks are under way
+        for _ in threads:  # every stream has started; their answers are being computed
+            under_way.acquire(timeout=60)
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(timeout=90)
