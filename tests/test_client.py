@@ -24,8 +24,9 @@ FOLLOW_UP = [
 ]
 
 
-def mock(handler: Any) -> Client:
-    return Client("http://natoqa.test", transport=httpx.MockTransport(handler))
+def mock(handler: Any, max_retries: int = 0) -> Client:
+    return Client("http://natoqa.test", transport=httpx.MockTransport(handler),
+                  max_retries=max_retries)
 
 
 def sse(*events: tuple[str, dict[str, Any]]) -> httpx.Response:
@@ -138,6 +139,158 @@ def test_unknown_events_are_skipped() -> None:
     with mock(lambda r: sse(("future", {}), ("delta", {"text": "A [1]"}), ("done", done))) as c:
         events = list(c.ask_stream("NATO?"))
     assert [type(e) for e in events] == [DeltaEvent, DoneEvent]
+
+
+# --- retries: a refusal that says "later" -------------------------------------------
+
+ANSWER = {"answer": "Eine Antwort. [1]", "no_answer": False, "language": "de",
+          "citations": [], "took_ms": 1.0}
+
+
+def busy(status: int, retry_after: str | None = None) -> httpx.Response:
+    headers = {"content-type": "application/problem+json", "x-request-id": "r1"}
+    if retry_after is not None:
+        headers["retry-after"] = retry_after
+    slug = "rate-limited" if status == 429 else "unavailable"
+    return httpx.Response(status, headers=headers, json={
+        "type": f"https://natoqa.dev/problems/{slug}", "status": status, "title": slug})
+
+
+def replies(*responses: httpx.Response) -> tuple[Any, list[httpx.Request]]:
+    """A handler giving ``responses`` in turn (the last one repeats), and what it was sent."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return responses[min(len(seen), len(responses)) - 1]
+
+    return handler, seen
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The client's sleeps, recorded instead of slept."""
+    slept: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("natoqa.client.client.time.sleep", slept.append)
+    monkeypatch.setattr("natoqa.client.client.asyncio.sleep", asleep)
+    return slept
+
+
+def test_busy_server_is_asked_again_after_its_retry_after(waits: list[float]) -> None:
+    handler, seen = replies(busy(429, "3"), busy(503, "1"), httpx.Response(200, json=ANSWER))
+    with mock(handler, max_retries=4) as client:
+        assert client.ask("NATO?").answer == ANSWER["answer"]
+    assert len(seen) == 3 and waits == [3.0, 1.0]
+
+
+def test_retries_are_bounded_and_the_error_keeps_the_headers(waits: list[float]) -> None:
+    handler, seen = replies(busy(503, "2"))
+    with mock(handler, max_retries=2) as client, pytest.raises(APIError) as exc:
+        client.ask("NATO?")
+    assert len(seen) == 3 and waits == [2.0, 2.0]
+    assert exc.value.status == 503
+    assert exc.value.headers["Retry-After"] == "2" and exc.value.headers["x-request-id"] == "r1"
+
+
+def test_without_retry_after_the_waits_grow(waits: list[float]) -> None:
+    handler, _ = replies(busy(503))
+    with mock(handler, max_retries=4) as client, pytest.raises(APIError):
+        client.ask("NATO?")
+    assert len(waits) == 4
+    for attempt, wait in enumerate(waits):
+        assert 0.5 * 2**attempt * 0.5 <= wait <= 0.5 * 2**attempt
+
+
+def test_retry_after_as_a_date_and_too_long_a_wait(waits: list[float]) -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
+    handler, _ = replies(busy(429, soon), httpx.Response(200, json=ANSWER))
+    with mock(handler, max_retries=4) as client:
+        client.ask("NATO?")
+    assert len(waits) == 1 and 3 <= waits[0] <= 5
+    handler, seen = replies(busy(429, "3600"))  # an hour: not waited for
+    with mock(handler, max_retries=4) as client, pytest.raises(APIError) as exc:
+        client.ask("NATO?")
+    assert len(seen) == 1 and exc.value.headers["retry-after"] == "3600"
+
+
+def test_other_errors_are_not_retried(waits: list[float]) -> None:
+    handler, seen = replies(httpx.Response(422, json={"status": 422, "title": "Invalid"}))
+    with mock(handler, max_retries=4) as client, pytest.raises(APIError):
+        client.ask("NATO?")
+    assert len(seen) == 1 and waits == []
+
+
+def test_a_refused_stream_is_retried_before_its_first_event(waits: list[float]) -> None:
+    done = {"answer": "A [1]", "no_answer": False, "took_ms": 1.0}
+    handler, seen = replies(busy(429, "1"), sse(("delta", {"text": "A [1]"}), ("done", done)))
+    with mock(handler, max_retries=4) as client:
+        events = list(client.ask_stream("NATO?"))
+    assert [type(e) for e in events] == [DeltaEvent, DoneEvent]
+    assert len(seen) == 2 and waits == [1.0]
+
+
+@pytest.mark.anyio
+async def test_async_client_retries_too(waits: list[float]) -> None:
+    done = {"answer": "A [1]", "no_answer": False, "took_ms": 1.0}
+    handler, seen = replies(busy(503, "1"), busy(429, "2"), httpx.Response(200, json=ANSWER))
+    async with AsyncClient("http://natoqa.test", transport=httpx.MockTransport(handler)) as c:
+        assert (await c.ask("NATO?")).answer == ANSWER["answer"]
+        assert waits == [1.0, 2.0]
+    handler, seen = replies(busy(503, "1"), sse(("done", done)))
+    async with AsyncClient("http://natoqa.test", transport=httpx.MockTransport(handler)) as c:
+        assert [type(e) async for e in c.ask_stream("NATO?")] == [DoneEvent]
+    handler, seen = replies(busy(503, "0"))
+    transport = httpx.MockTransport(handler)
+    async with AsyncClient("http://natoqa.test", transport=transport, max_retries=1) as c:
+        with pytest.raises(APIError) as exc:
+            await c.ask("NATO?")
+    assert len(seen) == 2 and exc.value.headers["retry-after"] == "0"
+
+
+def test_cli_ask_retries_a_busy_server() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from click.testing import CliRunner
+
+    from natoqa.cli import main
+
+    calls: list[str] = []
+
+    class Busy(BaseHTTPRequestHandler):  # a real HTTP server: busy on every other call
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            calls.append(self.path)
+            ok = len(calls) % 2 == 0
+            body = json.dumps(ANSWER if ok else {"status": 503, "title": "unavailable"})
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        ok = CliRunner().invoke(main, ["ask", "NATO?", "--url", url, "--json"])
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.stdout)["answer"] == ANSWER["answer"] and len(calls) == 2
+        refused = CliRunner().invoke(main, ["ask", "NATO?", "--url", url, "--retries", "0"])
+        assert refused.exit_code == 4 and len(calls) == 3
+    finally:
+        server.shutdown()
 
 
 # --- against the real server -----------------------------------------------------

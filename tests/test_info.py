@@ -67,3 +67,17 @@ def test_invalid_setting_is_a_clear_error_not_a_traceback() -> None:
     assert result.returncode == 2
     assert "NATOQA_RATE_LIMIT" in result.stderr and "NATOQA_MAX_CONCURRENT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_index_and_corpus_options_like_the_other_commands(
+    built_index: Path, tmp_path: Path
+) -> None:
+    result = run_info("--json", "--index", str(built_index), "--corpus", str(tmp_path),
+                      env={"NATOQA_INDEX_DIR": str(tmp_path / "none")})
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["settings"]["index_dir"] == str(built_index)
+    assert report["settings"]["corpus_dir"] == str(tmp_path)
+    assert report["index"]["dir"] == str(built_index)
+    assert report["index"]["error"] is None and report["index"]["passages"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -206,3 +207,17 @@ def test_the_current_version_cannot_be_removed(store: IndexStore) -> None:
     version = write_version(store)
     with pytest.raises(IndexStoreError, match="current"):
         store.remove(version)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_version_folder_follows_the_umask(store: IndexStore, umask: int) -> None:
+    # builder and server may be different users: a 0700 folder would lock the server out
+    old = os.umask(umask)
+    try:
+        version = write_version(store)
+    finally:
+        os.umask(old)
+    folder = store.versions_dir / version
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in folder.iterdir())
+    assert store.load().version == version

@@ -249,6 +249,24 @@ class Settings(BaseSettings):
                 raise ValueError("each API key needs at least 16 characters and no spaces")
         return value
 
+    # --- added later (kept at the end) -------------------------------------
+    trusted_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys exempt from NATOQA_RATE_LIMIT (an analyst's evaluation script); "
+        "they are valid API keys like NATOQA_API_KEYS and share NATOQA_MAX_CONCURRENT "
+        "(comma-separated or a JSON list).",
+    )
+
+    @field_validator("trusted_api_keys", mode="before")
+    @classmethod
+    def _split_trusted_api_keys(cls, value: object) -> object:
+        return cls._split_api_keys(value)
+
+    @field_validator("trusted_api_keys")
+    @classmethod
+    def _trusted_api_keys_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return cls._api_keys_strong(value)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read and validate the settings; raise ConfigError with a readable message."""

@@ -16,13 +16,14 @@ The tree::
     ├── NotFound               a document or passage id does not exist
     └── ClientError            raised by natoqa.Client / AsyncClient
         ├── ConnectError       the server cannot be reached
-        └── APIError           the server answered with an error (has .status, .problem)
+        └── APIError           the server answered with an error (.status, .problem, .headers)
 
 Every class carries a stable ``type`` slug used in problem+json bodies.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -102,8 +103,13 @@ class APIError(ClientError):
 
     type = "api-error"
 
-    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+    def __init__(
+        self, status: int, problem: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
         detail = problem.get("detail") or problem.get("title") or f"HTTP {status}"
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.problem = problem
+        #: the response's headers (``Retry-After``, ``X-Request-ID`` …); case-insensitive
+        #: as the clients give them
+        self.headers: Mapping[str, str] = headers if headers is not None else {}

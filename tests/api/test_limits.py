@@ -98,6 +98,10 @@ def test_api_key_required_on_api_routes_only(guarded_url: str) -> None:
     # probes and metrics stay open: an orchestrator has no key
     for path in ("/healthz", "/readyz", "/metrics"):
         assert httpx.get(guarded_url + path, timeout=60).status_code == 200
+    # but readiness tells strangers nothing more than that; a key shows the details
+    assert httpx.get(guarded_url + "/readyz", timeout=60).json() == {"status": "ready"}
+    detailed = httpx.get(guarded_url + "/readyz", headers={"X-API-Key": KEY_A}, timeout=60)
+    assert detailed.json()["index"]["ready"] is True
 
 
 @pytest.mark.slow
@@ -168,10 +172,12 @@ def test_concurrency_cap_answers_429(narrow_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_slow_upload_times_out_with_503(narrow_url: str) -> None:
+@pytest.mark.parametrize("path", ["/api/v1/ask", "/healthz"])
+def test_slow_upload_times_out_with_503(narrow_url: str, path: str) -> None:
     parts = urlsplit(narrow_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"question\": ")
         # ...and the rest never comes: the deadline (5 s) must answer for us
         response = b""
@@ -243,5 +249,141 @@ def test_deadline_stops_a_slow_answer_but_not_a_started_stream() -> None:
             streamed = await client.get("/api/v1/stream")
             assert streamed.status_code == 200 and streamed.text == "first second"
         assert app.in_flight == 0  # both slots were given back
+
+    asyncio.run(scenario())
+
+
+# --- the app with a stand-in service whose answers take a set time ----------------
+
+
+async def _never_ending_body() -> AsyncIterator[bytes]:
+    yield b'{"question": '
+    await asyncio.Event().wait()  # ...and the rest never comes
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/", "/nowhere"])
+def test_a_body_that_never_comes_times_out_on_every_route(path: str) -> None:
+    from tests.api.conftest import StubService, make_app
+
+    async def scenario() -> httpx.Response:
+        app = make_app(StubService(0.0), request_timeout=0.3)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await asyncio.wait_for(
+                client.post(path, content=_never_ending_body(),
+                            headers={"Content-Length": "100"}),
+                timeout=10,
+            )
+
+    r = asyncio.run(scenario())
+    assert_problem(r, 503, "unavailable")
+
+
+async def call(
+    app: Any, path: str, body: bytes, *, leave_after: float | None = None
+) -> tuple[int, float]:
+    """One request straight through ASGI: (status, when the response started).
+
+    httpx's ASGITransport returns only once the app has returned; a real server
+    sends the response as soon as it starts, which is what the caller sees.
+    """
+    import time
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("t", 80),
+        "headers": [(b"host", b"t"), (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    started: list[tuple[int, float]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        if leave_after is not None:
+            await asyncio.sleep(leave_after)
+            return {"type": "http.disconnect"}
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.append((message["status"], time.monotonic()))
+
+    await app(scope, receive, send)
+    return started[0]
+
+
+def test_a_timed_out_answer_keeps_its_slot_until_its_thread_ends() -> None:
+    import json
+
+    from tests.api.conftest import StubService, make_app
+
+    service = StubService(1.0, 0.0)  # the first answer outlasts the deadline
+    body = json.dumps(ask_body()).encode()
+
+    async def scenario() -> None:
+        app = make_app(service, request_timeout=0.3, max_concurrent=1, rate_limit="off")
+        first = asyncio.ensure_future(call(app, "/api/v1/ask", body))
+        await asyncio.sleep(0.6)  # past the deadline, the answer's thread still busy
+        assert not service.finished
+        status, _ = await call(app, "/api/v1/ask", body)
+        assert status == 429  # the slot is still taken by the work behind the 503
+        status, answered_at = await first
+        assert status == 503 and answered_at < service.finished[0]  # the 503 did not wait
+        status, _ = await call(app, "/api/v1/ask", body)  # the work stopped: the slot is free
+        assert status == 200
+
+    asyncio.run(scenario())
+
+
+def test_a_trusted_key_is_exempt_from_the_rate_limit_but_others_are_not() -> None:
+    from natoqa.api.limits import LimitsMiddleware
+    from natoqa.config import load_settings
+
+    async def ok(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    trusted = "trusted-" + "t" * 24
+    app = LimitsMiddleware(
+        Starlette(routes=[Route("/api/v1/ok", ok)]),
+        load_settings(rate_limit="2/minute", api_keys=KEY_A, trusted_api_keys=trusted),
+    )
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            plain = [(await client.get("/api/v1/ok", headers={"X-API-Key": KEY_A})).status_code
+                     for _ in range(3)]
+            assert plain == [200, 200, 429]
+            analyst = [(await client.get("/api/v1/ok", headers={"X-API-Key": trusted}))
+                       .status_code for _ in range(5)]
+            assert analyst == [200] * 5  # a trusted key is a valid key, never rate limited
+            assert (await client.get("/api/v1/ok")).status_code == 401
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_whose_client_left_keeps_its_slot_until_its_thread_ends() -> None:
+    import json
+
+    from tests.api.conftest import StubService, make_app
+
+    service = StubService(1.0, 0.0)
+    stream = json.dumps({**ask_body(), "stream": True}).encode()
+
+    async def scenario() -> None:
+        app = make_app(service, max_concurrent=1, rate_limit="off")
+        first = asyncio.ensure_future(call(app, "/api/v1/ask", stream, leave_after=0.2))
+        await asyncio.sleep(0.5)  # the client has gone; the answer's thread is still busy
+        assert not service.finished
+        status, _ = await call(app, "/api/v1/ask", json.dumps(ask_body()).encode())
+        assert status == 429
+        await first
+        assert service.finished  # the stream's request ended only after its work
+        status, _ = await call(app, "/api/v1/ask", json.dumps(ask_body()).encode())
+        assert status == 200
 
     asyncio.run(scenario())

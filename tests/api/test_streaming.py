@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from httpx_sse import connect_sse
@@ -180,3 +181,115 @@ def test_cli_ask_stream_json_is_one_event_per_line(server_url: str) -> None:
     ).stdout
     received = [(e["event"], e["data"]) for e in map(json.loads, out.splitlines())]
     check_contract(received)
+
+
+# --- a server that is stopping (sse-starlette's flag, which uvicorn's SIGTERM handler sets) ---
+
+
+def sse_blocks(text: str) -> list[tuple[str | None, Any]]:
+    out: list[tuple[str | None, Any]] = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
+        if not lines:
+            continue
+        event = next((ln[7:] for ln in lines if ln.startswith("event: ")), None)
+        data = "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))
+        out.append((event, data if data == "[DONE]" else json.loads(data)))
+    return out
+
+
+@pytest.fixture
+def stopping(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sse_starlette.sse import AppStatus
+
+    monkeypatch.setattr(AppStatus, "should_exit", True)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("stopping")
+async def test_a_stream_arriving_while_the_server_stops_is_still_answered() -> None:
+    from tests.api.conftest import StubService
+
+    app = make_app(StubService(0.2))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/api/v1/ask", json={"question": QUESTION, "stream": True})
+    assert r.status_code == 200
+    names = [name for name, _ in sse_blocks(r.text)]
+    assert names[0] == "citations" and names[-1] == "done", r.text
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("stopping")
+async def test_a_stream_that_cannot_finish_before_shutdown_ends_with_an_error_event() -> None:
+    from tests.api.conftest import StubService
+
+    service = StubService(2.0)
+    app = make_app(service, shutdown_timeout=1)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        natoqa = await client.post("/api/v1/ask", json={"question": QUESTION, "stream": True})
+        openai = await client.post("/v1/chat/completions", json={
+            "model": "natoqa", "stream": True,
+            "messages": [{"role": "user", "content": QUESTION}]})
+    received = sse_blocks(natoqa.text)
+    assert [name for name, _ in received] == ["error"], natoqa.text
+    problem = received[0][1]
+    assert problem["status"] == 503 and problem["type"].endswith("/unavailable")
+    chunks = [data for _, data in sse_blocks(openai.text)]
+    assert chunks[-1] == "[DONE]" and chunks[-2]["error"]["code"] == "unavailable", openai.text
+    while len(service.finished) < 2:  # let the stand-in's threads end before the loop does
+        await anyio.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_streams_when_the_server_is_stopped_end_with_an_event_never_cut(
+    built_index: Any,
+) -> None:
+    import signal
+    import threading
+
+    from tests.conftest import start_server, stop_server
+
+    # 5 s to drain: streams are answered within about 3 s of SIGTERM, or end with an error
+    proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off",
+                                               "NATOQA_SHUTDOWN_TIMEOUT": "5"})
+    outcomes: dict[int, tuple[str, Any]] = {}
+    under_way = threading.Semaphore(0)
+
+    def one(i: int) -> None:
+        started = False
+        try:
+            with (
+                httpx.Client(timeout=60) as client,
+                # questions of the largest size: slow enough to be under way at SIGTERM
+                client.stream("POST", url + "/api/v1/ask", json={
+                    "question": (f"{QUESTION} ({i}) " * 100)[:2000], "stream": True}) as r,
+            ):
+                started = True
+                under_way.release()
+                outcomes[i] = (str(r.status_code), r.read().decode())
+        except httpx.TransportError as exc:
+            # refused before the response started is allowed; a cut stream is not
+            outcomes[i] = ("cut" if started else "refused", repr(exc))
+
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for _ in threads:  # every stream has started; their answers are being computed
+            under_way.acquire(timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=90)
+        # uvicorn re-raises the signal once it has shut down gracefully
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        stop_server(proc)
+    assert len(outcomes) == 16
+    for status, text in outcomes.values():
+        assert status in ("200", "503", "refused"), (status, text)
+        if status == "200":
+            names = [name for name, _ in sse_blocks(text)]
+            assert names and names[-1] in ("done", "error"), text
+    assert any(status == "200" for status, _ in outcomes.values())

@@ -100,3 +100,49 @@ def test_cors_origins_must_be_origins(bad: str) -> None:
 def test_cors_origins_accepts_origins_and_star() -> None:
     settings = load_settings(cors_origins=["https://a.example", "http://localhost:8080", "*"])
     assert settings.cors_origins == ["https://a.example", "http://localhost:8080", "*"]
+
+
+def _policy(header: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
+
+
+def test_demo_page_has_a_csp_and_no_frames_and_shows_the_publishers_csp(
+    client: TestClient,
+) -> None:
+    import html as htmllib
+
+    from natoqa.api.routers.docs import csp_hash
+    from natoqa.api.routers.widget import embed_csp
+
+    demo = client.get("/")
+    assert demo.headers["x-frame-options"] == "DENY"
+    policy = _policy(demo.headers["content-security-policy"])
+    assert policy["frame-ancestors"] == ["'none'"] and policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == ["'self'"]  # widget.js only: no inline script at all
+    assert policy["connect-src"] == ["'self'"]
+    # the page's inline style is allowed by its hash, not by 'unsafe-inline'
+    style = demo.text.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert policy["style-src"] == ["'self'", csp_hash(style)]
+    # publishers can copy what their own policy must allow
+    assert htmllib.escape(embed_csp("https://YOUR-NATOQA")) in demo.text
+
+
+def test_docs_has_a_csp_that_fits_what_swagger_ui_loads(client: TestClient) -> None:
+    import re
+
+    from natoqa.api.routers.docs import SWAGGER_CDN, csp_hash
+
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert docs.headers["x-frame-options"] == "DENY"
+    policy = _policy(docs.headers["content-security-policy"])
+    assert policy["frame-ancestors"] == ["'none'"] and policy["default-src"] == ["'none'"]
+    page = docs.text
+    loaded = re.findall(r'(?:src|href)="(https://[^"]+)"', page)
+    assert loaded and all(u.startswith(SWAGGER_CDN) or u in policy["img-src"] for u in loaded)
+    inline = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    assert policy["script-src"] == [SWAGGER_CDN, *(csp_hash(s) for s in inline)]
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert policy["connect-src"] == ["'self'"]  # the schema and "Try it out"
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/redoc").status_code == 404  # it would load from more places

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,39 @@ def test_bundled_corpus_loads() -> None:
         "000_1806e3d119a3e492.txt",
         "002_7ab4b17f7a80dd35.txt",
     }
+
+
+def test_links_out_of_the_corpus_and_odd_entries_are_skipped_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "good.txt").write_text(GOOD, encoding="utf-8")
+    secret = tmp_path / "secret.txt"  # outside the corpus, like /etc/passwd
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n" + GOOD, encoding="utf-8")
+    (root / "passwd.txt").symlink_to(secret)
+    (root / "outside").symlink_to(tmp_path)  # a folder link out: not walked
+    (root / "inner.txt").symlink_to(root / "good.txt")  # a link within: loaded
+    (root / "dangling.txt").symlink_to(root / "nowhere.txt")
+    os.mkfifo(root / "pipe.txt")
+    (root / "folder.txt").mkdir()
+    (root / "sub").mkdir()  # an ordinary folder: walked, not reported
+    (root / "sub" / "nested.md").write_text(GOOD, encoding="utf-8")
+    (root / "sub" / "nested.meta.toml").symlink_to(secret)  # metadata from outside
+
+    scan = scan_corpus(root)
+
+    assert sorted(d.doc_id for d in scan.documents) == ["good.txt", "inner.txt"]
+    assert not any("root:x" in page for d in scan.documents for page in d.pages)
+    skipped = {Path(e.path).name: e.reason for e in scan.skipped}
+    assert set(skipped) == {
+        "passwd.txt", "outside", "dangling.txt", "pipe.txt", "folder.txt", "nested.md"
+    }
+    assert "outside the corpus" in skipped["passwd.txt"]
+    assert "outside the corpus" in skipped["outside"]
+    assert "outside the corpus" in skipped["nested.md"]  # its sidecar is the link
+    assert "dangling" in skipped["dangling.txt"]
+    assert "not a regular file" in skipped["pipe.txt"]
+    assert "folder" in skipped["folder.txt"]
+    # and loading a link directly is refused too
+    assert "outside the corpus" in _reason(root, "passwd.txt")

@@ -2,7 +2,8 @@
 
 One real server for the module, on a small index built here with the real
 model from a corpus that includes a document full of markup. A tiny "publisher"
-web server on another loopback port serves the pages that embed the widget:
+web server on another loopback port serves the pages that embed the widget,
+under the strict Content-Security-Policy the demo page recommends:
 as ``http://127.0.0.1:P`` it is an allowed origin, as ``http://localhost:P``
 (same server, another origin) it is not.
 """
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from natoqa.api.routers.widget import embed_csp
 from tests.conftest import CORPUS, free_port, start_server, stop_server
 from tests.widget.helpers import ask, finished_answers, open_panel, shadow_js, widget
 
@@ -70,6 +72,9 @@ class Publisher:
                 ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
+                # a strict publisher: nothing but what the demo page tells publishers to allow
+                self.send_header("Content-Security-Policy", "default-src 'none'; img-src data:; "
+                                 + embed_csp(publisher.service_url))
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

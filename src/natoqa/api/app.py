@@ -14,11 +14,22 @@ from fastapi import FastAPI
 
 from natoqa._version import __version__
 from natoqa.api.cors import install_cors
+from natoqa.api.head import HeadMiddleware
 from natoqa.api.limits import LimitsMiddleware
 from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factory
 from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
-from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
+from natoqa.api.routers import (
+    admin,
+    ask,
+    chat,
+    docs,
+    documents,
+    health,
+    metrics,
+    openai,
+    widget,
+)
 from natoqa.api.schemas import request_models
 from natoqa.config import Settings, get_settings, worker_settings
 from natoqa.embed.base import load_embedder
@@ -64,6 +75,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         version=__version__,
         summary="Answers questions about the future of NATO from cited sources.",
         lifespan=lifespan,
+        docs_url=None,  # served by routers/docs.py, with a Content-Security-Policy
+        redoc_url=None,
     )
     app.state.settings = settings
     if service is not None:
@@ -71,7 +84,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     install_problem_handlers(app)
     install_log_record_factory()
     # add_middleware wraps what is there: the last added runs first. Order, outside in:
-    # request id -> metrics/access log -> limits -> app, so refusals carry an id and count.
+    # request id -> metrics/access log -> limits -> HEAD as GET -> app, so refusals carry an id
+    # and count.
+    app.add_middleware(HeadMiddleware, router=app.router)  # innermost: the log shows HEAD
     app.add_middleware(LimitsMiddleware, settings=settings)
     app.add_middleware(ObservabilityMiddleware, router=app.router)
     app.add_middleware(RequestIdMiddleware)
@@ -85,6 +100,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(documents.router)
     app.include_router(admin.router)
     app.include_router(widget.router)
+    app.include_router(docs.router)
     return app
 
 

@@ -7,6 +7,7 @@ request bodies themselves (:func:`natoqa.api.schemas.request_models`), which
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -14,8 +15,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+import anyio
+import anyio.to_thread
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from natoqa.config import Settings
 from natoqa.models import Answer
@@ -40,6 +42,9 @@ def with_body(endpoint: Endpoint, model: type[BaseModel]) -> Endpoint:
 
     bound.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     return cast(Endpoint, bound)
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,25 @@ def answerer(service: QAService, q: Question) -> Callable[[], Answer]:
     return lambda: answer_now(service, q)
 
 
+async def in_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` in a worker thread; a cancelled caller still waits until the thread is done.
+
+    A thread cannot be stopped. Were the cancellation passed on at once, the
+    request would give back its concurrency slot (``natoqa.api.limits``) while
+    its answer is still being computed, and the cap would no longer bound the
+    work running.
+    """
+    work = asyncio.ensure_future(anyio.to_thread.run_sync(fn))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with anyio.CancelScope(shield=True):  # anyio would cancel this wait again at once
+            await asyncio.wait((work,))
+        if not work.cancelled():
+            work.exception()  # retrieved: the caller that would read it is gone
+        raise
+
+
 async def answer(service: QAService, q: Question) -> Answer:
     """Answer without blocking the event loop."""
-    return await run_in_threadpool(answer_now, service, q)
+    return await in_thread(lambda: answer_now(service, q))

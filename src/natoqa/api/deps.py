@@ -10,6 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from natoqa.api.limits import presented_key
+from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
 from natoqa.service.service import QAService
 
@@ -26,3 +28,40 @@ async def get_app_settings(request: Request) -> Settings:
 
 ServiceDep = Annotated[QAService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def require_json(request: Request) -> None:
+    """415 for a body declared as anything but JSON (``application/json`` or ``*/*+json``).
+
+    Without it FastAPI reads such a body (or one without a Content-Type) as
+    a plain string and answers a misleading 422.
+    """
+    declared = request.headers.get("content-type", "")
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ProblemError(
+            "unsupported-media-type",
+            "the body must be JSON, sent with 'Content-Type: application/json' (got "
+            + (repr(media_type) if media_type else "no Content-Type") + ")",
+        )
+
+
+JsonBody = Depends(require_json)
+
+
+async def is_authenticated(request: Request) -> bool:
+    """Whether the caller may see internals: on a server with API keys, only with a key
+    (or the admin token); on one without, everyone may (the operator chose an open server)."""
+    settings: Settings = request.app.state.settings
+    keys = [k.get_secret_value().encode() for k in (*settings.api_keys,
+                                                    *settings.trusted_api_keys)]
+    if not keys:
+        return True
+    if settings.admin_token is not None:
+        keys.append(settings.admin_token.get_secret_value().encode())
+    return presented_key(request.headers.raw, keys) is not None
+
+
+AuthenticatedDep = Annotated[bool, Depends(is_authenticated)]

@@ -6,14 +6,20 @@ streams). For every request it
 1. refuses a body larger than ``NATOQA_MAX_BODY_BYTES`` (413
    ``request-too-large``), by its Content-Length or, for a chunked upload,
    as soon as it passes the limit: the body is read here and replayed to
-   the app, which also puts a slow upload under the deadline;
+   the app, within ``NATOQA_REQUEST_TIMEOUT`` on every route (503
+   ``unavailable``), so a client that never sends what it announced cannot
+   hold a connection;
 2. on ``/api/*`` and ``/v1/*`` (not the health, metrics or widget routes):
    counts the request against the client's rate (429 ``rate-limited`` with
-   ``Retry-After``), checks the API key when keys are configured (401
-   ``unauthorized``), and takes one of ``NATOQA_MAX_CONCURRENT`` slots (429
-   with ``Retry-After: 1`` when all are taken);
+   ``Retry-After``; keys in ``NATOQA_TRUSTED_API_KEYS`` are exempt), checks
+   the API key when keys are configured (401 ``unauthorized``), and takes one
+   of ``NATOQA_MAX_CONCURRENT`` slots (429 with ``Retry-After: 1`` when all
+   are taken);
 3. there, gives the request ``NATOQA_REQUEST_TIMEOUT`` seconds until its
-   response starts (503 ``unavailable`` after that); a started stream is not cut.
+   response starts (503 ``unavailable`` after that); a started stream is not
+   cut. A request that ran out of time is cancelled; work that cannot be
+   cancelled (a worker thread computing an answer) keeps the request's slot
+   until it ends, so the cap bounds the work really running.
 
 A client is its API key when it sent a valid one, else its IP address (behind
 a proxy, uvicorn's ``--forwarded-allow-ips``/``FORWARDED_ALLOW_IPS`` makes that
@@ -29,6 +35,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Iterable, Sequence
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
@@ -58,7 +65,8 @@ class LimitsMiddleware:
         self.timeout = settings.request_timeout
         self.max_concurrent = settings.max_concurrent
         self.in_flight = 0
-        self.keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self.trusted = [k.get_secret_value().encode() for k in settings.trusted_api_keys]
+        self.keys = [k.get_secret_value().encode() for k in settings.api_keys] + self.trusted
         self.rates: list[RateLimitItem] = (
             parse_many(settings.rate_limit) if settings.rate_limit else []
         )
@@ -73,18 +81,17 @@ class LimitsMiddleware:
             await self._too_large(scope, receive, send)
             return
         if not path.startswith(LIMITED_PREFIXES):
-            # health, metrics, widget: no key, rate or deadline, so probes work under load
-            try:
-                body = await self._read_body(receive)
-            except _BodyTooLarge:
-                await self._too_large(scope, receive, send)
-                return
-            await self.app(scope, _replaying(body, receive), send)
+            # health, metrics, widget: no key, rate or slot, so probes work under load;
+            # but the body has its deadline like everywhere
+            loop = asyncio.get_running_loop()
+            body = await self._body_in_time(scope, receive, send, loop.time() + self.timeout)
+            if body is not None:
+                await self.app(scope, _replaying(body, receive), send)
             return
 
         key = self._api_key(scope)
         client = _client_id(scope, key)
-        retry_after = self._rate_limited(client)
+        retry_after = None if key in self.trusted else self._rate_limited(client)
         if retry_after is not None:
             await self._refuse(scope, receive, send, "rate_limit", 429, "rate-limited",
                                f"rate limit exceeded; retry in {retry_after} s",
@@ -140,18 +147,7 @@ class LimitsMiddleware:
 
     def _api_key(self, scope: Scope) -> bytes | None:
         """The valid API key the request carries, else None."""
-        if not self.keys:
-            return None
-        for name, value in scope.get("headers", ()):
-            given: bytes | None = None
-            if name == b"x-api-key":
-                given = value.strip()
-            elif name == b"authorization" and value[:7].lower() == b"bearer ":
-                given = value[7:].strip()
-            # compare with every key, in constant time: timing must not reveal a near miss
-            if given and any(secrets.compare_digest(given, k) for k in self.keys):
-                return given
-        return None
+        return presented_key(scope.get("headers", ()), self.keys)
 
     def _rate_limited(self, client: str) -> int | None:
         """Count one request for ``client``; seconds to wait when over a limit, else None."""
@@ -166,35 +162,70 @@ class LimitsMiddleware:
         reset = max(self.limiter.get_window_stats(item, client).reset_time for item in over)
         return max(1, math.ceil(reset - now))
 
+    async def _body_in_time(
+        self, scope: Scope, receive: Receive, send: Send, deadline: float
+    ) -> bytes | None:
+        """The body, read by ``deadline`` (loop time); None when a refusal was sent instead."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._read_body(receive)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+        except TimeoutError:
+            log.warning("request body not received within %.1f s", self.timeout)
+            await self._timed_out(scope, receive, send)
+        return None
+
     async def _with_timeout(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the body and run the app, with a deadline until the response starts."""
-        started = False
-        deadline = asyncio.timeout(self.timeout)
+        """Read the body and run the app, with a deadline until the response starts.
+
+        The app runs in a task of its own, so that the 503 can go out at the
+        deadline while the cancelled app still winds down: a worker thread
+        cannot be stopped, and the caller keeps the slot until it has ended
+        (``natoqa.api.asking.in_thread`` makes the app wait for it).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        body = await self._body_in_time(scope, receive, send, deadline)
+        if body is None:
+            return
+        started = asyncio.Event()
+        refused = False
 
         async def send_started(message: Message) -> None:
-            nonlocal started
+            if refused:
+                return  # the client has its 503; what the cancelled app says goes nowhere
             if message["type"] == "http.response.start":
-                started = True
-                deadline.reschedule(None)  # the response is under way: no deadline
+                started.set()
             await send(message)
 
+        work = asyncio.ensure_future(self.app(scope, _replaying(body, receive), send_started))
+        start = asyncio.ensure_future(started.wait())
         try:
-            async with deadline:
-                try:
-                    body = await self._read_body(receive)
-                except _BodyTooLarge:
-                    deadline.reschedule(None)
-                    await self._too_large(scope, receive, send)
-                    return
-                await self.app(scope, _replaying(body, receive), send_started)
-        except TimeoutError:
-            if started or not deadline.expired():
-                raise  # not our deadline (the app's own TimeoutError)
-            # The worker thread, if any, finishes on its own; only the client is released.
+            await asyncio.wait(
+                (work, start), timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except asyncio.CancelledError:
+            work.cancel()  # the server stops or the client left: so does the app
+            raise
+        finally:
+            start.cancel()
+        if not work.done() and not started.is_set():
+            refused = True
             log.warning("request timed out after %.1f s", self.timeout)
-            await self._refuse(scope, receive, send, "timeout", 503, "unavailable",
-                               f"the request took longer than {self.timeout:g} s",
-                               {"Retry-After": "1"})
+            await self._timed_out(scope, receive, send)
+            work.cancel()
+            await asyncio.wait((work,))  # the slot is held until the work has stopped
+            if not work.cancelled() and work.exception() is not None:
+                log.error("request failed after its 503", exc_info=work.exception())
+            return
+        await work  # the response is under way (or done): no deadline
+
+    async def _timed_out(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._refuse(scope, receive, send, "timeout", 503, "unavailable",
+                           f"the request took longer than {self.timeout:g} s",
+                           {"Retry-After": "1"})
 
     async def _refuse(
         self,
@@ -210,6 +241,22 @@ class LimitsMiddleware:
         REJECTED.labels(reason=reason).inc()
         response = problem(status, slug, detail, instance=scope["path"], headers=headers)
         await response(scope, receive, send)
+
+
+def presented_key(headers: Iterable[tuple[bytes, bytes]], keys: Sequence[bytes]) -> bytes | None:
+    """The one of ``keys`` the request's headers carry (``X-API-Key`` or a bearer token)."""
+    if not keys:
+        return None
+    for name, value in headers:
+        given: bytes | None = None
+        if name == b"x-api-key":
+            given = value.strip()
+        elif name == b"authorization" and value[:7].lower() == b"bearer ":
+            given = value[7:].strip()
+        # compare with every key, in constant time: timing must not reveal a near miss
+        if given and any(secrets.compare_digest(given, k) for k in keys):
+            return given
+    return None
 
 
 def _client_id(scope: Scope, key: bytes | None) -> str:

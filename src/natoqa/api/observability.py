@@ -75,12 +75,12 @@ class ObservabilityMiddleware:
 
     def _route(self, scope: Scope) -> str:
         """The matched route's template; matched again here when the app never routed it."""
-        route: BaseRoute | None = scope.get("route") or _match(self.router.routes, scope)
+        route: BaseRoute | None = scope.get("route") or match_route(self.router.routes, scope)
         path = getattr(route, "path", None) if route is not None else None
         return path if isinstance(path, str) and path else "unmatched"
 
 
-def _match(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
+def match_route(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
     """The route that would answer ``scope`` (a refused request was never routed).
 
     FastAPI >= 0.16x wraps included routers; their routes are reached through
@@ -89,7 +89,7 @@ def _match(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
     for candidate in routes:
         inner = getattr(candidate, "original_router", None)
         if inner is not None:
-            found = _match(inner.routes, scope)
+            found = match_route(inner.routes, scope)
             if found is not None:
                 return found
         elif candidate.matches(scope)[0] == Match.FULL:

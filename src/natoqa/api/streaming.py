@@ -10,20 +10,30 @@ The response starts at once; the answer is computed inside the stream, in a
 worker thread. Whatever fails after that point is sent as an error event
 (problem+json; OpenAI's ``{"error": …}`` in its dialect) and the stream ends
 normally, so a client never sees a cut connection.
+
+That holds when the server stops, too. sse-starlette cancels every stream at
+SIGTERM unless it is given a grace period; streams here are short, so they get
+one (:class:`Drain`): a stream running or arriving while the server stops is
+still answered, and one whose answer does not come before uvicorn's own
+deadline (``NATOQA_SHUTDOWN_TIMEOUT``) ends with a 503 ``unavailable`` error
+event instead of being cut.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import anyio.to_thread
+import anyio
 from sse_starlette import EventSourceResponse, JSONServerSentEvent, ServerSentEvent
 
+from natoqa.api.asking import in_thread
 from natoqa.api.middleware import current_request_id
-from natoqa.api.problems import problem_for_exception
+from natoqa.api.problems import problem_body, problem_for_exception
 from natoqa.api.schemas import (
     ChatCompletionChunk,
     ChunkChoice,
@@ -34,6 +44,7 @@ from natoqa.api.schemas import (
     DoneEvent,
     Usage,
 )
+from natoqa.config import Settings
 from natoqa.models import Answer
 
 #: comments sent while the answer is being computed keep proxies from timing out
@@ -89,16 +100,71 @@ def _json_event(data: Any, event: str | None = None) -> ServerSentEvent:
     return JSONServerSentEvent(data, event=event, sep=SEP)
 
 
-def sse_response(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
-    return EventSourceResponse(events, ping=PING_SECONDS, sep=SEP)
+@dataclass(frozen=True)
+class Drain:
+    """How one stream ends when the server stops: sse-starlette sets ``stopping``, and the
+    answer then has ``seconds`` to come before the stream ends with an error event."""
+
+    seconds: float
+    stopping: anyio.Event = field(default_factory=anyio.Event)
+
+    @classmethod
+    def within(cls, shutdown_timeout: float) -> Drain:
+        # uvicorn cancels what still runs shutdown_timeout s after SIGTERM, and
+        # sse-starlette notices the signal up to 0.5 s late: end well before that
+        return cls(max(shutdown_timeout - 2.0, shutdown_timeout / 3))
+
+    async def expired(self) -> None:
+        await self.stopping.wait()
+        await anyio.sleep(self.seconds)
+
+
+def sse_response(
+    events: Callable[[Drain], AsyncIterator[ServerSentEvent]], settings: Settings
+) -> EventSourceResponse:
+    """The response streaming ``events(drain)``, drained (not cut) when the server stops."""
+    drain = Drain.within(settings.shutdown_timeout)
+    return EventSourceResponse(
+        events(drain), ping=PING_SECONDS, sep=SEP,
+        shutdown_event=drain.stopping,
+        # a safety net only: the stream has ended by the drain's deadline
+        shutdown_grace_period=settings.shutdown_timeout,
+    )
+
+
+def _stopped(instance: str) -> dict[str, Any]:
+    return problem_body("unavailable", "the server is shutting down; retry in a moment",
+                        instance=instance)
+
+
+async def _answer_unless_stopped(compute: Callable[[], Answer], drain: Drain) -> Answer | None:
+    """The answer; None when the server is stopping and it did not come within the drain."""
+    work = asyncio.ensure_future(in_thread(compute))
+    expired = asyncio.ensure_future(drain.expired())
+    try:
+        await asyncio.wait((work, expired), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the client left: the request's slot is held until
+        work.cancel()  # the thread is done (in_thread waits for it)
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait((work,))
+        raise
+    finally:
+        expired.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()  # the process is about to end; the thread's result is not needed
+    return None
 
 
 async def natoqa_events(
-    compute: Callable[[], Answer], *, instance: str
+    compute: Callable[[], Answer], drain: Drain, *, instance: str
 ) -> AsyncIterator[ServerSentEvent]:
     """natoqa's event stream for the answer ``compute`` produces."""
     try:
-        answer = await anyio.to_thread.run_sync(compute)
+        answer = await _answer_unless_stopped(compute, drain)
+        if answer is None:
+            yield _json_event(_stopped(instance), event="error")
+            return
         yield _json_event(
             CitationsEvent(
                 citations=[CitationPublic.of(c) for c in answer.citations],
@@ -127,6 +193,7 @@ async def natoqa_events(
 async def openai_events(
     compute: Callable[[], Answer],
     render: Callable[[Answer], tuple[str, list[CitationPublic]]],
+    drain: Drain,
     *,
     completion_id: str,
     fingerprint: str,
@@ -151,7 +218,11 @@ async def openai_events(
 
     try:
         yield chunk(ChunkDelta(role="assistant", content=""))
-        answer = await anyio.to_thread.run_sync(compute)
+        answer = await _answer_unless_stopped(compute, drain)
+        if answer is None:
+            yield _json_event(_stopped(instance))
+            yield ServerSentEvent("[DONE]", sep=SEP)
+            return
         content, citations = render(answer)
         for piece in answer_pieces(content):
             yield chunk(ChunkDelta(content=piece))

@@ -22,9 +22,11 @@ from natoqa.errors import APIError
 @click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the JSON answer (with --stream: one JSON line per event).")
+@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
+              help="Tries again after 429/503, waiting as the server's Retry-After says.")
 def ask(
     question: str, url: str, history: tuple[str, ...], k: int | None, stream: bool,
-    as_json: bool,
+    as_json: bool, retries: int,
 ) -> None:
     """Ask a running server a question and print the answer with its sources.
 
@@ -34,12 +36,13 @@ def ask(
       natoqa ask "What is the New Force Model?" --json
       natoqa ask "Was ist das New Force Model?" --stream
       natoqa ask "Und wie groß soll sie sein?" --history "Was ist das New Force Model?"
+      natoqa ask "Was erbt Rutte?" --retries 0     # fail at once when the server is busy
     """
     from natoqa.client import terminal
     from natoqa.client.client import Client
 
     terminal.quiet_http_logs()
-    with Client(url) as client:
+    with Client(url, max_retries=retries) as client:
         if stream:
             events = client.ask_stream(question, history=list(history), k=k)
             (terminal.print_stream_json if as_json else terminal.print_stream)(events)
@@ -58,7 +61,9 @@ def ask(
 @click.option("--no-stream", is_flag=True, help="Print each answer when it is complete.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON answer per line, no prompt: for scripts piping questions in.")
-def chat(url: str, k: int | None, no_stream: bool, as_json: bool) -> None:
+@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
+              help="Tries again after 429/503, waiting as the server's Retry-After says.")
+def chat(url: str, k: int | None, no_stream: bool, as_json: bool, retries: int) -> None:
     """Talk with a running server: follow-up questions keep the conversation's context.
 
     Type a question and press Enter; the answer streams in, then its sources.
@@ -80,7 +85,7 @@ def chat(url: str, k: int | None, no_stream: bool, as_json: bool) -> None:
     interactive = sys.stdin.isatty()
     if interactive and not as_json:
         click.echo("natoqa chat — /new: new conversation, /quit: end", err=True)
-    with Client(url) as client:
+    with Client(url, max_retries=retries) as client:
         for line in terminal.read_questions("» "):
             if line in ("/quit", "/exit"):
                 break

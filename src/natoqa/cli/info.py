@@ -117,17 +117,28 @@ def render_text(info: dict[str, Any]) -> str:
 
 
 @main.command()
+@click.option("--index", "index", type=click.Path(path_type=Path),
+              help="Index folder (default NATOQA_INDEX_DIR).")
+@click.option("--corpus", "corpus", type=click.Path(path_type=Path),
+              help="Source folder (default NATOQA_CORPUS_DIR).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def info(ctx: click.Context, as_json: bool) -> None:
+def info(ctx: click.Context, index: Path | None, corpus: Path | None, as_json: bool) -> None:
     """Show the effective settings (secrets masked), the model and the index.
 
     \b
     Examples:
       natoqa info
+      natoqa info --index /data/index --json
       NATOQA_INDEX_DIR=/data/index natoqa info --json
     """
-    report = collect(settings_of(ctx))
+    settings = settings_of(ctx)
+    updates: dict[str, Any] = {}
+    if index:
+        updates["index_dir"] = index
+    if corpus:
+        updates["corpus_dir"] = corpus
+    report = collect(settings.model_copy(update=updates))
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:

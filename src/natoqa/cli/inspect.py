@@ -26,7 +26,7 @@ def inspect_cmd(file: Path, show_text: bool) -> None:
     from natoqa.ingest.passages import split
     from natoqa.ingest.sources import load_file
 
-    raw = load_file(file, file.parent)
+    raw = load_file(file, file.resolve().parent)  # a file named here may be a link: show it
     doc = clean(raw)
     parts = split(doc)
     meta = doc.meta

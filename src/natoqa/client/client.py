@@ -22,13 +22,26 @@ Results are the API's own pydantic models (``AnswerPublic``, ``CitationsEvent``,
 
 * :class:`~natoqa.errors.ConnectError` — the server cannot be reached or timed out;
 * :class:`~natoqa.errors.APIError` — the server answered with a problem (``.status``,
-  ``.problem`` with its stable ``type``), also when it arrives mid-stream;
+  ``.problem`` with its stable ``type``, ``.headers``), also when it arrives mid-stream;
 * :class:`~natoqa.errors.ClientError` — the server's reply is not what the API promises.
+
+Every call only reads, so a refusal that says "later" (429 ``rate-limited``, 503
+``unavailable`` or ``index-unavailable``) is retried, up to ``max_retries`` times
+(default 4): after the ``Retry-After`` the server sent, else after 0.5, 1, 2, 4 s
+(with jitter). A server asking for more than a minute is not waited for: the
+APIError is raised at once, with ``Retry-After`` in ``.headers``. A stream is
+retried only when it is refused before its first event.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -62,6 +75,13 @@ __all__ = [
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+#: tries after the first, for a refusal that says "later"
+DEFAULT_RETRIES = 4
+RETRY_STATUSES = frozenset({429, 503})
+#: a server asking for a longer wait is not waited for (the error is raised at once)
+MAX_RETRY_WAIT = 60.0
+
+log = logging.getLogger(__name__)
 
 #: a chat message: the model, a ``{"role": …, "content": …}`` mapping or a ``(role, content)`` pair
 MessageLike = ChatMessage | Mapping[str, str] | tuple[str, str]
@@ -84,7 +104,39 @@ def _raise_for_problem(response: httpx.Response) -> None:
         body = {"title": response.reason_phrase, "detail": response.text[:500]}
     if not isinstance(body, dict):
         body = {"detail": str(body)}
-    raise APIError(response.status_code, body)
+    raise APIError(response.status_code, body, response.headers)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds: a number of seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def retry_delay(response: httpx.Response, attempt: int, max_retries: int) -> float | None:
+    """Seconds to wait before trying again after ``response`` (``attempt`` retries made
+    so far); None when it is not to be retried."""
+    if response.status_code not in RETRY_STATUSES or attempt >= max_retries:
+        return None
+    delay = _retry_after(response.headers.get("retry-after"))
+    if delay is None:  # exponential backoff, jittered so that clients spread out
+        delay = min(0.5 * 2**attempt, 8.0) * random.uniform(0.5, 1.0)
+    if delay > MAX_RETRY_WAIT:
+        return None
+    log.info("%s %s answered %d; retry %d of %d in %.1f s", response.request.method,
+             response.request.url.path, response.status_code, attempt + 1, max_retries, delay)
+    return delay
 
 
 def _ask_body(question: str, history: Sequence[str] | None, k: int | None) -> dict[str, Any]:
@@ -118,7 +170,7 @@ def _model(model: type[M], response: httpx.Response) -> M:
         raise ClientError(f"unexpected reply from {response.url}: {exc}") from None
 
 
-def _event(raw: RawEvent) -> StreamEvent | None:
+def _event(raw: RawEvent, headers: Mapping[str, str]) -> StreamEvent | None:
     """One SSE event as its typed model; raises APIError for ``error``; None for unknown ones."""
     if raw.event == "error":
         try:
@@ -126,7 +178,7 @@ def _event(raw: RawEvent) -> StreamEvent | None:
         except ValueError:
             problem = {"detail": raw.data}
         status = problem.get("status") if isinstance(problem, dict) else None
-        raise APIError(status if isinstance(status, int) else 500, problem)
+        raise APIError(status if isinstance(status, int) else 500, problem, headers)
     model = _EVENTS.get(raw.event)
     if model is None:
         return None  # an event type added later: ignored, as SSE clients should
@@ -155,6 +207,7 @@ class Client:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        max_retries: int = DEFAULT_RETRIES,
     ) -> None:
         all_headers = dict(headers or {})
         if api_key:
@@ -162,12 +215,20 @@ class Client:
         self._http = httpx.Client(
             base_url=base_url, headers=all_headers, timeout=timeout, transport=transport
         )
+        self.max_retries = max(0, max_retries)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise _unreachable(self._http.base_url, exc) from exc
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                raise _unreachable(self._http.base_url, exc) from exc
+            delay = retry_delay(response, attempt, self.max_retries)
+            if delay is None:
+                break
+            time.sleep(delay)
+            attempt += 1
         _raise_for_problem(response)
         return response
 
@@ -197,16 +258,26 @@ class Client:
 
     def _stream(self, path: str, body: dict[str, Any]) -> Iterator[StreamEvent]:
         done = False
+        attempt = 0
         try:
-            with connect_sse(self._http, "POST", path, json={**body, "stream": True}) as source:
-                if not source.response.is_success:
-                    source.response.read()
-                    _raise_for_problem(source.response)
-                for raw in source.iter_sse():
-                    event = _event(raw)
-                    if event is not None:
-                        done = isinstance(event, DoneEvent)
-                        yield event
+            while True:
+                with connect_sse(self._http, "POST", path, json={**body, "stream": True}) as src:
+                    if not src.response.is_success:
+                        src.response.read()
+                        delay = retry_delay(src.response, attempt, self.max_retries)
+                        if delay is None:
+                            _raise_for_problem(src.response)
+                    else:
+                        delay = None
+                        for raw in src.iter_sse():
+                            event = _event(raw, src.response.headers)
+                            if event is not None:
+                                done = isinstance(event, DoneEvent)
+                                yield event
+                if delay is None:
+                    break
+                time.sleep(delay)  # the refused connection is closed meanwhile
+                attempt += 1
         except SSEError as exc:  # (a TransportError subclass: caught first)
             raise ClientError(f"expected an event stream from {path}: {exc}") from None
         except httpx.TransportError as exc:
@@ -247,6 +318,7 @@ class AsyncClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        max_retries: int = DEFAULT_RETRIES,
     ) -> None:
         all_headers = dict(headers or {})
         if api_key:
@@ -254,12 +326,20 @@ class AsyncClient:
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=all_headers, timeout=timeout, transport=transport
         )
+        self.max_retries = max(0, max_retries)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise _unreachable(self._http.base_url, exc) from exc
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                raise _unreachable(self._http.base_url, exc) from exc
+            delay = retry_delay(response, attempt, self.max_retries)
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
+            attempt += 1
         _raise_for_problem(response)
         return response
 
@@ -289,18 +369,28 @@ class AsyncClient:
 
     async def _stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         done = False
+        attempt = 0
         try:
-            async with aconnect_sse(
-                self._http, "POST", path, json={**body, "stream": True}
-            ) as source:
-                if not source.response.is_success:
-                    await source.response.aread()
-                    _raise_for_problem(source.response)
-                async for raw in source.aiter_sse():
-                    event = _event(raw)
-                    if event is not None:
-                        done = isinstance(event, DoneEvent)
-                        yield event
+            while True:
+                async with aconnect_sse(
+                    self._http, "POST", path, json={**body, "stream": True}
+                ) as src:
+                    if not src.response.is_success:
+                        await src.response.aread()
+                        delay = retry_delay(src.response, attempt, self.max_retries)
+                        if delay is None:
+                            _raise_for_problem(src.response)
+                    else:
+                        delay = None
+                        async for raw in src.aiter_sse():
+                            event = _event(raw, src.response.headers)
+                            if event is not None:
+                                done = isinstance(event, DoneEvent)
+                                yield event
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
+                attempt += 1
         except SSEError as exc:  # (a TransportError subclass: caught first)
             raise ClientError(f"expected an event stream from {path}: {exc}") from None
         except httpx.TransportError as exc:

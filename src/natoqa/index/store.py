@@ -27,8 +27,8 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -221,6 +221,23 @@ class IndexVersion:
         return {p.text: matrix[i] for i, p in enumerate(self.passages)}
 
 
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new empty folder in ``parent`` with the process umask's mode.
+
+    Not ``tempfile.mkdtemp``, which makes it 0700: a server running as another
+    user than the build could not read the version (the umask decides, as for
+    the files inside).
+    """
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            path.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free temporary name in {parent}")
+
+
 class IndexStore:
     """An index folder holding versions, one of them current.
 
@@ -394,7 +411,7 @@ class IndexStore:
             raise ValueError(f"extra artifact names must be plain *.npy file names: {bad}")
         check_version_name(manifest.version)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.versions_dir))
+        tmp = _new_folder(self.versions_dir, _TMP_PREFIX)
         try:
             index = faiss.IndexFlatIP(manifest.dim)
             if len(vectors):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
 from natoqa.api.asking import answer, answerer, make_question, with_body
-from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.deps import JsonBody, ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, problem_responses
 from natoqa.api.schemas import AnswerPublic, AskRequest, RequestModels
 from natoqa.api.streaming import SSE_RESPONSE_DOC, natoqa_events, sse_response
@@ -16,7 +16,7 @@ RESPONSES: dict[int | str, dict[str, object]] = {
         "description": "The answer (JSON), or with `\"stream\": true` its events (SSE).",
         "content": SSE_RESPONSE_DOC,
     },
-    **problem_responses(400, 422, 503, *GUARD_STATUSES),
+    **problem_responses(400, 415, 422, 503, *GUARD_STATUSES),
 }
 
 
@@ -32,14 +32,16 @@ async def ask(
     q = make_question(settings, body.question, body.history, body.k)
     if body.stream:
         service.engine  # noqa: B018 - no index: answer 503 now, before the stream starts
-        return sse_response(natoqa_events(answerer(service, q), instance=request.url.path))
+        compute, path = answerer(service, q), request.url.path
+        return sse_response(lambda drain: natoqa_events(compute, drain, instance=path), settings)
     return AnswerPublic.of(await answer(service, q))
 
 
 def router(requests: RequestModels) -> APIRouter:
     """The route, its body bounded by this server's settings."""
     routes = APIRouter(prefix="/api/v1", tags=["ask"])
-    routes.post("/ask", response_model=AnswerPublic, responses=RESPONSES)(
+    routes.post("/ask", response_model=AnswerPublic, responses=RESPONSES,
+                dependencies=[JsonBody])(
         with_body(ask, requests.ask)
     )
     return routes

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.deps import AuthenticatedDep, ServiceDep, SettingsDep
 from natoqa.api.schemas import HealthPublic
 
 router = APIRouter(tags=["health"])
@@ -26,6 +26,9 @@ def healthz(service: ServiceDep) -> HealthPublic | JSONResponse:
     return HealthPublic(status="ok")
 
 
+_DETAIL = "Only for callers with an API key when the server has NATOQA_API_KEYS."
+
+
 class ModelStatus(BaseModel):
     id: str = Field(description="The embedding model's id (as stamped into index manifests).")
     dim: int = Field(description="Embedding dimensions.")
@@ -33,7 +36,11 @@ class ModelStatus(BaseModel):
 
 
 class ReadyPublic(BaseModel):
-    """Readiness with its evidence: the model and the index version loaded."""
+    """Readiness with its evidence: the model and the index version loaded.
+
+    On a server with API keys a caller without one gets ``status`` alone: the
+    details name folders and carry error messages with paths.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -49,12 +56,15 @@ class ReadyPublic(BaseModel):
     )
 
     status: str = Field(description="'ready' or 'not-ready'.")
-    model: ModelStatus
-    index: dict[str, Any] = Field(
+    model: ModelStatus | None = Field(default=None, description=_DETAIL)
+    index: dict[str, Any] | None = Field(
+        default=None,
         description="QAService.status(): version loaded and on disk, documents, passages, "
-        "last reload error."
+        "last reload error. " + _DETAIL,
     )
-    cache_entries: int = Field(description="Answers held for repeated questions.")
+    cache_entries: int | None = Field(
+        default=None, description="Answers held for repeated questions. " + _DETAIL
+    )
 
 
 @router.get(
@@ -67,16 +77,20 @@ class ReadyPublic(BaseModel):
         }
     },
 )
-def readyz(service: ServiceDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the model and an index version are loaded; the body gives the details."""
+def readyz(
+    service: ServiceDep, settings: SettingsDep, authenticated: AuthenticatedDep
+) -> JSONResponse:
+    """200 when the model and an index version are loaded; the body gives the details
+    (on a server with API keys: to callers with a key)."""
     index = service.status()
     ready = bool(index.get("ready"))
-    body = ReadyPublic(
-        status="ready" if ready else "not-ready",
-        model=ModelStatus(
-            id=service.embedder.model_id, dim=service.embedder.dim, backend=settings.backend
-        ),
-        index=index,
-        cache_entries=len(service.cache),
+    status_code = 200 if ready else 503
+    body = ReadyPublic(status="ready" if ready else "not-ready")
+    if not authenticated:
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=status_code)
+    body.model = ModelStatus(
+        id=service.embedder.model_id, dim=service.embedder.dim, backend=settings.backend
     )
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    body.index = index
+    body.cache_entries = len(service.cache)
+    return JSONResponse(body.model_dump(), status_code=status_code)

@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse
 from natoqa._version import __version__
 from natoqa.answer.phrases import references_markdown
 from natoqa.api.asking import answer, answerer, make_question, with_body
-from natoqa.api.deps import ServiceDep, SettingsDep
+from natoqa.api.deps import JsonBody, ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, ProblemError, problem_responses
 from natoqa.api.schemas import (
     OPENAI_MODEL,
@@ -100,16 +100,19 @@ async def chat_completions(
     prompt_tokens = sum(len(m.text.split()) for m in body.messages)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        compute, path = answerer(service, q), request.url.path
         return sse_response(
-            openai_events(
-                answerer(service, q),
+            lambda drain: openai_events(
+                compute,
                 render,
+                drain,
                 completion_id=completion_id,
                 fingerprint=fingerprint,
                 prompt_tokens=prompt_tokens,
                 include_usage=include_usage,
-                instance=request.url.path,
-            )
+                instance=path,
+            ),
+            settings,
         )
     result = await answer(service, q)
     content, citations = render(result)
@@ -152,8 +155,9 @@ def router(requests: RequestModels) -> APIRouter:
                 "(SSE).",
                 "content": _STREAM_DOC,
             },
-            **problem_responses(400, 404, 422, 503, *GUARD_STATUSES),
+            **problem_responses(400, 404, 415, 422, 503, *GUARD_STATUSES),
         },
+        dependencies=[JsonBody],
     )(with_body(chat_completions, requests.openai))
     routes.get("/models", response_model=ModelList,
                responses=problem_responses(*GUARD_STATUSES))(list_models)

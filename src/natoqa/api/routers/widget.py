@@ -16,11 +16,28 @@ from importlib.resources import files
 
 from fastapi import APIRouter, Request, Response
 
+from natoqa.api.routers.docs import FRAME_OPTIONS, inline_hashes
+
 router = APIRouter(tags=["widget"], include_in_schema=False)
 
 #: short: an embedding page picks up a new widget within minutes, then revalidates
 WIDGET_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 DEMO_CACHE = "no-cache"
+
+
+def embed_csp(origin: str) -> str:
+    """What a publisher's Content-Security-Policy must allow for the widget from ``origin``:
+    the script, its stylesheet (a ``<link>`` in its shadow root) and the API calls.
+    The demo page shows it for publishers to copy."""
+    return f"script-src {origin}; style-src {origin}; connect-src {origin}"
+
+
+def demo_csp(html: str) -> str:
+    """The demo page's own policy: the widget from this origin, the page's inline styles
+    by their hashes, nothing from elsewhere, in no frame."""
+    styles = " ".join(["'self'", *inline_hashes(html, "style")])
+    return (f"default-src 'none'; script-src 'self'; style-src {styles}; connect-src 'self'; "
+            "img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'")
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,7 @@ class Asset:
     media_type: str
     cache_control: str
     etag: str  # of the plain body; the gzipped one is ETag + "-gz" (another representation)
+    headers: dict[str, str]  # a page's own: its Content-Security-Policy and frame policy
 
     @property
     def etag_gz(self) -> str:
@@ -53,7 +71,11 @@ def asset(name: str) -> Asset:
     # mtime=0: the same bytes (and so the same ETag) on every server and restart.
     gzipped = gzip.compress(body, compresslevel=9, mtime=0)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Asset(body, gzipped, media_type, cache_control, etag)
+    headers = {}
+    if media_type.startswith("text/html"):
+        headers = {"Content-Security-Policy": demo_csp(body.decode("utf-8")),
+                   "X-Frame-Options": FRAME_OPTIONS}
+    return Asset(body, gzipped, media_type, cache_control, etag, headers)
 
 
 def _accepts_gzip(request: Request) -> bool:
@@ -86,6 +108,7 @@ def serve(request: Request, name: str) -> Response:
         "X-Content-Type-Options": "nosniff",
         # Pages that isolate themselves (COEP) may still load the widget from this origin.
         "Cross-Origin-Resource-Policy": "cross-origin",
+        **a.headers,
     }
     if _matches(request, a.etag, a.etag_gz):
         return Response(status_code=304, headers=headers)

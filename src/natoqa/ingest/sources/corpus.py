@@ -13,6 +13,7 @@ from natoqa.ingest.sources._io import (
     looks_binary,
     read_bytes,
     read_sidecar,
+    sidecar_path,
 )
 from natoqa.ingest.sources.html import load_html
 from natoqa.ingest.sources.meta import parse_sidecar
@@ -69,10 +70,17 @@ def _parse(path: Path, fmt: str, data: bytes) -> RawDocument:
 
 def load_file(path: Path, root: Path) -> RawDocument:
     """Read one source file with its metadata; SourceError names the file and the reason."""
+    check_source(path, root)
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SourceError(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
     data = read_bytes(path)
+    sidecar_file = sidecar_path(path)
+    if sidecar_file.is_symlink():  # a link out of the corpus must not feed metadata either
+        try:
+            check_source(sidecar_file, root)
+        except SourceError as err:
+            raise SourceError(str(path), f"metadata sidecar: {err.reason}") from None
     sidecar = read_sidecar(path)
     side_meta = parse_sidecar(path, sidecar)
     try:
@@ -92,15 +100,48 @@ def load_file(path: Path, root: Path) -> RawDocument:
     )
 
 
+def check_source(path: Path, root: Path) -> None:
+    """SourceError unless ``path`` is a regular file that resolves inside ``root``.
+
+    A symbolic link is followed only when its target is in the corpus: a link
+    to ``/etc/passwd`` must not put that file into a public index.
+    """
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise SourceError(str(path), "dangling symbolic link") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise SourceError(str(path), f"cannot resolve: {exc}") from None
+    if not target.is_relative_to(root.resolve()):
+        raise SourceError(str(path), "symbolic link to outside the corpus folder")
+    if target.is_dir():
+        if path.is_symlink():
+            raise SourceError(str(path), "symbolic link to a folder (not followed)")
+        raise SourceError(str(path), "a folder, not a file")
+    if not target.is_file():
+        raise SourceError(str(path), "not a regular file (FIFO, socket or device)")
+
+
 def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def candidate_files(root: Path) -> list[Path]:
-    """Every non-hidden file under ``root`` that is not a metadata sidecar, sorted."""
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and not _is_hidden(p, root) and not is_sidecar(p)
-    )
+    """Every non-hidden entry under ``root`` a scan must load or report, sorted.
+
+    That is every file that is not a metadata sidecar, and also what only looks
+    like one: symbolic links (checked by :func:`check_source`), FIFOs, and
+    folders named like a document (``x.txt/``). Other folders are walked, but
+    never through a symbolic link.
+    """
+    found = []
+    for p in root.rglob("*"):
+        if _is_hidden(p, root) or is_sidecar(p):
+            continue
+        if p.is_dir() and not p.is_symlink() and p.suffix.lower() not in SUPPORTED_SUFFIXES:
+            continue  # an ordinary folder: rglob walks it
+        found.append(p)
+    return sorted(found)
 
 
 def scan_corpus(root: Path) -> CorpusScan:
