@@ -15,6 +15,11 @@ from natoqa.cli.main import (
     settings_of,
 )
 
+#: how long uvicorn's supervisor waits for a worker's ping answer before it kills it: a
+#: worker loading the model on a busy machine holds the GIL for seconds (uvicorn's 5 s
+#: default restarted workers under load, and a restart loads the model again)
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 @main.command()
 @click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
@@ -90,5 +95,5 @@ def serve(
     with tempfile.TemporaryDirectory(prefix="natoqa-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         uvicorn.run("natoqa.api.app:worker_app", factory=True, workers=settings.workers,
-                    **options)
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options)
 
