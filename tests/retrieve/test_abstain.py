@@ -13,7 +13,7 @@ from natoqa.errors import ConfigError
 from natoqa.retrieve import abstain
 from natoqa.retrieve.abstain import FEATURES, Calibration, question_set_hash
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_bundled_calibration_uses_every_feature_and_says_what_it_was_fitted_on() -> None:

@@ -12,7 +12,7 @@ from natoqa.ingest.cleaning.joining import merge
 from natoqa.ingest.sources import load_file
 from natoqa.models import Document, RawDocument
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 STUDY = "000_1806e3d119a3e492.txt"
 NEWS = "002_7ab4b17f7a80dd35.txt"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from natoqa.ingest.cleaning import clean
 from natoqa.ingest.sources import SUPPORTED_SUFFIXES, load_file
 from natoqa.ingest.sources._io import content_hash
-from tests.sources.conftest import THREE_PAGES, PdfMaker
+from tests.ingest.sources.conftest import THREE_PAGES, PdfMaker
 
 NEWS = (
     "date 2024-10 Rutte übernimmt am Dienstag das Amt des Generalsekretärs.\n\n"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from natoqa.cli import main
 from natoqa.index.builder import LOCK_FILE
 from natoqa.index.store import MANIFEST, IndexStore
-from tests.test_store import write_version
+from tests.index.test_store import write_version
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from natoqa.evaluate.evaluation import (
 )
 from natoqa.models import Passage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEVSET = ROOT / "eval" / "devset.jsonl"
 FOLLOWUPS = ROOT / "eval" / "followups.jsonl"
 

@@ -302,7 +302,7 @@ def test_english_answers_quote_the_gold_sentence_from_german_text(service: Any) 
     import json
 
     rows = [json.loads(line) for line in
-            (Path(__file__).parents[1] / "eval" / "devset.jsonl").read_text("utf-8").splitlines()]
+            (Path(__file__).parents[2] / "eval" / "devset.jsonl").read_text("utf-8").splitlines()]
     english = [r for r in rows if r["lang"] == "en" and not r.get("out_of_scope")]
     quoted = sum(
         any(" ".join(g.split()) in " ".join(service.ask(r["question"]).text.split())

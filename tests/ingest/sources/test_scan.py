@@ -10,7 +10,7 @@ import pytest
 from natoqa.errors import CorpusError, SourceError
 from natoqa.ingest.sources import load_file, scan_corpus
 from natoqa.ingest.sources._io import MAX_BYTES
-from tests.sources.conftest import THREE_PAGES, PdfMaker
+from tests.ingest.sources.conftest import THREE_PAGES, PdfMaker
 
 GOOD = "Die NATO ist ein Verteidigungsbündnis. Sie wurde 1949 gegründet.\n"
 
@@ -100,7 +100,7 @@ def test_no_usable_document(tmp_path: Path) -> None:
 
 
 def test_bundled_corpus_loads() -> None:
-    root = Path(__file__).resolve().parents[2] / "corpus"
+    root = Path(__file__).resolve().parents[3] / "corpus"
     scan = scan_corpus(root)
     assert scan.skipped == []
     assert {d.doc_id for d in scan.documents} >= {
