@@ -76,6 +76,14 @@ def built_index(tmp_path_factory: pytest.TempPathFactory, corpus_copy: Path, emb
     return index_dir
 
 
+def natoqa_cli(
+    *args: str, timeout: float = 60, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``natoqa ARGS…`` in a new process, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "natoqa", *args], capture_output=True,
+                          text=True, timeout=timeout, check=check)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

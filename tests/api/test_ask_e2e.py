@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.conftest import natoqa_cli
 
 pytestmark = pytest.mark.slow
 
@@ -87,41 +87,14 @@ def test_body_that_is_not_json(server_url: str) -> None:
 
 
 def test_cli_ask_prints_cited_passages(server_url: str) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "natoqa",
-            "ask",
-            "Was erbt Rutte von seinem Vorgänger?",
-            "--url",
-            server_url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = natoqa_cli("ask", "Was erbt Rutte von seinem Vorgänger?", "--url", server_url,
+                     check=True).stdout
     assert "[1]" in out and "Quellen:" in out
 
 
 def test_cli_ask_json(server_url: str) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "natoqa",
-            "ask",
-            "What does Rutte inherit?",
-            "--url",
-            server_url,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = natoqa_cli("ask", "What does Rutte inherit?", "--url", server_url, "--json",
+                     check=True).stdout
     data = json.loads(out)
     assert data["citations"] and data["language"] == "en"
 
@@ -129,20 +102,7 @@ def test_cli_ask_json(server_url: str) -> None:
 def test_cli_ask_unreachable_server_is_one_clear_line() -> None:
     from tests.conftest import free_port
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "natoqa",
-            "ask",
-            "NATO?",
-            "--url",
-            f"http://127.0.0.1:{free_port()}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = natoqa_cli("ask", "NATO?", "--url", f"http://127.0.0.1:{free_port()}")
     assert proc.returncode == 3
     assert "cannot reach natoqa" in proc.stderr
     assert "Traceback" not in proc.stderr

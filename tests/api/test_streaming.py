@@ -14,6 +14,7 @@ from httpx_sse import connect_sse
 
 from natoqa.api.streaming import answer_pieces
 from tests.api.conftest import make_app
+from tests.conftest import natoqa_cli
 
 #: far from the corpus in every sense: retrieval must abstain
 OFF_TOPIC_EN = "Which football club won the 1998 World Cup final?"
@@ -162,23 +163,7 @@ def test_cli_ask_stream_prints_answer_and_sources(server_url: str) -> None:
 
 @pytest.mark.slow
 def test_cli_ask_stream_json_is_one_event_per_line(server_url: str) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "natoqa",
-            "ask",
-            QUESTION,
-            "--url",
-            server_url,
-            "--stream",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = natoqa_cli("ask", QUESTION, "--url", server_url, "--stream", "--json", check=True).stdout
     received = [(e["event"], e["data"]) for e in map(json.loads, out.splitlines())]
     check_contract(received)
 

@@ -12,18 +12,28 @@ from natoqa.cli.main import (
 )
 from natoqa.errors import APIError
 
+# the options both commands take, said once
+url_option = click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="Server."
+)
+k_option = click.option(
+    "-k", type=click.IntRange(min=1), default=None,
+    help="Passages to cite (at most the server's NATOQA_MAX_K, 20 by default).",
+)
+retries_option = click.option(
+    "--retries", type=click.IntRange(0, 20), default=4, show_default=True,
+    help="Tries again after 429/503, waiting as the server's Retry-After says.",
+)
 
 @main.command()
 @click.argument("question")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
+@url_option
 @click.option("--history", multiple=True, help="An earlier question (repeatable, oldest first).")
-@click.option("-k", type=click.IntRange(min=1), default=None,
-              help="Passages to cite (at most the server's NATOQA_MAX_K, 20 by default).")
+@k_option
 @click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the JSON answer (with --stream: one JSON line per event).")
-@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
-              help="Tries again after 429/503, waiting as the server's Retry-After says.")
+@retries_option
 def ask(
     question: str, url: str, history: tuple[str, ...], k: int | None, stream: bool,
     as_json: bool, retries: int,
@@ -55,14 +65,12 @@ def ask(
 
 
 @main.command()
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Server.")
-@click.option("-k", type=click.IntRange(min=1), default=None,
-              help="Passages to cite (at most the server's NATOQA_MAX_K, 20 by default).")
+@url_option
+@k_option
 @click.option("--no-stream", is_flag=True, help="Print each answer when it is complete.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON answer per line, no prompt: for scripts piping questions in.")
-@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
-              help="Tries again after 429/503, waiting as the server's Retry-After says.")
+@retries_option
 def chat(url: str, k: int | None, no_stream: bool, as_json: bool, retries: int) -> None:
     """Talk with a running server: follow-up questions keep the conversation's context.
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
-from natoqa.api.asking import answer, answerer, make_question, with_body
+from natoqa.api.asking import Question, answer, answerer, make_question, with_body
 from natoqa.api.deps import JsonBody, ServiceDep, SettingsDep
 from natoqa.api.problems import GUARD_STATUSES, problem_responses
 from natoqa.api.schemas import AnswerPublic, AskRequest, RequestModels
@@ -30,18 +34,31 @@ async def ask(
     `citations`, then `delta`s, then `done` (docs/API.md).
     """
     q = make_question(settings, body.question, body.history, body.k)
-    if body.stream:
+    return await respond(q, body.stream, request, service, settings)
+
+
+async def respond(
+    q: Question, stream: bool, request: Request, service: ServiceDep, settings: SettingsDep
+) -> AnswerPublic | EventSourceResponse:
+    """The answer to ``q`` as JSON, or streamed as natoqa's events (ask and chat alike)."""
+    if stream:
         service.engine  # noqa: B018 - no index: answer 503 now, before the stream starts
         compute, path = answerer(service, q), request.url.path
         return sse_response(lambda drain: natoqa_events(compute, drain, instance=path), settings)
     return AnswerPublic.of(await answer(service, q))
 
 
+def answer_router(
+    path: str, endpoint: Callable[..., Coroutine[Any, Any, Any]], body: type[BaseModel]
+) -> APIRouter:
+    """``POST /api/v1{path}`` answered by ``endpoint``, its body read as ``body`` (bounded by
+    this server's settings)."""
+    routes = APIRouter(prefix="/api/v1", tags=[path.strip("/")])
+    routes.post(path, response_model=AnswerPublic, responses=RESPONSES,
+                dependencies=[JsonBody])(with_body(endpoint, body))
+    return routes
+
+
 def router(requests: RequestModels) -> APIRouter:
     """The route, its body bounded by this server's settings."""
-    routes = APIRouter(prefix="/api/v1", tags=["ask"])
-    routes.post("/ask", response_model=AnswerPublic, responses=RESPONSES,
-                dependencies=[JsonBody])(
-        with_body(ask, requests.ask)
-    )
-    return routes
+    return answer_router("/ask", ask, requests.ask)
