@@ -14,17 +14,31 @@ from fastapi import FastAPI
 
 from natoqa._version import __version__
 from natoqa.api.cors import install_cors
-from natoqa.api.limits import LimitsMiddleware
 from natoqa.api.middleware import RequestIdMiddleware, install_log_record_factory
 from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
-from natoqa.api.routers import admin, ask, chat, documents, health, metrics, openai, widget
+from natoqa.api.routers import (
+    admin,
+    admin_documents,
+    admin_page,
+    admin_versions,
+    ask,
+    chat,
+    documents,
+    health,
+    metrics,
+    openai,
+    widget,
+)
+from natoqa.api.uploads import UploadAwareLimits
 from natoqa.config import Settings, get_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
 from natoqa.index.store import IndexStore
 from natoqa.retrieve.retriever import RetrievalConfig
+from natoqa.service.builds import BuildQueue
 from natoqa.service.cache import AnswerCache
+from natoqa.service.documents import DocumentService
 from natoqa.service.metrics import worker_exit
 from natoqa.service.reloader import reload_in_background
 from natoqa.service.service import QAService
@@ -53,11 +67,13 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
                 copy.embed("warm-up", kind="query")
             app.state.service = svc
         prepare_language_detection()
+        app.state.documents = _documents(app.state.service, settings)
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         try:
             async with reload_in_background(app.state.service, settings.reload_interval):
                 yield
         finally:
+            app.state.documents.builds.stop()
             worker_exit()
 
     app = FastAPI(
@@ -73,7 +89,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     install_log_record_factory()
     # add_middleware wraps what is there: the last added runs first. Order, outside in:
     # request id -> metrics/access log -> limits -> app, so refusals carry an id and count.
-    app.add_middleware(LimitsMiddleware, settings=settings)
+    app.add_middleware(UploadAwareLimits, settings=settings)
     app.add_middleware(ObservabilityMiddleware, router=app.router)
     app.add_middleware(RequestIdMiddleware)
     install_cors(app, settings)  # outermost: see its docstring
@@ -84,8 +100,25 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(openai.router)
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(admin_documents.router)
+    app.include_router(admin_versions.router)
     app.include_router(widget.router)
+    app.include_router(admin_page.router)
     return app
+
+
+def _documents(service: QAService, settings: Settings) -> DocumentService:
+    """Document changes over HTTP and the builds they queue, with the model's own copy for
+    building (loaded at the first build), switching this service when a build is done."""
+
+    def switch() -> str | None:
+        return service.reload(force=True).version
+
+    builds = BuildQueue(
+        settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
+        delay=settings.build_delay, keep_versions=settings.keep_versions,
+    )
+    return DocumentService(service, builds, settings.corpus_dir)
 
 
 def worker_app() -> FastAPI:
