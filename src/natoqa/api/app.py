@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             for copy in embedder.lanes if isinstance(embedder, QueryBatcher) else (embedder,):
                 copy.embed("warm-up", kind="query")
             app.state.service = svc
+            app.state.documents = _documents(svc, settings)
         prepare_language_detection()
-        app.state.documents = _documents(app.state.service, settings)
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         try:
             async with reload_in_background(app.state.service, settings.reload_interval):
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.state.settings = settings
     if service is not None:
         app.state.service = service
+        app.state.documents = _documents(service, settings)
     install_problem_handlers(app)
     install_log_record_factory()
     # add_middleware wraps what is there: the last added runs first. Order, outside in:

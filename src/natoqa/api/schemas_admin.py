@@ -75,15 +75,33 @@ class DocumentMetaIn(BaseModel):
         return {k: v for k, v in self.model_dump().items() if v not in (None, [])}
 
 
+_VERSION = "20250611T101500123456Z-3fa2c1"
+_DOCUMENT: dict[str, Any] = {
+    "doc_id": "fes-zukunft-der-nato", "source": "fes-zukunft-der-nato.pdf", "format": "pdf",
+    "meta": {"title": "Die Zukunft der NATO", "date": "2025-06", "language": "de"},
+    "in_corpus": True, "status": "indexed", "content_hash": "9b1c…", "version": _VERSION,
+    "passages": 48, "reason": None, "build_id": None}
+_REPORT: dict[str, Any] = {
+    "version": _VERSION, "previous_version": "20250610T090000000000Z-77b0e4",
+    "switched": True, "documents": 3, "documents_added": 1, "documents_changed": 0,
+    "documents_removed": 0, "documents_unchanged": 2, "passages": 144,
+    "passages_embedded": 48, "passages_reused": 96, "full_rebuild": None, "seconds": 4.2,
+    "added": ["fes-zukunft-der-nato.pdf"], "changed": [], "removed": [], "skipped": [],
+    "pruned": [], "timings": {"scan_s": 0.2, "embed_s": 1.1, "embed_sentences_s": 2.7}}
+_BUILD: dict[str, Any] = {
+    "id": "20250611T101459000000Z-a1b2c3", "state": "succeeded",
+    "requested_at": "2025-06-11T10:14:59.000+00:00",
+    "started_at": "2025-06-11T10:14:59.600+00:00",
+    "finished_at": "2025-06-11T10:15:03.900+00:00", "phase": None, "done": 40, "total": 40,
+    "changes": [{"action": "put", "doc_id": "fes-zukunft-der-nato", "actor": "cms",
+                 "at": "2025-06-11T10:14:59.000+00:00", "content_hash": "9b1c…"}],
+    "report": _REPORT, "error": None, "version": _VERSION}
+
+
 class DocumentStatusPublic(BaseModel):
     """One document: where it stands between the corpus and the index answering now."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "doc_id": "fes-zukunft-der-nato", "source": "fes-zukunft-der-nato.pdf", "format": "pdf",
-        "meta": {"title": "Die Zukunft der NATO", "date": "2025-06", "language": "de"},
-        "in_corpus": True, "status": "indexed",
-        "content_hash": "9b1c…", "version": "20250611T101500123456Z-3fa2c1", "passages": 48,
-        "reason": None, "build_id": None}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_DOCUMENT]})
 
     doc_id: str = Field(description="The name to PUT/DELETE (the file name without suffix).")
     source: str = Field(description="Its id in the index and in citations (the file name).")
@@ -105,14 +123,7 @@ class DocumentStatusPublic(BaseModel):
 class BuildPublic(BaseModel):
     """A build the server runs after document changes; follow it until ``state`` is final."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "20250611T101459000000Z-a1b2c3", "state": "running",
-        "requested_at": "2025-06-11T10:14:59.000+00:00",
-        "started_at": "2025-06-11T10:14:59.600+00:00",
-        "finished_at": None, "phase": "passages", "done": 12, "total": 40,
-        "changes": [{"action": "put", "doc_id": "fes-zukunft-der-nato", "actor": "cms",
-                     "at": "2025-06-11T10:14:59.000+00:00", "content_hash": "9b1c…"}],
-        "report": None, "error": None, "version": None}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_BUILD]})
 
     id: str
     state: Literal["queued", "running", "succeeded", "failed"]
@@ -139,10 +150,15 @@ class BuildPublic(BaseModel):
 
 
 class BuildListPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"builds": [_BUILD]}]})
+
     builds: list[BuildPublic] = Field(description="Newest first.")
 
 
 class DocumentListAdminPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": _VERSION, "documents": [_DOCUMENT], "build": None}]})
+
     version: str = Field(description="The index version the service answers from.")
     documents: list[DocumentStatusPublic]
     build: BuildPublic | None = Field(description="The queued or running build, if any.")
@@ -151,6 +167,12 @@ class DocumentListAdminPublic(BaseModel):
 class DocumentChangePublic(BaseModel):
     """What an upload or removal does: ``changed`` false (the same content is there
     already) builds nothing; otherwise ``build_id`` names the build to follow."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "doc_id": "fes-zukunft-der-nato", "changed": True, "build_id": _BUILD["id"],
+        "build_url": f"/api/v1/admin/builds/{_BUILD['id']}", "passages": 48,
+        "document": {**_DOCUMENT, "status": "pending", "version": None, "passages": None,
+                     "build_id": _BUILD["id"]}}]})
 
     doc_id: str
     changed: bool
@@ -174,15 +196,24 @@ class VersionPublic(BaseModel):
 
 
 class VersionListPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"versions": [{
+        "version": _VERSION, "current": True, "served": True,
+        "created": "2025-06-11T10:15:03+00:00", "documents": 3, "passages": 144,
+        "build_seconds": 4.2, "report": _REPORT}]}]})
+
     versions: list[VersionPublic] = Field(description="Newest first.")
 
 
 class RollbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"version": "20250610T090000000000Z-77b0e4"}, {}]})
 
     version: str | None = Field(None, description="Default: the version before the current.")
 
 
 class RollbackPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": "20250610T090000000000Z-77b0e4", "previous_version": _VERSION}]})
+
     version: str = Field(description="The version now current and answering.")
     previous_version: str | None

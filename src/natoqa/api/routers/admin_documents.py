@@ -82,7 +82,7 @@ DocId = Annotated[str, Path(description="The document's name: the file name with
                             examples=["fes-zukunft-der-nato"])]
 
 router = APIRouter(prefix=PREFIX, tags=["documents (admin)"],
-                   responses=problem_responses(401, 403, 429, 503))
+                   responses=problem_responses(401, 403, 422, 429, 503))
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -97,8 +97,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 def _public(result: ChangeResult, response: Response) -> DocumentChangePublic:
     build_id = result.build.id if result.build else None
     url = f"{PREFIX}/builds/{build_id}" if build_id else None
-    if result.changed or build_id:
-        response.status_code = 202
+    response.status_code = 202 if result.changed or build_id else 200
     if url:
         response.headers["Location"] = url
     return DocumentChangePublic(

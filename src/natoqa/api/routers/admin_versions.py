@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 
 from natoqa.api.deps import ServiceDep
 from natoqa.api.problems import ProblemError, problem_responses
@@ -62,7 +63,10 @@ async def list_versions(service: ServiceDep, documents: DocumentsDep) -> Version
 
 @router.post("/rollback", response_model=RollbackPublic,
              responses=problem_responses(404, 409, 422))
-async def rollback(service: ServiceDep, body: RollbackRequest | None = None) -> RollbackPublic:
+async def rollback(
+    service: ServiceDep,
+    body: Annotated[RollbackRequest | None, Body(examples=[{"version": None}])] = None,
+) -> RollbackPublic:
     """Make an earlier version current again (default: the one before the current) and answer
     from it now. The next document build starts from it and adds the corpus's changes again."""
     previous = service.engine.index.version
