@@ -170,14 +170,16 @@ def test_ten_uploads_in_one_second_are_at_most_two_builds_and_lose_nothing(
     wait_idle(server.url, CMS_TOKEN)
     docs = {f"schwarm-{i}": f"Meldung {i}: Die Übung Schwarm {i} fand in Lager {i * 7} statt. "
             * 20 for i in range(10)}
-    started = time.monotonic()
+    sent: list[float] = []
+
+    def send(item: tuple[str, str]) -> httpx.Response:
+        sent.append(time.monotonic())
+        return put(server, item[0], item[1].encode(), "text/plain",
+                   params={"title": f"Schwarm {item[0][-1]}"})
+
     with ThreadPoolExecutor(10) as pool:
-        responses = list(pool.map(
-            lambda item: put(server, item[0], item[1].encode(), "text/plain",
-                             params={"title": f"Schwarm {item[0][-1]}"}),
-            docs.items(),
-        ))
-    assert time.monotonic() - started < 1.0
+        responses = list(pool.map(send, docs.items()))
+    assert max(sent) - min(sent) < 1.0  # all ten sent within one second
     assert all(r.status_code == 202 for r in responses), [r.text for r in responses]
     build_ids = {r.json()["build_id"] for r in responses}
     assert len(build_ids) <= 2, build_ids

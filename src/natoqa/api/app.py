@@ -35,6 +35,7 @@ from natoqa.config import Settings, get_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
 from natoqa.index.store import IndexStore
+from natoqa.ingest.cleaning.meta import prepare_detection
 from natoqa.retrieve.retriever import RetrievalConfig
 from natoqa.service.builds import BuildQueue
 from natoqa.service.cache import AnswerCache
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             app.state.service = svc
             app.state.documents = _documents(svc, settings)
         prepare_language_detection()
+        if settings.admin_token or settings.documents_tokens:
+            prepare_detection()  # documents may be uploaded: their reading must not stall
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         try:
             async with reload_in_background(app.state.service, settings.reload_interval):
