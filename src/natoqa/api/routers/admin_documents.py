@@ -151,7 +151,7 @@ async def get_document(doc_id: DocId, _: EditorDep, documents: DocumentsDep
     openapi_extra=_UPLOAD_BODY,
     responses={200: {"description": "Unchanged: the same file and metadata are there "
                      "already; nothing is built.", "model": DocumentChangePublic},
-               **problem_responses(400, 413, 415, 422)},
+               **problem_responses(400, 404, 413, 415, 422)},
 )
 async def put_document(
     doc_id: DocId,
