@@ -113,7 +113,8 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 
 def _documents(service: QAService, settings: Settings) -> DocumentService:
     """Document changes over HTTP and the builds they queue, with the model's own copy for
-    building (loaded at the first build), switching this service when a build is done."""
+    building (loaded at start when a token allows changes, else at the first build),
+    switching this service when a build is done."""
 
     def switch() -> str | None:
         return service.reload(force=True).version
@@ -122,6 +123,8 @@ def _documents(service: QAService, settings: Settings) -> DocumentService:
         settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
         delay=settings.build_delay, keep_versions=settings.keep_versions,
     )
+    if settings.admin_token or settings.documents_tokens:  # documents may change
+        builds.start()
     return DocumentService(service, builds, settings.corpus_dir)
 
 

@@ -122,6 +122,7 @@ class BuildQueue:
         self._first_change = 0.0
         self._last_change = 0.0
         self._stopping = False
+        self._preload = False
         self._thread: threading.Thread | None = None
 
     @property
@@ -174,6 +175,13 @@ class BuildQueue:
 
     # --- the worker -------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the worker now and load its model copy in the background, so the first
+        build does not wait for it (the server answers meanwhile)."""
+        with self._cond:
+            self._preload = True
+            self._start_worker()
+
     def _start_worker(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._work, name="natoqa-builds", daemon=True)
@@ -195,6 +203,11 @@ class BuildQueue:
             self._thread.join(timeout)
 
     def _work(self) -> None:
+        if self._preload and self._embedder is None:
+            try:
+                self._embedder = self._make_embedder()
+            except Exception:  # the first build tries again and reports the error
+                log.exception("cannot load the model for builds")
         while True:
             with self._cond:
                 while self._queued is None and not self._stopping:

@@ -62,7 +62,7 @@ async def list_versions(service: ServiceDep, documents: DocumentsDep) -> Version
 
 
 @router.post("/rollback", response_model=RollbackPublic,
-             responses=problem_responses(404, 409, 422))
+             responses=problem_responses(400, 404, 409, 422))
 async def rollback(
     service: ServiceDep,
     body: Annotated[RollbackRequest | None, Body(examples=[{"version": None}])] = None,
