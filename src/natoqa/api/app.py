@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
 
 def _documents(service: QAService, settings: Settings) -> DocumentService:
     """Document changes over HTTP and the builds they queue, with the model's own copy for
-    building (loaded at start when a token allows changes, else at the first build),
+    building (loaded at start when documents tokens are set, else at the first build),
     switching this service when a build is done."""
 
     def switch() -> str | None:
@@ -123,7 +123,7 @@ def _documents(service: QAService, settings: Settings) -> DocumentService:
         settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
         delay=settings.build_delay, keep_versions=settings.keep_versions,
     )
-    if settings.admin_token or settings.documents_tokens:  # documents may change
+    if settings.documents_tokens:  # a content system will send changes: be ready for them
         builds.start()
     return DocumentService(service, builds, settings.corpus_dir)
 
