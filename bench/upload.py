@@ -110,7 +110,7 @@ def burst(url: str) -> dict[str, Any]:
             time.sleep(0.2)
         builds.append(b)
     return {
-        "sent_within_s": round(sent, 3),
+        "accepted_within_s": round(sent, 3),
         "builds": len(builds),
         "all_indexed_s": round(time.perf_counter() - started, 3),
         "added": sum(len(b["report"]["added"]) for b in builds if b["report"]),

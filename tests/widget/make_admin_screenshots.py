@@ -36,6 +36,7 @@ def main() -> None:
         page.locator("#version-table tbody tr").first.wait_for()
         page.mouse.move(0, 0)  # no hover effects in the picture
         page.evaluate("document.activeElement.blur()")  # nor a focus ring
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(args.out / "admin-documents.png"))
         print(f"wrote {args.out / 'admin-documents.png'}")
         page.locator("#versions-h").evaluate("el => el.scrollIntoView({block: 'start'})")
