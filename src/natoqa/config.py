@@ -252,8 +252,7 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"token name {name!r}: use letters, digits, '_', '.', '-' (not 'admin')"
                 )
-            secret = token.get_secret_value()
-            if len(secret) < 16 or any(c.isspace() for c in secret):
+            if _weak(token):
                 raise ValueError(f"token {name!r} needs at least 16 characters and no spaces")
         return value
 
@@ -270,11 +269,15 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _api_keys_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for key in value:
-            secret = key.get_secret_value()
-            if len(secret) < 16 or any(c.isspace() for c in secret):
-                raise ValueError("each API key needs at least 16 characters and no spaces")
+        if any(_weak(key) for key in value):
+            raise ValueError("each API key needs at least 16 characters and no spaces")
         return value
+
+
+def _weak(token: SecretStr) -> bool:
+    """Too short to resist guessing, or with spaces (a paste error)."""
+    secret = token.get_secret_value()
+    return len(secret) < 16 or any(c.isspace() for c in secret)
 
 
 def load_settings(**overrides: object) -> Settings:
