@@ -98,10 +98,10 @@ def _print_build(build: BuildPublic) -> None:
               "suffix); the same name replaces it.")
 @click.option("--meta", "meta_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Metadata from a .toml (like a NAME.meta.toml sidecar) or .json file.")
-@click.option("--title")
+@click.option("--title", help="Default: the title the file itself states.")
 @click.option("--author", "authors", multiple=True, help="Repeatable.")
 @click.option("--date", help="YYYY, YYYY-MM or YYYY-MM-DD.")
-@click.option("--publisher")
+@click.option("--publisher", help="Who published it.")
 @click.option("--source-url", help="Link to the source.")
 @click.option("--language", help="e.g. de or en.")
 @_URL
