@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -151,5 +152,45 @@ def server_url(built_index: Path) -> Iterator[str]:
     proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off"})
     try:
         yield url
+    finally:
+        stop_server(proc)
+
+
+#: tokens of the editable server (``editable_server``)
+ADMIN_TOKEN = "admin-token-for-tests-0123"
+CMS_TOKEN = "cms-token-for-tests-456789"
+#: its upload limit: small, so the over-the-limit test sends little
+UPLOAD_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EditableServer:
+    """A server whose corpus (a private copy) may be changed over HTTP."""
+
+    url: str
+    corpus: Path
+    index: Path
+    log_path: Path
+
+
+@pytest.fixture(scope="session")
+def editable_server(
+    tmp_path_factory: pytest.TempPathFactory, built_index: Path
+) -> Iterator[EditableServer]:
+    """A real server on private copies of the bundled corpus and its index, with the admin
+    token and a documents token named ``cms``; tests change it with distinct doc_ids."""
+    root = tmp_path_factory.mktemp("editable")
+    corpus, index = root / "corpus", root / "index"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copytree(built_index, index, ignore=shutil.ignore_patterns(".build.lock"))
+    proc, url = start_server(index, env={
+        "NATOQA_RATE_LIMIT": "off",
+        "NATOQA_ADMIN_TOKEN": ADMIN_TOKEN,
+        "NATOQA_DOCUMENTS_TOKENS": f"cms:{CMS_TOKEN}",
+        "NATOQA_CORPUS_DIR": str(corpus),
+        "NATOQA_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+    })
+    try:
+        yield EditableServer(url, corpus, index, proc.log_path)  # type: ignore[attr-defined]
     finally:
         stop_server(proc)

@@ -186,6 +186,24 @@ class Settings(BaseSettings):
     keep_versions: int = Field(
         5, ge=1, le=1000, description="Index versions kept by a build (older ones are deleted)."
     )
+
+    # --- documents over HTTP (docs/DOCUMENTS.md) -----------------------------
+    documents_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="Named tokens that may change documents (PUT/DELETE "
+        "/api/v1/admin/documents/*, builds) but nothing else, e.g. for a content system's "
+        "webhook: 'cms:TOKEN,intranet:TOKEN2' or a JSON object; the name is the audit log's "
+        "'actor'. NATOQA_ADMIN_TOKEN may do all of it too.",
+    )
+    max_upload_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024,
+        description="Largest document a PUT /api/v1/admin/documents/{doc_id} takes (413 above).",
+    )
+    build_delay: float = Field(
+        0.5, ge=0, le=60,
+        description="Seconds of quiet after a document change before the server builds, so "
+        "changes sent together are one build (at most 10 s of grouping).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Other origins whose pages may embed the widget, i.e. call the API from "
@@ -230,6 +248,31 @@ class Settings(BaseSettings):
             return value.strip()
         return value
 
+    @field_validator("documents_tokens", mode="before")
+    @classmethod
+    def _split_documents_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                return json.loads(text)
+            pairs = [part.strip() for part in text.split(",") if part.strip()]
+            if any(":" not in pair for pair in pairs):
+                raise ValueError("write each token as NAME:TOKEN, comma-separated")
+            return dict(pair.split(":", 1) for pair in pairs)
+        return value
+
+    @field_validator("documents_tokens")
+    @classmethod
+    def _documents_tokens_named(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, token in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name) or name == "admin":
+                raise ValueError(
+                    f"token name {name!r}: use letters, digits, '_', '.', '-' (not 'admin')"
+                )
+            if _weak(token):
+                raise ValueError(f"token {name!r} needs at least 16 characters and no spaces")
+        return value
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_api_keys(cls, value: object) -> object:
@@ -243,10 +286,8 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _api_keys_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for key in value:
-            secret = key.get_secret_value()
-            if len(secret) < 16 or any(c.isspace() for c in secret):
-                raise ValueError("each API key needs at least 16 characters and no spaces")
+        if any(_weak(key) for key in value):
+            raise ValueError("each API key needs at least 16 characters and no spaces")
         return value
 
     # --- added later (kept at the end) -------------------------------------
@@ -266,6 +307,12 @@ class Settings(BaseSettings):
     @classmethod
     def _trusted_api_keys_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
         return cls._api_keys_strong(value)
+
+
+def _weak(token: SecretStr) -> bool:
+    """Too short to resist guessing, or with spaces (a paste error)."""
+    secret = token.get_secret_value()
+    return len(secret) < 16 or any(c.isspace() for c in secret)
 
 
 def load_settings(**overrides: object) -> Settings:

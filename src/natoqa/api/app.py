@@ -21,6 +21,9 @@ from natoqa.api.observability import ObservabilityMiddleware
 from natoqa.api.problems import install_problem_handlers
 from natoqa.api.routers import (
     admin,
+    admin_documents,
+    admin_page,
+    admin_versions,
     ask,
     chat,
     docs,
@@ -35,7 +38,10 @@ from natoqa.config import Settings, get_settings, worker_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
 from natoqa.index.store import IndexStore
+from natoqa.ingest.cleaning.meta import prepare_detection
+from natoqa.service.builds import BuildQueue
 from natoqa.service.cache import AnswerCache
+from natoqa.service.documents import DocumentService
 from natoqa.service.metrics import worker_exit
 from natoqa.service.reloader import reload_in_background
 from natoqa.service.service import QAService
@@ -62,12 +68,16 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             for copy in embedder.lanes if isinstance(embedder, QueryBatcher) else (embedder,):
                 copy.embed("warm-up", kind="query")
             app.state.service = svc
+            app.state.documents = _documents(svc, settings)
         prepare_language_detection()
+        if settings.admin_token or settings.documents_tokens:
+            prepare_detection()  # documents may be uploaded: their reading must not stall
         log.info("natoqa ready: index %s", app.state.service.engine.index.version)
         try:
             async with reload_in_background(app.state.service, settings.reload_interval):
                 yield
         finally:
+            app.state.documents.builds.stop()
             worker_exit()
 
     app = FastAPI(
@@ -81,6 +91,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.state.settings = settings
     if service is not None:
         app.state.service = service
+        app.state.documents = _documents(service, settings)
     install_problem_handlers(app)
     install_log_record_factory()
     # add_middleware wraps what is there: the last added runs first. Order, outside in:
@@ -99,9 +110,29 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
     app.include_router(openai.router(requests))
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(admin_documents.router)
+    app.include_router(admin_versions.router)
     app.include_router(widget.router)
     app.include_router(docs.router)
+    app.include_router(admin_page.router)
     return app
+
+
+def _documents(service: QAService, settings: Settings) -> DocumentService:
+    """Document changes over HTTP and the builds they queue, with the model's own copy for
+    building (loaded at start when documents tokens are set, else at the first build),
+    switching this service when a build is done."""
+
+    def switch() -> str | None:
+        return service.reload(force=True).version
+
+    builds = BuildQueue(
+        settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
+        delay=settings.build_delay, keep_versions=settings.keep_versions,
+    )
+    if settings.documents_tokens:  # a content system will send changes: be ready for them
+        builds.start()
+    return DocumentService(service, builds, settings.corpus_dir)
 
 
 def worker_app() -> FastAPI:

@@ -49,6 +49,8 @@ from natoqa.service.metrics import REJECTED
 log = logging.getLogger(__name__)
 
 LIMITED_PREFIXES = ("/api/", "/v1/")
+#: ``PUT`` here is a document upload, whose body may be as large as a PDF
+UPLOAD_PREFIX = "/api/v1/admin/documents/"
 ADMIN_PREFIX = "/api/v1/admin"
 
 
@@ -62,6 +64,7 @@ class LimitsMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
+        self.max_upload = settings.max_upload_bytes
         self.timeout = settings.request_timeout
         self.max_concurrent = settings.max_concurrent
         self.in_flight = 0
@@ -77,7 +80,7 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if self._declared_length(scope) > self.max_body:
+        if self._declared_length(scope) > self._max_body(scope):
             await self._too_large(scope, receive, send)
             return
         if not path.startswith(LIMITED_PREFIXES):
@@ -124,8 +127,14 @@ class LimitsMiddleware:
                     return 0  # h11 rejects malformed lengths before we get here
         return 0
 
-    async def _read_body(self, receive: Receive) -> bytes:
-        """The whole body; _BodyTooLarge as soon as it passes the limit (chunked uploads)."""
+    def _max_body(self, scope: Scope) -> int:
+        """A document upload may be a PDF (``NATOQA_MAX_UPLOAD_BYTES``); anything else is a
+        question's size (``NATOQA_MAX_BODY_BYTES``)."""
+        upload = scope["method"] == "PUT" and scope["path"].startswith(UPLOAD_PREFIX)
+        return self.max_upload if upload else self.max_body
+
+    async def _read_body(self, receive: Receive, limit: int) -> bytes:
+        """The whole body; _BodyTooLarge as soon as it passes ``limit`` (chunked uploads)."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -134,7 +143,7 @@ class LimitsMiddleware:
                 break  # disconnected: the app will see an empty body and stop
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 raise _BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -143,7 +152,7 @@ class LimitsMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._refuse(scope, receive, send, "body_size", 413, "request-too-large",
-                           f"the request body exceeds {self.max_body} bytes")
+                           f"the request body exceeds {self._max_body(scope)} bytes")
 
     def _api_key(self, scope: Scope) -> bytes | None:
         """The valid API key the request carries, else None."""
@@ -168,7 +177,7 @@ class LimitsMiddleware:
         """The body, read by ``deadline`` (loop time); None when a refusal was sent instead."""
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._read_body(receive)
+                return await self._read_body(receive, self._max_body(scope))
         except _BodyTooLarge:
             await self._too_large(scope, receive, send)
         except TimeoutError:

@@ -73,6 +73,18 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                     "The body exceeds the server's size limit."),
         ProblemType("unsupported-media-type", 415, "Unsupported media type",
                     "The body is not `application/json`."),
+        ProblemType("incomplete-upload", 400, "Incomplete upload",
+                    "The connection ended before the whole document arrived; nothing was "
+                    "stored."),
+        ProblemType("conflict", 409, "Conflict",
+                    "The index is busy with another build or rollback; retry when it is done."),
+        ProblemType("unsupported-document", 415, "Unsupported document type",
+                    "A document upload's `Content-Type` is not PDF, HTML, Markdown or plain "
+                    "text; nothing was stored."),
+        ProblemType("invalid-document", 422, "Invalid document",
+                    "The uploaded document or its `doc_id` cannot be used (a PDF without text, "
+                    "text that is not UTF-8, no text to index, a `doc_id` with a slash or "
+                    "`..`); nothing was stored."),
         ProblemType("rate-limited", 429, "Too many requests",
                     "Slow down; `Retry-After` says when to try again.", "rate_limit_error"),
         ProblemType("internal-error", 500, "Internal error",
@@ -80,6 +92,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                     "reporting it.", "server_error"),
         ProblemType("index-unavailable", 503, "Index unavailable",
                     "No index is loaded (the server is starting or no index was built).",
+                    "server_error"),
+        ProblemType("corpus-unavailable", 503, "Corpus unavailable",
+                    "The server's corpus folder (`NATOQA_CORPUS_DIR`) is missing.",
                     "server_error"),
         ProblemType("unavailable", 503, "Service unavailable",
                     "The server is overloaded or shutting down; retry later.", "server_error"),

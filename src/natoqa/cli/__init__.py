@@ -6,10 +6,10 @@ Exit codes: 0 success; 1 the command failed (message on stderr); 2 usage error;
 130 interrupted (Ctrl-C).
 """
 
-from natoqa.cli import ask, build, index, info, inspect, model, serve
+from natoqa.cli import ask, build, docs, index, info, inspect, model, serve
 from natoqa.cli.eval import eval_command
 from natoqa.cli.main import main
 
 main.add_command(eval_command)
 
-__all__ = ["ask", "build", "index", "info", "inspect", "main", "model", "serve"]
+__all__ = ["ask", "build", "docs", "index", "info", "inspect", "main", "model", "serve"]

@@ -42,6 +42,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -60,6 +61,14 @@ from natoqa.api.schemas import (
     PassageContextPublic,
     StreamEvent,
 )
+from natoqa.api.schemas_admin import (
+    BuildListPublic,
+    BuildPublic,
+    DocumentChangePublic,
+    DocumentListAdminPublic,
+    DocumentStatusPublic,
+)
+from natoqa.client.documents import BUILDS, DOCUMENTS, auth, document_path, upload_request
 from natoqa.errors import APIError, ClientError, ConnectError
 
 __all__ = [
@@ -306,6 +315,60 @@ class Client:
     ) -> None:
         self.close()
 
+    # --- documents and builds (admin or documents token; docs/DOCUMENTS.md) -------------
+    # ``token`` overrides the client's ``api_key`` for one call.
+
+    def put_document(
+        self, doc_id: str, content: bytes | Path, *, media_type: str | None = None,
+        token: str | None = None, **meta: Any,
+    ) -> DocumentChangePublic:
+        """Create or replace ``doc_id`` from a file (type from its suffix) or bytes (give
+        ``media_type``); ``meta``: title, authors, date, publisher, url, language."""
+        response = self._request("PUT", document_path(doc_id),
+                                 **upload_request(content, media_type, meta, token))
+        return _model(DocumentChangePublic, response)
+
+    def delete_document(
+        self, doc_id: str, *, token: str | None = None
+    ) -> DocumentChangePublic:
+        response = self._request("DELETE", document_path(doc_id), headers=auth(token))
+        return _model(DocumentChangePublic, response)
+
+    def admin_documents(
+        self, *, query: str | None = None, token: str | None = None
+    ) -> DocumentListAdminPublic:
+        """Every document with its status (indexed in V, pending, skipped and why)."""
+        params = {"q": query} if query else None
+        response = self._request("GET", DOCUMENTS, params=params, headers=auth(token))
+        return _model(DocumentListAdminPublic, response)
+
+    def document_status(
+        self, doc_id: str, *, token: str | None = None
+    ) -> DocumentStatusPublic:
+        response = self._request("GET", document_path(doc_id), headers=auth(token))
+        return _model(DocumentStatusPublic, response)
+
+    def build(self, build_id: str, *, token: str | None = None) -> BuildPublic:
+        response = self._request("GET", f"{BUILDS}/{build_id}", headers=auth(token))
+        return _model(BuildPublic, response)
+
+    def builds(self, *, limit: int = 20, token: str | None = None) -> BuildListPublic:
+        response = self._request("GET", BUILDS, params={"limit": limit}, headers=auth(token))
+        return _model(BuildListPublic, response)
+
+    def wait_for_build(
+        self, build_id: str, *, timeout: float = 600.0, token: str | None = None
+    ) -> BuildPublic:
+        """The build once it has succeeded or failed; ClientError after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            build = self.build(build_id, token=token)
+            if build.state in ("succeeded", "failed"):
+                return build
+            if time.monotonic() > deadline:
+                raise ClientError(f"build {build_id} still {build.state} after {timeout:g} s")
+            time.sleep(0.5)
+
 
 class AsyncClient:
     """Async twin of :class:`Client`."""
@@ -420,3 +483,57 @@ class AsyncClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    # --- documents and builds (admin or documents token; docs/DOCUMENTS.md) -------------
+    # ``token`` overrides the client's ``api_key`` for one call.
+
+    async def put_document(
+        self, doc_id: str, content: bytes | Path, *, media_type: str | None = None,
+        token: str | None = None, **meta: Any,
+    ) -> DocumentChangePublic:
+        """Create or replace ``doc_id`` from a file (type from its suffix) or bytes (give
+        ``media_type``); ``meta``: title, authors, date, publisher, url, language."""
+        response = await self._request("PUT", document_path(doc_id),
+                                 **upload_request(content, media_type, meta, token))
+        return _model(DocumentChangePublic, response)
+
+    async def delete_document(
+        self, doc_id: str, *, token: str | None = None
+    ) -> DocumentChangePublic:
+        response = await self._request("DELETE", document_path(doc_id), headers=auth(token))
+        return _model(DocumentChangePublic, response)
+
+    async def admin_documents(
+        self, *, query: str | None = None, token: str | None = None
+    ) -> DocumentListAdminPublic:
+        """Every document with its status (indexed in V, pending, skipped and why)."""
+        params = {"q": query} if query else None
+        response = await self._request("GET", DOCUMENTS, params=params, headers=auth(token))
+        return _model(DocumentListAdminPublic, response)
+
+    async def document_status(
+        self, doc_id: str, *, token: str | None = None
+    ) -> DocumentStatusPublic:
+        response = await self._request("GET", document_path(doc_id), headers=auth(token))
+        return _model(DocumentStatusPublic, response)
+
+    async def build(self, build_id: str, *, token: str | None = None) -> BuildPublic:
+        response = await self._request("GET", f"{BUILDS}/{build_id}", headers=auth(token))
+        return _model(BuildPublic, response)
+
+    async def builds(self, *, limit: int = 20, token: str | None = None) -> BuildListPublic:
+        response = await self._request("GET", BUILDS, params={"limit": limit}, headers=auth(token))
+        return _model(BuildListPublic, response)
+
+    async def wait_for_build(
+        self, build_id: str, *, timeout: float = 600.0, token: str | None = None
+    ) -> BuildPublic:
+        """The build once it has succeeded or failed; ClientError after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            build = await self.build(build_id, token=token)
+            if build.state in ("succeeded", "failed"):
+                return build
+            if time.monotonic() > deadline:
+                raise ClientError(f"build {build_id} still {build.state} after {timeout:g} s")
+            await asyncio.sleep(0.5)

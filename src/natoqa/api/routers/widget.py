@@ -60,6 +60,10 @@ _FILES = {
     "widget.js": ("text/javascript; charset=utf-8", WIDGET_CACHE),
     "widget.css": ("text/css; charset=utf-8", WIDGET_CACHE),
     "demo.html": ("text/html; charset=utf-8", DEMO_CACHE),
+    # the admin page (routers/admin_page.py): revalidated on every load, like the demo
+    "admin.html": ("text/html; charset=utf-8", DEMO_CACHE),
+    "admin.js": ("text/javascript; charset=utf-8", DEMO_CACHE),
+    "admin.css": ("text/css; charset=utf-8", DEMO_CACHE),
 }
 
 

@@ -20,6 +20,14 @@ def detect_language(text: str) -> str | None:
     return str(lang)
 
 
+def prepare_detection() -> None:
+    """Load py3langid's model now: its first use takes seconds holding the GIL, which a
+    server reading uploads would otherwise spend while it answers questions."""
+    import py3langid
+
+    py3langid.classify("warm-up")
+
+
 def shorten(text: str, limit: int = _TITLE_CHARS) -> str:
     """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
     text = " ".join(text.split())
