@@ -236,9 +236,9 @@ def test_streams_when_the_server_is_stopped_end_with_an_event_never_cut(
 
     from tests.conftest import start_server, stop_server
 
-    # 5 s to drain: streams are answered within about 3 s of SIGTERM, or end with an error
+    # 10 s to drain: streams are answered within about 5 s of SIGTERM, or end with an error
     proc, url = start_server(built_index, env={"NATOQA_RATE_LIMIT": "off",
-                                               "NATOQA_SHUTDOWN_TIMEOUT": "5"})
+                                               "NATOQA_SHUTDOWN_TIMEOUT": "10"})
     outcomes: dict[int, tuple[str, Any]] = {}
     under_way = threading.Semaphore(0)
 

@@ -110,9 +110,10 @@ class Drain:
 
     @classmethod
     def within(cls, shutdown_timeout: float) -> Drain:
-        # uvicorn cancels what still runs shutdown_timeout s after SIGTERM, and
-        # sse-starlette notices the signal up to 0.5 s late: end well before that
-        return cls(max(shutdown_timeout - 2.0, shutdown_timeout / 3))
+        # uvicorn cancels what still runs shutdown_timeout s after SIGTERM; sse-starlette
+        # notices the signal up to 0.5 s late, and on a busy machine the event loop's
+        # timers fire late too (seconds, when answer threads crowd the CPU): half of it
+        return cls(shutdown_timeout / 2)
 
     async def expired(self) -> None:
         await self.stopping.wait()
