@@ -20,8 +20,8 @@ XQuAD's German paragraphs, generated German text), builds its index, and measure
   /api/v1/ask`` one at a time with distinct questions (p50/p95), and its RSS;
 - **a one-document rebuild**: one document edited, an incremental build in this process,
   the bytes of the files it created or changed in the index folder, and the **live
-  switch**: from that build's end until ``POST /api/v1/admin/reload`` has the server
-  answering from the new version (the automatic poll adds up to NATOQA_RELOAD_INTERVAL).
+  switch**: from that build's end until the server (checking CURRENT every second, the
+  default) answers from the new version.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/scale.py --sizes 1000 --out /tmp/natoqa-scale
     HF_HUB_OFFLINE=1 .venv/bin/python bench/scale.py --sizes 10000,100000 --synthetic-vectors \\
@@ -34,6 +34,7 @@ kept beside its index). See docs/SCALE.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -59,6 +60,8 @@ from serving import start_server  # noqa: E402
 from natoqa.embed.base import Embedded, Embedder, Kind, Vectors  # noqa: E402
 
 TOKEN = "scale-bench-token"
+#: the server's check of CURRENT (s): the live switch includes up to this much waiting
+RELOAD_INTERVAL = 1
 DEV_SETS = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl"]
 SYNTHETIC_NOTE = "SYNTHESISED VECTORS (--synthetic-vectors): not the model's for most passages"
 
@@ -373,6 +376,9 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
                               "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
                               "build": ensure_build(size, corpus, index, out,
                                                     args.synthetic_vectors, seed_index)}
+    # the index of the corpus as generated (a no-op unless an earlier run stopped while
+    # one document was edited)
+    build_index(corpus, index, args.builder)
     store = IndexStore(index)
     current = store.current()
     assert current is not None
@@ -416,7 +422,8 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
 
     # the service
     log = out / f"server-{size}-{kind}.log"
-    env = {"NATOQA_RATE_LIMIT": "off", "NATOQA_CACHE_SIZE": "0", "NATOQA_RELOAD_INTERVAL": "0",
+    env = {"NATOQA_RATE_LIMIT": "off", "NATOQA_CACHE_SIZE": "0",
+           "NATOQA_RELOAD_INTERVAL": str(RELOAD_INTERVAL),
            "NATOQA_ADMIN_TOKEN": TOKEN, "NATOQA_MAX_CONCURRENT": "64"}
     model_load_s = model_load_seconds()  # now: the same machine load as the server's start
     spawned = time.perf_counter()
@@ -451,9 +458,11 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
             t = time.perf_counter()
             report_b = build_index(corpus, index, args.builder)
             rebuild_s = time.perf_counter() - t
+            if not report_b.switched:
+                raise SystemExit("the edited document made no new index version")
             bytes_, files = written_bytes(before, snapshot(index))
             t = time.perf_counter()
-            switched = admin_reload(url)
+            switched = wait_for_version(url, report_b.version)
             switch_s = time.perf_counter() - t
         finally:
             path.write_text(old, encoding="utf-8")
@@ -471,14 +480,24 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     return result
 
 
-def admin_reload(url: str) -> str | None:
+def wait_for_version(url: str, version: str, timeout: float = 3600) -> str | None:
+    """Poll /readyz until the server answers from ``version`` (its reloader checks CURRENT
+    every RELOAD_INTERVAL s and loads the new version in a thread); returns the version.
+
+    (``POST /api/v1/admin/reload`` would switch at once, but it is an ordinary request
+    and answers 503 when the load outlasts NATOQA_REQUEST_TIMEOUT: it did at 10,000
+    passages.)"""
     import httpx
 
-    r = httpx.post(url + "/api/v1/admin/reload", timeout=3600,
-                   headers={"Authorization": f"Bearer {TOKEN}"})
-    r.raise_for_status()
-    version: str | None = r.json().get("version")
-    return version
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            seen = httpx.get(url + "/readyz", timeout=30).json()["index"]["version"]
+        if seen == version:
+            return seen
+        time.sleep(0.05)
+    return seen
 
 
 # --- output ------------------------------------------------------------------------------
