@@ -419,6 +419,8 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
                         "out_of_scope_abstained": report.out_of_scope_abstained,
                         "answerable": report.answerable, "out_of_scope": report.out_of_scope}
     del retriever, version
+    if args.skip_service:
+        return result
 
     # the service
     log = out / f"server-{size}-{kind}.log"
@@ -493,7 +495,7 @@ def wait_for_version(url: str, version: str, timeout: float = 3600) -> str | Non
     seen = None
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
-            seen = httpx.get(url + "/readyz", timeout=30).json()["index"]["version"]
+            seen = str(httpx.get(url + "/readyz", timeout=30).json()["index"]["version"])
         if seen == version:
             return seen
         time.sleep(0.05)
@@ -526,9 +528,15 @@ COLUMNS = (
 
 
 def table(rows: list[dict[str, Any]]) -> str:
+    def show(cell: Callable[[dict[str, Any]], str], row: dict[str, Any]) -> str:
+        try:
+            return cell(row)
+        except KeyError:  # --skip-service
+            return "n/a"
+
     lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(r) for _, cell in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(show(cell, r) for _, cell in COLUMNS) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -552,6 +560,8 @@ def main() -> None:
     parser.add_argument("--seed-index", type=Path,
                         help="With --synthetic-vectors: a real index whose vectors are reused "
                              "and perturbed (default: the largest real index in --out).")
+    parser.add_argument("--skip-service", action="store_true",
+                        help="Build and measure in-process only: no server, rebuild or switch.")
     parser.add_argument("--json", type=Path, help="Write every figure here.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
