@@ -9,7 +9,8 @@ XQuAD's German paragraphs, generated German text), builds its index, and measure
   embeddings) and the build process's peak RSS (``wait4``'s ``ru_maxrss``);
 - **index size** on disk (the current version's folder, and the whole index folder);
 - **retrieval** in this process: ``Retriever.search`` one question at a time (p50/p95 of
-  the whole call and of its ``search_ms``, the scoring after the model), and what loading
+  the whole call and of its ``search_ms``: the scoring after the model, less the latent
+  terms' scoring, which the retriever times with the model's encoding), and what loading
   costs here (``IndexStore.load``, ``Retriever(...)``);
 - **dev-set quality** through natoqa.evaluate.evaluation: recall@5 of the answerable
   questions of eval/devset.jsonl + followups.jsonl, and the abstention shares;
