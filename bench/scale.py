@@ -1,0 +1,613 @@
+"""What natoqa costs as the corpus grows: 1,000 to 100,000 passages (issue 17).
+
+For each size it makes (or reuses) a corpus (bench/scale_corpus.py: the bundled corpus,
+XQuAD's German paragraphs, generated German text), builds its index, and measures:
+
+- **build**: a full build as a ``natoqa build`` subprocess (real embeddings), or as this
+  script's own subprocess with synthesised vectors (``--synthetic-vectors``); its wall
+  time, passages per second (with their sentence units: only meaningful with real
+  embeddings) and the build process's peak RSS (``wait4``'s ``ru_maxrss``);
+- **index size** on disk (the current version's folder, and the whole index folder);
+- **retrieval** in this process: ``Retriever.search`` one question at a time (p50/p95 of
+  the whole call and of its ``search_ms``: the scoring after the model, less the latent
+  terms' scoring, which the retriever times with the model's encoding), and what loading
+  costs here (``IndexStore.load``, ``Retriever(...)``);
+- **dev-set quality** through natoqa.evaluate.evaluation: recall@5 of the answerable
+  questions of eval/devset.jsonl + followups.jsonl, and the abstention shares;
+- **ANN recall@50** against exact search (:func:`ann_recall`): 1.0 by definition while
+  retrieval is exact, computed for real once an approximate search exists;
+- **the service**: a real ``natoqa serve`` (bench/serving.py), the time from spawning it
+  to ready minus the model's load (measured apart, in a fresh interpreter), ``POST
+  /api/v1/ask`` one at a time with distinct questions (p50/p95), and its RSS;
+- **a one-document rebuild**: one document edited, an incremental build in this process,
+  the bytes of the files it created or changed in the index folder, and the **live
+  switch**: from that build's end until the server (checking CURRENT every second, the
+  default) answers from the new version.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/scale.py --sizes 1000 --out /tmp/natoqa-scale
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/scale.py --sizes 10000,100000 --synthetic-vectors \\
+        --out /tmp/natoqa-scale --json scale.json
+
+Corpora and indexes are kept in ``--out`` and reused by a rerun (a build's figures are
+kept beside its index). See docs/SCALE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import scale_corpus  # noqa: E402
+from service import Http, _rss, load_questions, percentiles  # noqa: E402
+from serving import start_server  # noqa: E402
+
+from natoqa.embed.base import Embedded, Embedder, Kind, Vectors  # noqa: E402
+
+TOKEN = "scale-bench-token"
+#: the server's check of CURRENT (s): the live switch includes up to this much waiting
+RELOAD_INTERVAL = 1
+DEV_SETS = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl"]
+SYNTHETIC_NOTE = "SYNTHESISED VECTORS (--synthetic-vectors): not the model's for most passages"
+
+#: a search function: question -> passage rows, best first
+SearchFn = Callable[[str], Sequence[int]]
+
+
+# --- recall of an approximate search ---------------------------------------------------
+
+
+def ann_recall(approximate: SearchFn, exact: SearchFn, questions: Sequence[str],
+               k: int = 50) -> float:
+    """Mean share of the exact search's top ``k`` that the approximate search also returns
+    in its top ``k`` (recall@k of the ANN against exact search), over ``questions``."""
+    shares = []
+    for q in questions:
+        truth = list(exact(q))[:k]
+        if not truth:
+            continue
+        found = set(list(approximate(q))[:k])
+        shares.append(sum(r in found for r in truth) / len(truth))
+    return float(np.mean(shares)) if shares else 1.0
+
+
+def exact_search(retriever: Any, k: int = 50) -> SearchFn:
+    """Retriever.search's ranking as passage rows (today's search is exact: every passage
+    and sentence unit is scored)."""
+    rows = {p.passage_id: i for i, p in enumerate(retriever.index.passages)}
+
+    def search(question: str) -> list[int]:
+        return [rows[h.passage.passage_id] for h in retriever.search(question, (), k).hits]
+
+    return search
+
+
+# --- synthesised vectors -----------------------------------------------------------------
+
+
+class SyntheticEmbedder(Embedder):
+    """The real model's vectors for texts it knows, a stand-in for every other passage text.
+
+    ``known`` maps texts to what the real model gave them (vector, latent term ids and
+    weights); such a text (the bundled corpus, XQuAD, a smaller corpus of the same seed)
+    gets exactly that. Any other passage or unit text gets a deterministic perturbation,
+    by a hash of the text, of a vector of ``pool`` (real vectors of real text; not of
+    the bundled corpus, so that the dev set's gold passages get no near-copies),
+    normalised, and the same pool row's latent term ids with perturbed weights: the same
+    dimensions, norms and term sparsity as real ones. Questions (``kind="query"``) are
+    always embedded by the real model.
+    """
+
+    #: noise per dimension: cosine to the pool vector about 0.95
+    NOISE = 0.33
+
+    def __init__(self, real: Embedder, known: Mapping[str, tuple[Any, Any, Any]],
+                 pool: Sequence[tuple[Any, Any, Any]]) -> None:
+        self.real = real
+        self.model_id, self.dim = real.model_id, real.dim
+        self.language_means = real.language_means
+        self._terms = real.has_terms
+        self.known = known
+        self.pool_vectors = np.stack([p[0] for p in pool]).astype(np.float32)
+        self.pool_ids = [p[1] for p in pool]
+        self.pool_weights = [p[2] for p in pool]
+        self.synthesised = 0
+        self.reused = 0
+
+    def _one(self, text: str) -> tuple[Any, Any, Any]:
+        hit = self.known.get(text)
+        if hit is not None:
+            self.reused += 1
+            return hit
+        self.synthesised += 1
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        rng = np.random.default_rng(seed)
+        i = int(rng.integers(len(self.pool_vectors)))
+        v = self.pool_vectors[i] + rng.normal(0, self.NOISE / np.sqrt(self.dim), self.dim)
+        v = (v / np.linalg.norm(v)).astype(np.float32)
+        ids = self.pool_ids[i]
+        weights = None
+        if ids is not None:
+            w = self.pool_weights[i]
+            weights = np.where(w > 0, np.maximum(w * rng.normal(1, 0.1, w.shape), 1e-3),
+                               0).astype(np.float32)
+        return v, ids, weights
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        if kind == "query":
+            return self.real.embed_batch(texts, kind=kind)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._one(t)[0] for t in texts])
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        if kind == "query":
+            return self.real.embed_batch_terms(texts, kind=kind)
+        rows = [self._one(t) for t in texts]
+        return Embedded(np.stack([r[0] for r in rows]),
+                        np.stack([r[1] for r in rows]).astype(np.int32),
+                        np.stack([r[2] for r in rows]).astype(np.float32))
+
+
+def known_vectors(index_dir: Path, dim: int) -> tuple[dict[str, tuple[Any, Any, Any]],
+                                                      list[tuple[Any, Any, Any]]]:
+    """Text → (vector, term ids, term weights) of every passage and unit of a real index;
+    and the pool: those not of the bundled corpus (whose documents are at the corpus root)."""
+    from natoqa.embed import latent_terms as sparse
+    from natoqa.index import units
+    from natoqa.index.store import IndexStore
+
+    version = IndexStore(index_dir).load()
+    known: dict[str, tuple[Any, Any, Any]] = {}
+    pool: list[tuple[Any, Any, Any]] = []
+    vectors = version.vectors.reconstruct_n(0, len(version))
+    stored_units = units.reusable_from(version.passages, version.extras, dim)
+    for i, passage in enumerate(version.passages):
+        unit_rows = [stored_units[u] for u in units.units(passage.text) if u in stored_units]
+        # a passage's own terms are not stored: its first unit's stand in (or none)
+        if unit_rows and unit_rows[0].term_ids is not None:
+            ids, weights = unit_rows[0].term_ids, unit_rows[0].term_weights
+        else:
+            ids = np.zeros(sparse.TOP_TERMS, np.int32)
+            weights = np.zeros(sparse.TOP_TERMS, np.float32)
+        entries: list[tuple[str, tuple[Any, Any, Any]]] = [(passage.text, (vectors[i], ids,
+                                                                          weights))]
+        entries += [(u, (s.vector, s.term_ids, s.term_weights))
+                    for u, s in zip(units.units(passage.text), unit_rows, strict=False)]
+        for text, entry in entries:
+            known[text] = entry
+            if "/" in passage.doc_id and entry[1] is not None:
+                pool.append(entry)
+    if not pool:  # an index of the bundled corpus alone: its vectors are all there is
+        pool = list(known.values())
+    return known, pool
+
+
+# --- builds ------------------------------------------------------------------------------
+
+
+def tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
+    out = {}
+    for p in folder.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def written_bytes(before: Mapping[str, tuple[int, int, int]],
+                  after: Mapping[str, tuple[int, int, int]]) -> tuple[int, int]:
+    """(bytes, files) of the files that are new or changed (size, mtime or inode)."""
+    changed = [k for k, v in after.items() if before.get(k) != v]
+    return sum(after[k][0] for k in changed), len(changed)
+
+
+def run_measured(command: list[str], env: Mapping[str, str] | None = None,
+                 ) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of a subprocess, its own rusage by wait4."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, env={**os.environ, **(env or {})})
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({proc.returncode})")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def ensure_build(size: int, corpus: Path, index: Path, out: Path, synthetic: bool,
+                 seed_index: Path | None) -> dict[str, Any]:
+    """Build the index unless a build's figures are kept beside it; returns them."""
+    figures = index.with_suffix(".build.json")
+    if figures.is_file() and (index / "CURRENT").is_file():
+        return dict(json.loads(figures.read_text()), reused=True)
+    shutil.rmtree(index, ignore_errors=True)
+    if synthetic:
+        command = [sys.executable, str(Path(__file__).resolve()), "--_build-synthetic",
+                   str(corpus), str(index)]
+        if seed_index is not None:
+            command.append(str(seed_index))
+    else:
+        command = [sys.executable, "-m", "natoqa", "build", "--corpus", str(corpus),
+                   "--index", str(index), "--json"]
+    print(f"  building {index} ({'synthesised vectors' if synthetic else 'real model'}) …",
+          flush=True)
+    wall, peak, stdout = run_measured(command, {"NATOQA_LOG_LEVEL": "warning"})
+    report = json.loads(stdout)
+    units = _unit_count(index)
+    data = {
+        "size": size, "synthetic": synthetic, "command": command, "wall_s": round(wall, 1),
+        "peak_rss_mib": round(peak), "passages": report["passages"],
+        "documents": report["documents"], "sentence_units": units,
+        "timings": report.get("timings", {}), "build_s": report.get("seconds"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+    if "synthesised" in report:
+        data["synthesised_texts"] = report["synthesised"]
+        data["real_texts"] = report["reused_real"]
+    embed = sum(v for k, v in data["timings"].items() if k.startswith("embed"))
+    data["passages_per_s"] = round(report["passages"] / wall, 2)
+    data["passages_per_s_embedding"] = round(report["passages"] / embed, 2) if embed else None
+    figures.write_text(json.dumps(data, indent=1))
+    return data
+
+
+def seed_index_for(args: argparse.Namespace, size: int) -> Path | None:
+    """--seed-index, else the real index of the largest size up to ``size`` in --out (a
+    corpus of the same seed: its passages are the first of this one), else None."""
+    if args.seed_index is not None:
+        return Path(args.seed_index).resolve()
+    sizes = {int(p.name.split("-")[1]): p for p in args.out.glob("index-*-real")
+             if p.name.split("-")[1].isdigit() and (p / "CURRENT").is_file()}
+    fitting = [n for n in sizes if n <= size]
+    return sizes[max(fitting)] if fitting else None
+
+
+def internal_build_synthetic(corpus: Path, index: Path, seed_index: Path | None) -> None:
+    """The build of --synthetic-vectors, in its own process (peak RSS): prints the report."""
+    import logging
+
+    from natoqa.config import load_settings
+    from natoqa.embed.base import load_embedder
+    from natoqa.index.builder import build_index
+
+    logging.basicConfig(level=logging.WARNING)
+    real = load_embedder(load_settings())
+    embedder = synthetic_embedder(real, seed_index, corpus.parent)
+    report = build_index(corpus, index, embedder)
+    out = report.to_dict()
+    out["synthesised"], out["reused_real"] = embedder.synthesised, embedder.reused
+    print(json.dumps(out))
+
+
+def synthetic_embedder(real: Embedder, seed_index: Path | None, out: Path) -> SyntheticEmbedder:
+    """Known vectors from ``seed_index`` (a real index of a corpus of the same seed), else
+    from a real index of the bundled corpus and XQuAD built once into ``out``."""
+    if seed_index is None:
+        seed_index = out / "index-seed-real"
+        if not (seed_index / "CURRENT").is_file():
+            from natoqa.index.builder import build_index
+
+            seed_corpus = out / "corpus-seed"
+            scale_corpus.write_corpus(seed_corpus, 0)  # bundled + XQuAD only
+            print(f"  embedding the seed corpus {seed_corpus} with the real model …",
+                  file=sys.stderr, flush=True)
+            build_index(seed_corpus, seed_index, real)
+    known, pool = known_vectors(seed_index, real.dim)
+    return SyntheticEmbedder(real, known, pool)
+
+
+def _unit_count(index: Path) -> int:
+    from natoqa.index.store import IndexStore
+    from natoqa.index.units import ROWS_FILE
+
+    version = IndexStore(index).load()
+    return len(version.extras.get(ROWS_FILE, []))
+
+
+# --- one size ----------------------------------------------------------------------------
+
+
+def model_load_seconds() -> float:
+    """Loading the model (and its warm-up question) in a fresh interpreter, as the server's
+    lifespan does; imports of the model's libraries included."""
+    code = ("import time; t = time.perf_counter()\n"
+            "from natoqa.config import load_settings\n"
+            "from natoqa.embed.base import load_embedder\n"
+            "e = load_embedder(load_settings()); e.embed('warm-up', kind='query')\n"
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def edit_document(corpus: Path) -> tuple[Path, str]:
+    """Append a sentence to the first generated (else XQuAD) document; returns its old text."""
+    candidates = sorted((corpus / scale_corpus.GENERATED_DIR).rglob("*.txt")) or \
+        sorted((corpus / scale_corpus.XQUAD_DIR).rglob("*.txt"))
+    path = candidates[0]
+    old = path.read_text(encoding="utf-8")
+    path.write_text(old + "\nNachtrag: Dieser Absatz wurde für den Skalierungstest an das "
+                    "Dokument angehängt, damit genau ein Dokument neu eingelesen wird.\n",
+                    encoding="utf-8")
+    return path, old
+
+
+def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
+                 questions: list[str]) -> dict[str, Any]:
+    from natoqa.config import load_settings
+    from natoqa.evaluate import evaluation
+    from natoqa.index.builder import build_index
+    from natoqa.index.store import IndexStore
+    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+
+    out: Path = args.out
+    kind = "synthetic" if args.synthetic_vectors else "real"
+    corpus, index = out / f"corpus-{size}", out / f"index-{size}-{kind}"
+    stamp = corpus / ".scale.json"
+    if not (stamp.is_file() and json.loads(stamp.read_text()).get("seed") == args.seed):
+        print(f"  generating {corpus} …", flush=True)
+        counts = scale_corpus.write_corpus(corpus, size, args.seed)
+        stamp.write_text(json.dumps({"seed": args.seed, "size": size, **counts}))
+    seed_index = seed_index_for(args, size) if args.synthetic_vectors else None
+    result: dict[str, Any] = {"size": size, "vectors": kind,
+                              "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+                              "build": ensure_build(size, corpus, index, out,
+                                                    args.synthetic_vectors, seed_index)}
+    # the index of the corpus as generated (a no-op unless an earlier run stopped while
+    # one document was edited)
+    build_index(corpus, index, args.builder)
+    store = IndexStore(index)
+    current = store.current()
+    assert current is not None
+    result["index_bytes"] = tree_bytes(store.versions_dir / current)
+    result["index_folder_bytes"] = tree_bytes(index)
+
+    # retrieval in this process
+    t = time.perf_counter()
+    version = store.load(expect_dim=embedder.dim, expect_model=embedder.model_id)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    retriever = Retriever(version, embedder, RetrievalConfig.from_settings(load_settings()))
+    init_s = time.perf_counter() - t
+    result["passages"] = len(version)
+    result["sentence_units"] = len(retriever._unit_rows)
+    result["load_in_process_s"] = {"index_load": round(load_s, 2),
+                                   "retriever_init": round(init_s, 2)}
+    n = args.questions
+    for q in questions[-5:]:
+        retriever.search(q)
+    total, scoring = [], []
+    for q in questions[:n]:
+        t = time.perf_counter()
+        r = retriever.search(q)
+        total.append((time.perf_counter() - t) * 1000)
+        scoring.append(r.timings["search_ms"])
+    result["retrieval_ms"] = percentiles(total)
+    result["scoring_ms"] = percentiles(scoring)
+    exact = exact_search(retriever)
+    result["ann_recall_at_50"] = ann_recall(exact, exact, questions[:min(n, 20)])
+    result["ann"] = "none: exact search (recall 1.0 by definition)"
+    print(f"  retrieval p50 {result['retrieval_ms']['p50']:.1f} ms; dev set …", flush=True)
+    outcomes = evaluation.run(retriever, evaluation.load_questions(DEV_SETS), k=10)
+    report = evaluation.summarise(outcomes)
+    result["devset"] = {"recall_at_5": report.groups["all"].recall[5],
+                        "mrr_at_10": report.groups["all"].mrr,
+                        "answerable_abstained": report.answerable_abstained,
+                        "out_of_scope_abstained": report.out_of_scope_abstained,
+                        "answerable": report.answerable, "out_of_scope": report.out_of_scope}
+    del retriever, version
+    if args.skip_service:
+        return result
+
+    # the service
+    log = out / f"server-{size}-{kind}.log"
+    env = {"NATOQA_RATE_LIMIT": "off", "NATOQA_CACHE_SIZE": "0",
+           "NATOQA_RELOAD_INTERVAL": str(RELOAD_INTERVAL),
+           "NATOQA_ADMIN_TOKEN": TOKEN, "NATOQA_MAX_CONCURRENT": "64"}
+    model_load_s = model_load_seconds()  # now: the same machine load as the server's start
+    spawned = time.perf_counter()
+    proc, url = start_server(index, log, env, ready="/readyz", timeout=3600)
+    ready_s = time.perf_counter() - spawned
+    result["server"] = {"spawn_to_ready_s": round(ready_s, 2),
+                        "model_load_s": round(model_load_s, 2),
+                        "startup_s": round(ready_s - model_load_s, 2),
+                        # what the server does with the index on start, timed in this process:
+                        # `natoqa serve` loads it once to check it, the lifespan again with
+                        # the retriever
+                        "index_part_s": round(2 * load_s + init_s, 2),
+                        "rss_after_start_mib": round(_rss(proc.pid)[0])}
+    try:
+        client = Http(url)
+        for q in questions[-5:]:
+            client.ask(q)
+        latencies = []
+        for q in questions[n:2 * n]:
+            t = time.perf_counter()
+            client.ask(q)
+            latencies.append((time.perf_counter() - t) * 1000)
+        client.close()
+        result["service_ms"] = percentiles(latencies)
+        rss, peak = _rss(proc.pid)
+        result["server"].update(rss_mib=round(rss), peak_rss_mib=round(peak))
+
+        # one document changed: incremental build here, then the live switch
+        before = snapshot(index)
+        path, old = edit_document(corpus)
+        try:
+            t = time.perf_counter()
+            report_b = build_index(corpus, index, args.builder)
+            rebuild_s = time.perf_counter() - t
+            if not report_b.switched:
+                raise SystemExit("the edited document made no new index version")
+            bytes_, files = written_bytes(before, snapshot(index))
+            t = time.perf_counter()
+            switched = wait_for_version(url, report_b.version)
+            switch_s = time.perf_counter() - t
+        finally:
+            path.write_text(old, encoding="utf-8")
+        result["rebuild"] = {"seconds": round(rebuild_s, 2), "bytes_written": bytes_,
+                             "files_written": files, "timings": report_b.timings,
+                             "passages_embedded": report_b.passages_embedded}
+        result["server"]["switch_s"] = round(switch_s, 2)
+        result["server"]["switched"] = switched == report_b.version
+        rss, peak = _rss(proc.pid)
+        result["server"].update(rss_after_switch_mib=round(rss), peak_rss_mib=round(peak))
+        build_index(corpus, index, args.builder)  # back to the corpus as generated
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return result
+
+
+def wait_for_version(url: str, version: str, timeout: float = 3600) -> str | None:
+    """Poll /readyz until the server answers from ``version`` (its reloader checks CURRENT
+    every RELOAD_INTERVAL s and loads the new version in a thread); returns the version.
+
+    (``POST /api/v1/admin/reload`` would switch at once, but it is an ordinary request
+    and answers 503 when the load outlasts NATOQA_REQUEST_TIMEOUT: it did at 10,000
+    passages.)"""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+            seen = str(httpx.get(url + "/readyz", timeout=30).json()["index"]["version"])
+        if seen == version:
+            return seen
+        time.sleep(0.05)
+    return seen
+
+
+# --- output ------------------------------------------------------------------------------
+
+COLUMNS = (
+    ("passages", lambda r: f"{r['passages']:,}"),
+    ("units", lambda r: f"{r['sentence_units']:,}"),
+    ("vectors", lambda r: r["vectors"]),
+    ("retrieval p50/p95 ms", lambda r: f"{r['retrieval_ms']['p50']:.0f} / "
+                                       f"{r['retrieval_ms']['p95']:.0f}"),
+    ("scoring p50 ms", lambda r: f"{r['scoring_ms']['p50']:.0f}"),
+    ("HTTP p50/p95 ms", lambda r: f"{r['service_ms']['p50']:.0f} / {r['service_ms']['p95']:.0f}"),
+    ("server RSS MiB", lambda r: f"{r['server']['rss_mib']:,}"),
+    ("start-up s", lambda r: f"{r['server']['startup_s']:.1f}"),
+    ("switch s", lambda r: f"{r['server']['switch_s']:.1f}"),
+    ("index MB", lambda r: f"{r['index_bytes'] / 1e6:,.0f}"),
+    ("1-doc rebuild MB", lambda r: f"{r['rebuild']['bytes_written'] / 1e6:,.0f}"),
+    ("build passages/s", lambda r: "(synthetic)" if r["build"]["synthetic"]
+        else f"{r['build']['passages_per_s']:.2f}"),
+    ("build peak RSS MiB", lambda r: f"{r['build']['peak_rss_mib']:,}"),
+    ("ANN R@50", lambda r: f"{r['ann_recall_at_50']:.2f}"),
+    ("dev R@5", lambda r: f"{r['devset']['recall_at_5']:.3f}"),
+    ("abstained ans./oos", lambda r: f"{r['devset']['answerable_abstained']:.2f} / "
+                                     f"{r['devset']['out_of_scope_abstained']:.2f}"),
+)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    def show(cell: Callable[[dict[str, Any]], str], row: dict[str, Any]) -> str:
+        try:
+            return cell(row)
+        except KeyError:  # --skip-service
+            return "n/a"
+
+    lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(show(cell, r) for _, cell in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_build-synthetic":
+        rest = sys.argv[2:]
+        internal_build_synthetic(Path(rest[0]), Path(rest[1]),
+                                 Path(rest[2]) if len(rest) > 2 else None)
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000",
+                        help="Corpus sizes in passages, comma-separated.")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/natoqa-scale"),
+                        help="Corpora, indexes and logs; reused by a rerun.")
+    parser.add_argument("--questions", type=int, default=50,
+                        help="Distinct questions, in-process and over HTTP each.")
+    parser.add_argument("--synthetic-vectors", action="store_true",
+                        help="Synthesise passage vectors from a pool of real ones (fast builds; "
+                             "build throughput is then not measured).")
+    parser.add_argument("--seed", type=int, default=17, help="Corpus generator seed.")
+    parser.add_argument("--seed-index", type=Path,
+                        help="With --synthetic-vectors: a real index whose vectors are reused "
+                             "and perturbed (default: the largest real index in --out).")
+    parser.add_argument("--skip-service", action="store_true",
+                        help="Build and measure in-process only: no server, rebuild or switch.")
+    parser.add_argument("--json", type=Path, help="Write every figure here.")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+
+    from natoqa.config import load_settings
+    from natoqa.embed.base import load_embedder
+
+    if args.synthetic_vectors:
+        print(f"*** {SYNTHETIC_NOTE} ***", flush=True)
+    questions = load_questions()
+    if len(questions) < 2 * args.questions + 5:
+        raise SystemExit(f"only {len(questions)} questions")
+    settings = load_settings()
+    embedder = load_embedder(settings)
+    rows = []
+    for size in sizes:
+        print(f"== {size:,} passages ({'synthesised' if args.synthetic_vectors else 'real'} "
+              "vectors)", flush=True)
+        args.builder = embedder
+        if args.synthetic_vectors:  # the one-document rebuild synthesises like the build
+            args.builder = synthetic_embedder(embedder, seed_index_for(args, size), args.out)
+        rows.append(measure_size(size, args, embedder, questions))
+        print(json.dumps(rows[-1], indent=1, default=str), flush=True)
+    result = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "synthetic_vectors": args.synthetic_vectors,
+        "note": SYNTHETIC_NOTE if args.synthetic_vectors else "real embeddings",
+        "machine": {"cpus": os.cpu_count(), "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+                    "backend": settings.backend, "torch_threads": settings.torch_threads,
+                    "bench_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF)
+                                                .ru_maxrss / 1024)},
+        "sizes": rows,
+    }
+    print()
+    if args.synthetic_vectors:
+        print(f"*** {SYNTHETIC_NOTE}; build passages/s not measured ***")
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+        print(f"figures in {args.json}")
+
+
+if __name__ == "__main__":
+    main()

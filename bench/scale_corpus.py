@@ -1,0 +1,269 @@
+"""Corpora of a given number of passages for bench/scale.py: real German text first, then
+generated German text, deterministic by seed.
+
+A corpus of ``passages`` passages holds, in this order:
+
+1. the bundled corpus (``corpus/``, 2 documents, 96 passages) copied unchanged, so that
+   the development set's gold quotes (eval/devset.jsonl, followups.jsonl) are in every
+   corpus and dev-set recall can be measured at every size;
+2. XQuAD's 240 German Wikipedia paragraphs (``../shared/benchmarks/xquad_de``), one
+   document per article (48), one paragraph per passage (as far as the splitter keeps them);
+3. generated documents until the target is reached: 10-30 paragraphs each, every
+   paragraph 105-190 words, which natoqa's splitter (min 60, max 200 words, cut at
+   paragraph ends) keeps as exactly one passage. A paragraph is a run of real sentences
+   drawn from (1) and (2) -- never one holding a dev-set gold quote -- with some of
+   their nouns (capitalised words inside a sentence) swapped for other nouns of the
+   pool and four-digit years changed, so that passages and sentence units are nearly
+   all distinct texts (the builder embeds identical texts once, which would flatter
+   its throughput) while staying German prose of the same style and vocabulary.
+   Each document has a ``NAME.meta.toml`` sidecar (title, authors, publisher, date,
+   language, kind, series) like ``corpus/*.meta.toml``.
+
+Generation is sequential from one seeded generator, so the corpus of 10,000 passages
+starts with the documents of the corpus of 1,000 (same seed): vectors of a smaller
+corpus's index can be reused for a larger one.
+
+Pure logic (no model); ``tests/test_bench_scale.py`` checks it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from natoqa.ingest import passages as splitter
+from natoqa.text.sentences import sentence_spans
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "corpus"
+XQUAD = ROOT.parent / "shared" / "benchmarks" / "xquad_de" / "corpus.jsonl"
+GOLD_FILES = (ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl")
+
+#: paragraph length in words: > min_words (60), <= max_words (200), and two together
+#: > 200, so the splitter cuts at every paragraph end: one paragraph, one passage
+PARAGRAPH_WORDS = (105, 190)
+DOCUMENT_PARAGRAPHS = (10, 30)
+#: a generated passage swaps about one word in this many for another noun of the pool
+SWAP_EVERY = 9
+GENERATED_DIR = "generated"
+XQUAD_DIR = "xquad"
+
+_NOUN = re.compile(r"(?<=\w )[A-ZÄÖÜ][a-zäöüß]{3,}\b")
+_YEAR = re.compile(r"\b(1[89]\d\d|20[0-4]\d)\b")
+
+FIRST_NAMES = ("Anna", "Jonas", "Lena", "Matthias", "Sabine", "Thomas", "Julia", "Stefan",
+               "Katrin", "Michael", "Claudia", "Andreas", "Miriam", "Felix", "Ute", "Tobias",
+               "Hanna", "Markus", "Petra", "Florian", "Elif", "Jan", "Carola", "Dirk")
+LAST_NAMES = ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
+              "Hoffmann", "Schulz", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Braun",
+              "Zimmermann", "Krüger", "Hartmann", "Lange", "Werner", "Krause", "Lehmann",
+              "Kaya", "Nowak", "Brandt")
+PUBLISHERS = ("Stiftung Wissenschaft und Politik, Berlin", "Friedrich-Ebert-Stiftung e.V., Bonn",
+              "Konrad-Adenauer-Stiftung e.V., Berlin", "Bundeszentrale für politische Bildung",
+              "Deutsche Gesellschaft für Auswärtige Politik", "Heinrich-Böll-Stiftung",
+              "Institut für Sicherheitspolitik an der Universität Kiel", "dpa", "AFP",
+              "Deutschlandfunk", "Hessische Stiftung Friedens- und Konfliktforschung")
+KINDS = ("Policy study", "News article", "Analyse", "Kommentar", "Arbeitspapier",
+         "Hintergrund", "Interview")
+SERIES = ("Sicherheitspolitik kompakt", "Perspektiven", "Analysen und Argumente",
+          "Arbeitspapier Sicherheitspolitik", "Standpunkt", None, None, None)
+TITLES = ("{a} und {b}: eine Bestandsaufnahme", "Die Zukunft der {a}",
+          "{a} im Wandel. Was {b} für Europa bedeutet", "Zwischen {a} und {b}",
+          "{a}: Herausforderungen und Optionen", "Neue Wege in der {a}",
+          "Was folgt aus {a}? Lehren für {b}", "{a}, {b} und die Frage der {c}")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The real sentences generated text is made of, and the nouns swapped into them."""
+
+    sentences: tuple[str, ...]
+    nouns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str  # path relative to the corpus folder, without suffix
+    paragraphs: tuple[str, ...]
+    meta: dict[str, object]
+
+
+def gold_quotes(files: Iterable[Path] = GOLD_FILES) -> list[str]:
+    quotes: list[str] = []
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                quotes.extend(json.loads(line).get("gold", []))
+    return quotes
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def xquad_articles(source: Path = XQUAD) -> dict[str, list[str]]:
+    """Article title → its German paragraphs, in file order."""
+    articles: dict[str, list[str]] = {}
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            articles.setdefault(row["title"], []).append(_normalise(row["text"]))
+    return articles
+
+
+def bundled_texts(folder: Path = BUNDLED) -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))]
+
+
+def make_pool(texts: Iterable[str], gold: Iterable[str]) -> Pool:
+    """Sentences of 6-45 words ending like sentences, without any gold quote; their nouns."""
+    quotes = [_normalise(q) for q in gold]
+    sentences: dict[str, None] = {}
+    for text in texts:
+        for block in re.split(r"\n\s*\n", text):
+            block = _normalise(block)
+            for a, b in sentence_spans(block):
+                s = block[a:b].strip()
+                words = len(s.split())
+                if (6 <= words <= 45 and s[-1] in ".!?" and s[0].isupper()
+                        and not any(q in s for q in quotes)):
+                    sentences.setdefault(s, None)
+    nouns = sorted({m.group() for s in sentences for m in _NOUN.finditer(s)})
+    return Pool(tuple(sentences), tuple(nouns))
+
+
+def vary(sentence: str, pool: Pool, rng: random.Random) -> str:
+    """The sentence with about one noun in SWAP_EVERY words swapped and years changed."""
+    matches = list(_NOUN.finditer(sentence))
+    swaps = max(1, len(sentence.split()) // SWAP_EVERY)
+    chosen = sorted(rng.sample(matches, min(swaps, len(matches))), key=lambda m: m.start())
+    out, at = [], 0
+    for m in chosen:
+        out.append(sentence[at:m.start()])
+        out.append(rng.choice(pool.nouns))
+        at = m.end()
+    out.append(sentence[at:])
+    return _YEAR.sub(lambda m: str(rng.randint(1949, 2035)), "".join(out))
+
+
+def paragraph(pool: Pool, rng: random.Random) -> str:
+    """Consecutive pool sentences from a random place (a passage reads like one text),
+    varied, until the paragraph is 105-190 words."""
+    target = rng.randint(*PARAGRAPH_WORDS)
+    at = rng.randrange(len(pool.sentences))
+    out: list[str] = []
+    words = 0
+    while words < PARAGRAPH_WORDS[0] or (words < target and out):
+        s = vary(pool.sentences[at % len(pool.sentences)], pool, rng)
+        at = at + 1 if rng.random() < 0.7 else rng.randrange(len(pool.sentences))
+        n = len(s.split())
+        if words + n > PARAGRAPH_WORDS[1]:
+            if words >= PARAGRAPH_WORDS[0]:
+                break
+            continue  # too long to fit: take another
+        out.append(s)
+        words += n
+    return " ".join(out)
+
+
+def metadata(pool: Pool, rng: random.Random) -> dict[str, object]:
+    a, b, c = rng.sample(pool.nouns, 3)
+    meta: dict[str, object] = {
+        "title": rng.choice(TITLES).format(a=a, b=b, c=c),
+        "authors": [f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+                    for _ in range(rng.choice((1, 1, 2, 3)))],
+        "publisher": rng.choice(PUBLISHERS),
+        "date": f"{rng.randint(2015, 2026)}-{rng.randint(1, 12):02d}",
+        "language": "de",
+        "kind": rng.choice(KINDS),
+    }
+    series = rng.choice(SERIES)
+    if series:
+        meta["series"] = series
+    return meta
+
+
+def generated(pool: Pool, seed: int) -> Iterator[Document]:
+    """Generated documents, endless, the same sequence for the same seed and pool."""
+    rng = random.Random(seed)
+    n = 0
+    while True:
+        paragraphs = tuple(paragraph(pool, rng) for _ in range(rng.randint(*DOCUMENT_PARAGRAPHS)))
+        yield Document(f"{GENERATED_DIR}/{n // 1000:03d}/dok_{n:06d}", paragraphs,
+                       metadata(pool, rng))
+        n += 1
+
+
+def passage_count(doc: Document) -> int:
+    """How many passages natoqa's splitter makes of the document (one section, default
+    settings): XQuAD's short paragraphs are joined, its long ones cut."""
+    text = "\n\n".join(doc.paragraphs)
+    return len(splitter.pack(splitter._sentences(text, 0, len(text)), 60, 200))
+
+
+def xquad_documents(articles: dict[str, list[str]]) -> list[Document]:
+    docs = []
+    for i, (title, paragraphs) in enumerate(articles.items()):
+        docs.append(Document(f"{XQUAD_DIR}/artikel_{i:03d}", tuple(paragraphs), {
+            "title": title, "authors": ["Wikipedia-Autoren"],
+            "publisher": "XQuAD (Wikipedia, CC BY-SA 4.0)", "language": "de",
+            "kind": "Lexikonartikel"}))
+    return docs
+
+
+def plan(passages: int, seed: int = 17, *, xquad: Path = XQUAD,
+         bundled: Path = BUNDLED) -> tuple[list[Document], int]:
+    """The documents to write besides the bundled corpus, and the passages expected in
+    all (the bundled corpus's counted as BUNDLED_PASSAGES, XQuAD's by the splitter, every
+    generated paragraph as one)."""
+    articles = xquad_articles(xquad) if xquad.is_file() else {}
+    pool = make_pool([*bundled_texts(bundled), *("\n\n".join(p) for p in articles.values())],
+                     gold_quotes())
+    docs = xquad_documents(articles)
+    expected = BUNDLED_PASSAGES + sum(passage_count(d) for d in docs)
+    source = generated(pool, seed)
+    while expected < passages:
+        doc = next(source)
+        docs.append(doc)
+        expected += len(doc.paragraphs)
+    return docs, expected
+
+
+#: what the bundled corpus splits into with the default settings (docs/BENCHMARKS.md)
+BUNDLED_PASSAGES = 96
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def write_corpus(out: Path, passages: int, seed: int = 17, *, xquad: Path = XQUAD,
+                 bundled: Path = BUNDLED) -> dict[str, int]:
+    """Write the corpus into ``out`` (replaced); returns counts (documents, expected
+    passages, words)."""
+    docs, expected = plan(passages, seed, xquad=xquad, bundled=bundled)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for path in sorted(bundled.iterdir()):
+        if path.is_file():
+            shutil.copy2(path, out / path.name)
+    words = 0
+    for doc in docs:
+        path = out / f"{doc.name}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n\n".join(doc.paragraphs) + "\n"
+        words += len(text.split())
+        path.write_text(text, encoding="utf-8")
+        sidecar = "".join(f"{k} = {toml_value(v)}\n" for k, v in doc.meta.items())
+        path.with_suffix(".meta.toml").write_text(
+            f"# Generated by bench/scale_corpus.py (seed {seed}).\n{sidecar}", encoding="utf-8")
+    return {"documents": len(docs) + len(list(bundled.glob("*.txt"))),
+            "expected_passages": expected, "words_written": words}

@@ -1,0 +1,74 @@
+"""The scale benchmark's corpus generator (bench/scale_corpus.py): fast, no model."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import scale_corpus  # noqa: E402
+
+from natoqa.ingest import passages  # noqa: E402
+from natoqa.ingest.cleaning import clean  # noqa: E402
+from natoqa.ingest.sources import scan_corpus  # noqa: E402
+
+
+def _passages(corpus: Path) -> list[str]:
+    scan = scan_corpus(corpus)
+    assert not scan.skipped
+    return [p.text for raw in scan.documents
+            for p in passages.split(clean(raw), min_words=60, max_words=200)]
+
+
+def test_same_seed_same_corpus_and_a_larger_one_starts_with_the_smaller() -> None:
+    small, _ = scale_corpus.plan(600, seed=3)
+    again, _ = scale_corpus.plan(600, seed=3)
+    larger, _ = scale_corpus.plan(1500, seed=3)
+    other, _ = scale_corpus.plan(600, seed=4)
+    assert small == again
+    assert larger[: len(small)] == small
+    assert small != other
+
+
+@pytest.mark.parametrize("size", [500, 1200])
+def test_sizes_about_right_and_gold_kept(tmp_path: Path, size: int) -> None:
+    counts = scale_corpus.write_corpus(tmp_path / "c", size, seed=5)
+    texts = _passages(tmp_path / "c")
+    assert size <= counts["expected_passages"] <= size + scale_corpus.DOCUMENT_PARAGRAPHS[1]
+    assert abs(len(texts) - size) <= 0.06 * size  # XQuAD's short paragraphs merge
+    assert len(set(texts)) == len(texts)  # generated passages are distinct texts
+    # the bundled corpus is copied unchanged, so every gold quote is found in it
+    for path in (ROOT / "corpus").iterdir():
+        assert (tmp_path / "c" / path.name).read_bytes() == path.read_bytes()
+    joined = " ".join(" ".join(t.split()) for t in texts)
+    for quote in scale_corpus.gold_quotes():
+        assert " ".join(quote.split()) in joined, quote
+
+
+def test_generated_text_has_no_gold_quote_and_paragraphs_fit_one_passage() -> None:
+    docs, _ = scale_corpus.plan(900, seed=1)
+    quotes = [" ".join(q.split()) for q in scale_corpus.gold_quotes()]
+    generated = [d for d in docs if d.name.startswith(scale_corpus.GENERATED_DIR)]
+    assert generated
+    low, high = scale_corpus.PARAGRAPH_WORDS
+    for doc in generated:
+        assert (scale_corpus.DOCUMENT_PARAGRAPHS[0] <= len(doc.paragraphs)
+                <= scale_corpus.DOCUMENT_PARAGRAPHS[1])
+        for para in doc.paragraphs:
+            assert low <= len(para.split()) <= high
+            assert not any(q in para for q in quotes)
+
+
+def test_sidecars_are_valid_metadata(tmp_path: Path) -> None:
+    scale_corpus.write_corpus(tmp_path / "c", 400, seed=2)
+    sidecars = sorted((tmp_path / "c" / scale_corpus.GENERATED_DIR).rglob("*.meta.toml"))
+    assert sidecars
+    for path in sidecars:
+        meta = tomllib.loads(path.read_text(encoding="utf-8"))
+        assert meta["language"] == "de" and meta["title"] and meta["authors"]
+        assert path.with_name(path.name.replace(".meta.toml", ".txt")).is_file()
