@@ -55,10 +55,10 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import scale_corpus  # noqa: E402
-from service import Http, _rss, load_questions, percentiles  # noqa: E402
 from serving import start_server  # noqa: E402
 
 from natoqa.embed.base import Embedded, Embedder, Kind, Vectors  # noqa: E402
+from service import Http, _rss, load_questions, percentiles  # noqa: E402
 
 TOKEN = "scale-bench-token"
 #: the server's check of CURRENT (s): the live switch includes up to this much waiting
