@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from natoqa.answer.compose import MAX_SENTENCES, NOTHING_FOUND, compose, lexical_scorer
+from natoqa.answer.compose import MAX_SENTENCES, compose, lexical_scorer
+from natoqa.answer.phrases import phrase
 from natoqa.models import Answer, DocumentMeta, Hit, Passage
 from natoqa.retrieve.retriever import RetrievalResult
 
@@ -127,7 +128,7 @@ def test_sentences_of_one_passage_form_a_contiguous_run() -> None:
 def test_no_answer_says_so_in_the_question_language(question: str, language: str) -> None:
     answer = compose(question, result(P_RUTTE, no_answer=True), index(), language)
     check_invariants(answer)
-    assert answer.no_answer and answer.text == NOTHING_FOUND[language]
+    assert answer.no_answer and answer.text == phrase("nothing_found", language)
     assert [c.used for c in answer.citations] == [False]
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from natoqa.answer.phrases import PHRASES, phrase
+from natoqa.answer.phrases import phrase
 from natoqa.index.store import IndexVersion
 from natoqa.models import Answer, Citation, DocumentMeta, Hit, Passage
 from natoqa.retrieve.retriever import RetrievalResult
@@ -34,7 +34,6 @@ from natoqa.text.characters import CLOSERS, SENTENCE_END, SUPERSCRIPT_DIGITS
 from natoqa.text.sentences import sentence_spans
 
 Language = str
-NOTHING_FOUND = PHRASES["nothing_found"]
 
 #: question (with context) and sentences → one relevance per sentence, each in [0, 1]
 SentenceScorer = Callable[[str, Sequence[str], Sequence[str]], Sequence[float]]

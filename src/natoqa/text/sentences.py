@@ -110,8 +110,3 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             spans.append((start + lead, start + lead + len(stripped)))
         start = cut
     return spans
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text`` (see :func:`sentence_spans`)."""
-    return [text[a:b] for a, b in sentence_spans(text)]
