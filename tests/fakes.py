@@ -20,6 +20,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -187,11 +190,28 @@ class ByLength(Embedder):
 
 
 class StubService:
-    """Answers every question with nothing found, and remembers what it was asked."""
+    """Stands in for QAService where a test needs the app without the model: it answers
+    after a set time (the timing cases the real service cannot hit on cue) and remembers
+    what it was asked. What an answer says is tested with the real service."""
 
-    def __init__(self) -> None:
+    def __init__(self, *delays: float) -> None:
+        self.delays = list(delays) or [0.0]  # one per call; the last one repeats
+        self.finished: list[float] = []  # monotonic time each answer's thread ended
         self.asked: list[tuple[str, tuple[str, ...], int]] = []
+        self.engine = SimpleNamespace(index=SimpleNamespace(version="v-stub", documents={}))
+        self.store = SimpleNamespace(root=Path("index"))
+        self.ready = True
+        self.cache: dict[str, Any] = {}
+        self.embedder = SimpleNamespace(model_id="stub-model", dim=3)
 
     def ask(self, question: str, history: Sequence[str] = (), k: int = 5) -> Answer:
         self.asked.append((question, tuple(history), k))
-        return Answer(text="-", no_answer=True, citations=(), language="de")
+        delay = self.delays.pop(0) if len(self.delays) > 1 else self.delays[0]
+        time.sleep(delay)
+        self.finished.append(time.monotonic())
+        return Answer(text="Eine Antwort. [1]", no_answer=False, citations=(), language="de",
+                      took_ms=delay * 1000)
+
+    def status(self) -> dict[str, Any]:
+        return {"ready": True, "index_dir": "/srv/secret/index", "version": "v-stub",
+                "last_reload_error": "cannot read /srv/secret/index/v2/manifest.json"}

@@ -39,37 +39,3 @@ async def app_client(qa_service: Any) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class StubService:
-    """Stands in for QAService where a test needs an answer to take a set time.
-
-    Only for timing cases the real service cannot be made to hit on cue; what
-    the answer says is tested with the real one.
-    """
-
-    def __init__(self, *delays: float) -> None:
-        import types
-
-        self.delays = list(delays)  # one per call; the last one repeats
-        self.finished: list[float] = []  # monotonic time each answer's thread ended
-        self.engine = types.SimpleNamespace(
-            index=types.SimpleNamespace(version="v-stub", documents={}))
-        self.ready = True
-        self.cache: dict[str, Any] = {}
-        self.embedder = types.SimpleNamespace(model_id="stub-model", dim=3)
-
-    def ask(self, question: str, history: Any = (), k: int = 5) -> Any:
-        import time
-
-        from natoqa.models import Answer
-
-        delay = self.delays.pop(0) if len(self.delays) > 1 else self.delays[0]
-        time.sleep(delay)
-        self.finished.append(time.monotonic())
-        return Answer(text="Eine Antwort. [1]", no_answer=False, citations=(), language="de",
-                      took_ms=delay * 1000)
-
-    def status(self) -> dict[str, Any]:
-        return {"ready": True, "index_dir": "/srv/secret/index", "version": "v-stub",
-                "last_reload_error": "cannot read /srv/secret/index/v2/manifest.json"}

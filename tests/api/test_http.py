@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import StubService, make_app
+from tests.api.conftest import make_app
+from tests.fakes import StubService
 
 PROBLEM = "application/problem+json"
 GET_ROUTES = ["/healthz", "/readyz", "/metrics", "/api/v1/documents", "/v1/models",

@@ -263,7 +263,8 @@ async def _never_ending_body() -> AsyncIterator[bytes]:
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/", "/nowhere"])
 def test_a_body_that_never_comes_times_out_on_every_route(path: str) -> None:
-    from tests.api.conftest import StubService, make_app
+    from tests.api.conftest import make_app
+    from tests.fakes import StubService
 
     async def scenario() -> httpx.Response:
         app = make_app(StubService(0.0), request_timeout=0.3)
@@ -319,7 +320,8 @@ async def call(
 def test_a_timed_out_answer_keeps_its_slot_until_its_thread_ends() -> None:
     import json
 
-    from tests.api.conftest import StubService, make_app
+    from tests.api.conftest import make_app
+    from tests.fakes import StubService
 
     service = StubService(1.0, 0.0)  # the first answer outlasts the deadline
     body = json.dumps(ask_body()).encode()
@@ -369,7 +371,8 @@ def test_a_trusted_key_is_exempt_from_the_rate_limit_but_others_are_not() -> Non
 def test_a_stream_whose_client_left_keeps_its_slot_until_its_thread_ends() -> None:
     import json
 
-    from tests.api.conftest import StubService, make_app
+    from tests.api.conftest import make_app
+    from tests.fakes import StubService
 
     service = StubService(1.0, 0.0)
     stream = json.dumps({**ask_body(), "stream": True}).encode()

@@ -193,7 +193,7 @@ def stopping(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.anyio
 @pytest.mark.usefixtures("stopping")
 async def test_a_stream_arriving_while_the_server_stops_is_still_answered() -> None:
-    from tests.api.conftest import StubService
+    from tests.fakes import StubService
 
     app = make_app(StubService(0.2))
     transport = httpx.ASGITransport(app=app)
@@ -207,7 +207,7 @@ async def test_a_stream_arriving_while_the_server_stops_is_still_answered() -> N
 @pytest.mark.anyio
 @pytest.mark.usefixtures("stopping")
 async def test_a_stream_that_cannot_finish_before_shutdown_ends_with_an_error_event() -> None:
-    from tests.api.conftest import StubService
+    from tests.fakes import StubService
 
     service = StubService(2.0)
     app = make_app(service, shutdown_timeout=1)
