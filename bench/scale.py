@@ -362,7 +362,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     from natoqa.evaluate import evaluation
     from natoqa.index.builder import build_index
     from natoqa.index.store import IndexStore
-    from natoqa.retrieve.retriever import RetrievalConfig, Retriever
+    from natoqa.retrieve.retriever import Retriever
 
     out: Path = args.out
     kind = "synthetic" if args.synthetic_vectors else "real"
@@ -391,7 +391,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     version = store.load(expect_dim=embedder.dim, expect_model=embedder.model_id)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
-    retriever = Retriever(version, embedder, RetrievalConfig.from_settings(load_settings()))
+    retriever = Retriever(version, embedder, load_settings().retrieval)
     init_s = time.perf_counter() - t
     result["passages"] = len(version)
     result["sentence_units"] = len(retriever._unit_rows)

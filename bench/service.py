@@ -111,7 +111,7 @@ class Bare:
         t0 = time.perf_counter()
         vector = self.encode(self.embedder, [question])[0]
         t1 = time.perf_counter()
-        self.index.search(vector[None, :], 5)
+        self.index.vectors.search(vector[None, :].astype("float32"), 5)
         t2 = time.perf_counter()
         return (t1 - t0) * 1000, (t2 - t1) * 1000
 

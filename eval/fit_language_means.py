@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from natoqa.config import PACKAGED_MODEL, Settings
+from natoqa.config import PACKAGED_MODEL, load_settings
 from natoqa.embed.base import LANGUAGE_MEANS, load_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,8 @@ def main() -> int:
     parser.add_argument("--xquad", type=Path, default=ROOT.parent / "shared/benchmarks/xquad_de")
     parser.add_argument("--out", type=Path, default=LANGUAGE_MEANS)
     args = parser.parse_args()
-    embedder = load_embedder(Settings(model=PACKAGED_MODEL, backend="onnx"), language_means=False)
+    settings = load_settings(model=PACKAGED_MODEL, backend="onnx")
+    embedder = load_embedder(settings, language_means=False)
     means = {}
     for language in ("de", "en"):
         texts = questions(args.xquad, language)
