@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service import ensure_index, load_questions, wrk
 from serving import start_server
+
+from service import ensure_index, load_questions, wrk
 
 
 def serve(port: int, index: Path) -> None:
