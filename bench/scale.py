@@ -176,7 +176,7 @@ def known_vectors(index_dir: Path, dim: int) -> tuple[dict[str, tuple[Any, Any, 
     version = IndexStore(index_dir).load()
     known: dict[str, tuple[Any, Any, Any]] = {}
     pool: list[tuple[Any, Any, Any]] = []
-    vectors = version.vectors.reconstruct_n(0, len(version))
+    vectors = np.asarray(version.vectors)
     stored_units = units.reusable_from(version.passages, version.extras, dim)
     for i, passage in enumerate(version.passages):
         unit_rows = [stored_units[u] for u in units.units(passage.text) if u in stored_units]
@@ -394,7 +394,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     retriever = Retriever(version, embedder, load_settings().retrieval)
     init_s = time.perf_counter() - t
     result["passages"] = len(version)
-    result["sentence_units"] = len(retriever._unit_rows)
+    result["sentence_units"] = len(retriever.corpus.unit_rows)
     result["load_in_process_s"] = {"index_load": round(load_s, 2),
                                    "retriever_init": round(init_s, 2)}
     n = args.questions

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from serving import start_server
 
 from natoqa.evaluate.evaluation import percentile
@@ -111,7 +112,7 @@ class Bare:
         t0 = time.perf_counter()
         vector = self.encode(self.embedder, [question])[0]
         t1 = time.perf_counter()
-        self.index.vectors.search(vector[None, :].astype("float32"), 5)
+        np.argpartition(-(self.index.vectors @ vector), 5)
         t2 = time.perf_counter()
         return (t1 - t0) * 1000, (t2 - t1) * 1000
 

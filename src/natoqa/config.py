@@ -69,6 +69,17 @@ class RetrievalSettings(BaseModel):
         description="JSON file from 'natoqa eval --calibrate --save' replacing the bundled "
         "abstention model (natoqa/data/abstention.json).",
     )
+    candidates: int = Field(
+        default=100, ge=1, le=10_000,
+        description="In a version with nearest-neighbour graphs: passages taken from each "
+        "source of candidates (passage graph, unit graph, BM25) per query vector before "
+        "exact rescoring (higher: closer to exact search, slower).",
+    )
+    ann_ef_search: int = Field(
+        default=128, ge=1, le=10_000,
+        description="HNSW's efSearch: how widely a graph walk looks (higher: better recall "
+        "against exact search, slower).",
+    )
 
 
 class Settings(BaseSettings):
@@ -185,6 +196,11 @@ class Settings(BaseSettings):
     )
     keep_versions: int = Field(
         5, ge=1, le=1000, description="Index versions kept by a build (older ones are deleted)."
+    )
+    ann_min_passages: int = Field(
+        5_000, ge=1,
+        description="Passages from which a build adds nearest-neighbour graphs and retrieval "
+        "scores candidates instead of every passage (docs/SCALE.md).",
     )
 
     # --- documents over HTTP (docs/DOCUMENTS.md) -----------------------------

@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
@@ -16,8 +15,8 @@ from natoqa.index.store import (
     CURRENT,
     DOCUMENTS,
     MANIFEST,
+    PASSAGE_VECTORS,
     PASSAGES,
-    VECTORS,
     DocumentRecord,
     IndexStore,
     Manifest,
@@ -70,11 +69,9 @@ def test_a_written_version_loads_back_exactly(store: IndexStore) -> None:
     assert [p.text for p in loaded.passages] == [f"a.txt Satz {i}." for i in range(5)]
     assert loaded.documents["a.txt"].meta.title == "A"
     manifest = json.loads((store.versions_dir / version / MANIFEST).read_text())
-    assert set(manifest["checksums"]) == {VECTORS, PASSAGES, DOCUMENTS}
+    assert set(manifest["checksums"]) == {PASSAGE_VECTORS, PASSAGES, DOCUMENTS}
     # row i of the vectors is passage i: each stored vector finds its own passage first
-    own = loaded.vectors.reconstruct_n(0, 5)
-    _, rows = loaded.vectors.search(own, 1)
-    assert rows[:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert (loaded.vectors @ loaded.vectors.T).argmax(axis=1).tolist() == [0, 1, 2, 3, 4]
 
 
 def test_no_index_is_a_clear_error(store: IndexStore) -> None:
@@ -83,7 +80,7 @@ def test_no_index_is_a_clear_error(store: IndexStore) -> None:
         store.load()
 
 
-@pytest.mark.parametrize("name", [VECTORS, PASSAGES, DOCUMENTS])
+@pytest.mark.parametrize("name", [PASSAGE_VECTORS, PASSAGES, DOCUMENTS])
 def test_a_changed_byte_in_any_file_is_refused(store: IndexStore, name: str) -> None:
     version = write_version(store)
     path = store.versions_dir / version / name
@@ -113,13 +110,13 @@ def test_consistent_but_wrong_contents_are_refused(store: IndexStore) -> None:
     """Checksums that match files that do not belong together (hand-made version)."""
     version = write_version(store, 3)
     folder = store.versions_dir / version
-    faiss.write_index(faiss.IndexFlatIP(DIM), str(folder / VECTORS))  # 0 vectors, 3 passages
+    np.save(folder / PASSAGE_VECTORS, np.zeros((0, DIM), np.float32))  # 0 vectors, 3 passages
     manifest = json.loads((folder / MANIFEST).read_text())
-    manifest["checksums"][VECTORS] = __import__("hashlib").sha256(
-        (folder / VECTORS).read_bytes()
+    manifest["checksums"][PASSAGE_VECTORS] = __import__("hashlib").sha256(
+        (folder / PASSAGE_VECTORS).read_bytes()
     ).hexdigest()
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorrupt, match="0 vectors"):
+    with pytest.raises(IndexCorrupt, match=r"shape \(0, "):
         store.load(version)
 
 
@@ -137,8 +134,8 @@ def test_loaded_version_never_reads_its_folder_again(store: IndexStore) -> None:
     version = write_version(store, 4)
     loaded = store.load()
     shutil.rmtree(store.versions_dir / version)
-    scores, rows = loaded.vectors.search(loaded.vectors.reconstruct_n(0, 1), 2)
-    assert rows[0, 0] == 0 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+    scores = loaded.vectors @ loaded.vectors[0]
+    assert scores.argmax() == 0 and scores[0] == pytest.approx(1.0, abs=1e-5)
     before, after = loaded.neighbours("a.txt-1")
     assert [p.passage_id for p in before + after] == ["a.txt-0", "a.txt-2"]
     assert set(loaded.vectors_by_text()) == {p.text for p in loaded.passages}
@@ -182,10 +179,10 @@ def test_an_interrupted_write_leaves_nothing(
 ) -> None:
     first = write_version(store)
 
-    def interrupted(*args: object) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(faiss, "write_index", interrupted)
+    monkeypatch.setattr(np, "save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_version(store)
     assert store.versions() == [first] and store.current() == first
@@ -221,3 +218,32 @@ def test_a_version_folder_follows_the_umask(store: IndexStore, umask: int) -> No
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
     assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in folder.iterdir())
     assert store.load().version == version
+
+
+def test_a_large_file_is_checked_by_its_edges_and_whole_on_request(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large arrays are not hashed whole at every start: a torn or truncated file is caught
+    by its size and edges, a flipped bit in the middle by ``full_check`` (what a build runs)."""
+    from natoqa.index import store as store_mod
+
+    monkeypatch.setattr(store_mod, "FULL_CHECK_BYTES", 1000)
+    monkeypatch.setattr(store_mod, "_EDGE", 256)
+    version = write_version(store, 40)  # passage_vectors.npy: 40 x DIM floats > 1000 bytes
+    manifest = json.loads((store.versions_dir / version / MANIFEST).read_text())
+    assert set(manifest["edges"]) == {PASSAGE_VECTORS, PASSAGES}
+    path = store.versions_dir / version / PASSAGE_VECTORS
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # the middle: beyond the edges
+    path.write_bytes(bytes(data))
+    store.load(version)
+    with pytest.raises(IndexCorrupt, match=f"{PASSAGE_VECTORS} fails its checksum"):
+        store.load(version, full_check=True)
+    path.write_bytes(bytes(data[:-100]))  # truncated
+    with pytest.raises(IndexCorrupt, match=f"{PASSAGE_VECTORS} fails its checksum"):
+        store.load(version)
+
+
+def test_loaded_vectors_are_memory_mapped_not_copied(store: IndexStore) -> None:
+    write_version(store, 5)
+    assert isinstance(store.load().vectors, np.memmap)

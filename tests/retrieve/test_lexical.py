@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from natoqa.retrieve.lexical import Analyzer, Decompounder, LexicalIndex
+from natoqa.index.lexicon import Lexicon
+from natoqa.retrieve.lexical import LexicalIndex
 from natoqa.text.analyzer import identifiers, numbered, place_names, words
+from natoqa.text.compounds import Analyzer, Decompounder
 
 TEXTS = [
     "Die Verteidigungsausgaben der Mitgliedstaaten sollen auf zwei Prozent steigen.",
@@ -145,10 +149,40 @@ def test_place_names_are_capitalised_er_words_before_a_noun_inside_the_sentence(
 def test_row_coverage_is_the_share_of_the_question_a_single_text_holds() -> None:
     index = LexicalIndex(TEXTS)
     question = "Wie viele Soldaten sieht das Force Model vor?"
-    rows = [index.row_coverage(question, row) for row in range(len(TEXTS))]
+    rows = [index.row_coverage(question, text) for text in TEXTS]
     best = max(range(len(TEXTS)), key=rows.__getitem__)
     assert "Soldaten" in TEXTS[best] and 0.5 < rows[best] <= index.coverage(question) + 1e-9
     assert min(rows) < rows[best]
     # words the corpus knows, but none of them in this text
-    assert index.row_coverage("Quantenchromodynamik", 0) == 0.0
-    assert index.row_coverage("", 0) == 0.0
+    assert index.row_coverage("Quantenchromodynamik", TEXTS[0]) == 0.0
+    assert index.row_coverage("", TEXTS[0]) == 0.0
+
+
+def test_scores_are_bm25s_lucene_scores() -> None:
+    """The stored postings score as bm25s did when it indexed the same terms."""
+    import bm25s
+
+    index = LexicalIndex(TEXTS)
+    reference = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    reference.index([index.query_terms(t) for t in TEXTS], show_progress=False)
+    for question in ("Wie hoch sind die Ausgaben für die Verteidigung?",
+                     "Soldaten Soldaten Bündnis", "Generalsekretär Nordatlantikrat"):
+        terms = [t for t in index.query_terms(question) if t in index.known_terms]
+        assert np.allclose(index.scores(question), reference.get_scores(terms), atol=1e-5)
+
+
+def test_stored_lexicon_scores_like_the_one_built_from_texts(tmp_path: Path) -> None:
+    built = Lexicon.build(TEXTS)
+    for name, data in built.files().items():
+        if isinstance(data, bytes):
+            (tmp_path / name).write_bytes(data)
+        else:
+            np.save(tmp_path / name, data)
+    files = {name: (np.load(tmp_path / name, mmap_mode="r") if name.endswith(".npy")
+                    else (tmp_path / name).read_bytes()) for name in built.files()}
+    stored = LexicalIndex.from_lexicon(Lexicon.from_files(files, len(TEXTS)))
+    question = "Wie viele Soldaten sieht das Force Model vor?"
+    assert np.array_equal(stored.scores(question), LexicalIndex(TEXTS).scores(question))
+    assert stored.coverage(question) == LexicalIndex(TEXTS).coverage(question)
+    with pytest.raises(ValueError, match="do not fit"):
+        Lexicon.from_files(files, 2)

@@ -176,8 +176,10 @@ def test_sentence_weight_uses_the_best_sentence(tmp_path: Path) -> None:
     q = "alpha beta gamma delta"
     no_units = Retriever(index, BagOfWords(), RetrievalSettings(sentence_weight=0.0))
     units = Retriever(index, BagOfWords(), RetrievalSettings(sentence_weight=0.6))
-    d0 = no_units.dense_scores(BagOfWords().embed(q))
-    d1 = units.dense_scores(BagOfWords().embed(q))
+    dense0 = {h.passage.passage_id: h.dense for h in no_units.search(q, k=2).hits}
+    dense1 = {h.passage.passage_id: h.dense for h in units.search(q, k=2).hits}
+    first, second = (p.passage_id for p in index.passages)
+    d0, d1 = [dense0[first], dense0[second]], [dense1[first], dense1[second]]
     assert (d1[0] - d1[1]) > (d0[0] - d0[1])
 
 
@@ -388,7 +390,7 @@ def test_language_shift_moves_other_languages_towards_the_corpus_language() -> N
 
 
 def test_corpus_language_is_the_majority_of_passages(tmp_path: Path) -> None:
-    from natoqa.retrieve.retriever import corpus_language
+    from natoqa.index.artifacts import version_language as corpus_language
 
     assert corpus_language(make_index(tmp_path)) == "de"  # three German passages, one English
 

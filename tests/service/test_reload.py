@@ -38,7 +38,7 @@ def corrupt_copy_of_current(index: Path) -> str:
     m = loaded.manifest
     store.write(
         passages=loaded.passages,
-        vectors=loaded.vectors.reconstruct_n(0, len(loaded)),
+        vectors=loaded.vectors,
         documents=records,
         manifest=Manifest(version, m.model_id, m.dim, len(loaded), m.documents,
                           m.passage_settings, m.created),

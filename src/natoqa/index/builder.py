@@ -31,6 +31,7 @@ from natoqa.errors import (
     IndexNotFound,
     IndexStoreError,
 )
+from natoqa.index import artifacts
 from natoqa.index import units as sentence_vectors
 from natoqa.index.store import DocumentRecord, IndexStore, Manifest, new_version_name, utc_now
 from natoqa.ingest import passages as passages_mod
@@ -172,6 +173,7 @@ def build_index(
     lock_timeout: float = 0.0,
     force: bool = False,
     progress: Progress | None = None,
+    ann_min_passages: int = artifacts.ANN_MIN_PASSAGES,
 ) -> BuildReport:
     """Build a new version of the index at ``index_dir`` and make it current.
 
@@ -247,6 +249,13 @@ def build_index(
         )
         timings["embed_sentences_s"] = _since(t)
 
+        # what retrieval would otherwise derive at every load: lexicon, names, graphs
+        t = time.perf_counter()
+        metas = {r.doc_id: r.meta for r in records}
+        extras |= artifacts.build(all_passages, metas, extras, vectors,
+                                  ann_min_passages=ann_min_passages)
+        timings["artifacts_s"] = _since(t)
+
         t = time.perf_counter()
         manifest = Manifest(
             version=report.version,
@@ -258,6 +267,7 @@ def build_index(
             created=utc_now(),
             build_seconds=_since(started),
             unit_rules=sentence_vectors.RULES,
+            corpus_language=artifacts.corpus_language(all_passages, metas),
         )
         try:
             store.write(passages=all_passages, vectors=vectors, documents=records,
@@ -265,7 +275,8 @@ def build_index(
         except OSError as exc:
             raise IndexStoreError(f"cannot write index version to {index_dir}: {exc}") from None
         try:
-            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id)
+            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id,
+                       full_check=True)
             store.activate(report.version)
         except BaseException:  # refused, or Ctrl-C before the switch: drop the new version
             if store.current() != report.version:

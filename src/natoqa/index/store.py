@@ -6,24 +6,32 @@ Layout of an index folder::
       CURRENT                 name of the active version (replaced atomically)
       versions/<version>/
         manifest.json         model, dimensions, counts, per-document hashes, file checksums
-        vectors.faiss         inner-product flat index; row i = passages.jsonl line i
+        passage_vectors.npy   one normalised vector per passage; row i = passages.jsonl line i
         passages.jsonl        one Passage per line
         documents.json        doc_id -> metadata, content hash, passage count
         sentence_*.npy        retrieval's sentence units: vectors, rows, spans, latent terms
+        lexicon*              the inverted index (natoqa.index.lexicon)
+        names.json            what the corpus names (acronyms, numbers), its language
+        *.ann.faiss           approximate nearest-neighbour graphs (large versions only)
       .build.lock             held by a running build (see builder.py)
 
 A version is written into a temporary folder, fsynced, renamed into place and
-only then named in CURRENT, so readers never see a half-written index. Loading
-reads every file once into memory, checks it against the manifest's checksum
-and parses those same bytes: a loaded :class:`IndexVersion` never touches its
-folder again, so pruning the folder under a running server is harmless.
+only then named in CURRENT, so readers never see a half-written index.
+
+Loading checks every file against the manifest, then opens the arrays and graphs
+memory-mapped: start-up and a live switch cost the same at 1,000 and at 100,000
+passages, and the kernel shares the pages between versions and worker processes.
+A file up to :data:`FULL_CHECK_BYTES` is hashed whole; a larger one is checked by
+its size and the hashes of its first and last MiB (a truncated, torn or
+half-copied file fails them; ``load(full_check=True)``, which the builder runs on
+the version it wrote, hashes everything). Deleting the folder under a running
+server is harmless: an open mapping keeps its file's pages until it is closed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -43,15 +51,23 @@ import numpy.typing as npt
 from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError, NotFound
 from natoqa.models import DocumentMeta, Passage
 
-FORMAT = 1
+FORMAT = 2
+#: formats this natoqa reads: 1 kept its passage vectors in a flat FAISS file and no
+#: lexicon; retrieval derives what it lacks (slowly) and a build reuses its vectors
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
+VECTORS_V1 = "vectors.faiss"
+PASSAGE_VECTORS = "passage_vectors.npy"
 PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.json"
 CURRENT = "CURRENT"
 VERSIONS = "versions"
-_CHECKED_FILES = (VECTORS, PASSAGES, DOCUMENTS)
 _TMP_PREFIX = ".tmp-"
+#: what extra artifacts may be called: plain file names of these kinds
+_ARTIFACT_SUFFIXES = (".npy", ".json", ".faiss")
+#: files larger than this are checked at load by size and their first and last MiB
+FULL_CHECK_BYTES = 64 << 20
+_EDGE = 1 << 20
 
 #: what a version name may look like: no separators, no leading dot (temp folders)
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -84,6 +100,10 @@ class Manifest:
     build_seconds: float = 0.0
     checksums: dict[str, str] = field(default_factory=dict)
     format: int = FORMAT
+    #: file -> sha256 of its first and last MiB and its size, for files above FULL_CHECK_BYTES
+    edges: dict[str, str] = field(default_factory=dict)
+    #: the language most passages are in (natoqa.text.language), decided at build time
+    corpus_language: str | None = None
     #: version of the rules that cut passages into sentence units (natoqa.index.units.RULES);
     #: 0 for a version built before they were recorded (and its units' spans stored)
     unit_rules: int = 0
@@ -152,10 +172,10 @@ def _meta_from_json(data: dict[str, Any]) -> DocumentMeta:
 
 
 class IndexVersion:
-    """One loaded, read-only version: vectors, passages and documents in memory.
+    """One loaded, read-only version: passages and documents in memory, vectors mapped.
 
-    Instances are immutable after loading and hold no open files, so a running
-    request can keep using the version it started with while the service
+    Instances are immutable after loading and never reopen their folder, so a
+    running request can keep using the version it started with while the service
     switches to a newer one, even after the version's folder was pruned.
     """
 
@@ -163,16 +183,18 @@ class IndexVersion:
         self,
         path: Path,
         manifest: Manifest,
-        vectors: faiss.Index,
+        vectors: Vectors,
         passages: Sequence[Passage],
         documents: dict[str, DocumentRecord],
-        extras: Mapping[str, npt.NDArray[Any]] | None = None,
+        extras: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path  # informational only: nothing is read from it after loading
         self.manifest = manifest
+        #: one vector per passage (memory-mapped from passage_vectors.npy)
         self.vectors = vectors
-        #: optional build artifacts by file name (e.g. retrieval's sentence vectors)
-        self.extras: dict[str, npt.NDArray[Any]] = dict(extras or {})
+        #: optional build artifacts by file name: arrays (``*.npy``, memory-mapped),
+        #: bytes (``*.json``), FAISS indexes (``*.faiss``)
+        self.extras: dict[str, Any] = dict(extras or {})
         self.passages: tuple[Passage, ...] = tuple(passages)
         self.documents = documents
         self._row_by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
@@ -215,10 +237,7 @@ class IndexVersion:
 
     def vectors_by_text(self) -> dict[str, Vectors]:
         """Stored vector per passage text, for reuse by an incremental build."""
-        if len(self.passages) == 0:
-            return {}
-        matrix = self.vectors.reconstruct_n(0, len(self.passages))
-        return {p.text: matrix[i] for i, p in enumerate(self.passages)}
+        return {p.text: self.vectors[i] for i, p in enumerate(self.passages)}
 
 
 def _new_folder(parent: Path, prefix: str) -> Path:
@@ -319,16 +338,18 @@ class IndexStore:
         *,
         expect_dim: int | None = None,
         expect_model: str | None = None,
+        full_check: bool = False,
     ) -> IndexVersion:
         """Load and verify a version (default: the current one).
 
         IndexNotFound, IndexIncompatible (format, dimension or model differ) or
-        IndexCorrupt (a file is missing, fails its checksum or does not parse).
+        IndexCorrupt (a file is missing, fails its check or does not parse).
+        ``full_check`` hashes every file whole, however large.
         """
         version = check_version_name(version or self._require_current())
         path = self.versions_dir / version
         manifest = self.manifest(version)
-        if manifest.format != FORMAT:
+        if manifest.format not in READABLE_FORMATS:
             raise IndexIncompatible(f"index format {manifest.format}, expected {FORMAT}")
         if manifest.version != version:
             raise IndexCorrupt(f"folder {version} holds a manifest of {manifest.version}")
@@ -341,15 +362,23 @@ class IndexStore:
                 f"index {version} was built with model {manifest.model_id}, "
                 f"this process runs {expect_model}: rebuild it"
             )
-        blobs = {name: self._verified_bytes(path, name, manifest) for name in _CHECKED_FILES}
+        vector_file = VECTORS_V1 if manifest.format == 1 else PASSAGE_VECTORS
+        for name in (vector_file, PASSAGES, DOCUMENTS):
+            if name not in manifest.checksums:
+                raise IndexCorrupt(f"index {version}: the manifest lists no {name}")
+        for name in sorted(manifest.checksums):
+            self._verify(path, name, manifest, full=full_check)
         try:
-            vectors = faiss.deserialize_index(np.frombuffer(blobs[VECTORS], dtype=np.uint8))
+            vectors = _open_artifact(path / vector_file)
+            if manifest.format == 1:  # a flat FAISS index: its vectors, in memory
+                vectors = vectors.reconstruct_n(0, vectors.ntotal) if vectors.ntotal else \
+                    np.zeros((0, vectors.d), dtype=np.float32)
             passages = [
                 _passage_from_json(line)
-                for line in blobs[PASSAGES].decode("utf-8").splitlines()
+                for line in (path / PASSAGES).read_text(encoding="utf-8").splitlines()
                 if line.strip()
             ]
-            raw_docs = json.loads(blobs[DOCUMENTS].decode("utf-8"))
+            raw_docs = json.loads((path / DOCUMENTS).read_text(encoding="utf-8"))
             documents = {
                 doc_id: DocumentRecord(
                     doc_id=doc_id,
@@ -360,13 +389,17 @@ class IndexStore:
                 )
                 for doc_id, rec in raw_docs.items()
             }
-        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            extras = {
+                name: _open_artifact(path / name)
+                for name in sorted(manifest.checksums)
+                if _is_extra_name(name) and name not in (vector_file, PASSAGES, DOCUMENTS)
+            }
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IndexCorrupt(f"index {version} cannot be read: {exc}") from None
-        extras = self._load_extras(path, manifest)
-        if vectors.ntotal != len(passages) or vectors.d != manifest.dim:
+        if vectors.shape != (len(passages), manifest.dim):
             raise IndexCorrupt(
-                f"index {version}: {vectors.ntotal} vectors of {vectors.d} dimensions "
-                f"for {len(passages)} passages of {manifest.dim}"
+                f"index {version}: vectors of shape {vectors.shape} "
+                f"for {len(passages)} passages of {manifest.dim} dimensions"
             )
         if len(passages) != manifest.passage_count:
             raise IndexCorrupt(
@@ -375,21 +408,6 @@ class IndexStore:
             )
         return IndexVersion(path, manifest, vectors, passages, documents, extras)
 
-    def _load_extras(self, path: Path, manifest: Manifest) -> dict[str, npt.NDArray[Any]]:
-        """The optional ``.npy`` artifacts the manifest lists, verified like the main files."""
-        extras: dict[str, npt.NDArray[Any]] = {}
-        for name in sorted(set(manifest.checksums) - set(_CHECKED_FILES)):
-            if not _is_extra_name(name):
-                continue
-            data = self._verified_bytes(path, name, manifest)
-            try:
-                extras[name] = np.load(io.BytesIO(data), allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise IndexCorrupt(
-                    f"index {manifest.version}: {name} cannot be read: {exc}"
-                ) from None
-        return extras
-
     def write(
         self,
         *,
@@ -397,26 +415,27 @@ class IndexStore:
         vectors: Vectors,
         documents: Sequence[DocumentRecord],
         manifest: Manifest,
-        extras: Mapping[str, npt.NDArray[Any]] | None = None,
+        extras: Mapping[str, Any] | None = None,
     ) -> Path:
         """Write a complete version beside the others (not yet current); returns its folder.
 
-        ``extras`` are optional arrays saved as ``<name>`` (``*.npy``) and checksummed
-        with the rest; :attr:`IndexVersion.extras` holds them after loading.
+        ``extras`` are build artifacts by file name: arrays saved as ``*.npy``, bytes
+        as ``*.json``, FAISS indexes as ``*.faiss``; all are checksummed with the
+        rest and :attr:`IndexVersion.extras` holds them after loading.
         """
         if len(passages) != len(vectors):
             raise ValueError("one vector per passage")
         extras = dict(extras or {})
-        if bad := [n for n in extras if not _is_extra_name(n)]:
-            raise ValueError(f"extra artifact names must be plain *.npy file names: {bad}")
+        if bad := [n for n in extras if not _is_extra_name(n)
+                   or n in (PASSAGE_VECTORS, PASSAGES, DOCUMENTS, MANIFEST)]:
+            raise ValueError(f"extra artifact names must be plain *.npy/.json/.faiss names: {bad}")
         check_version_name(manifest.version)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         tmp = _new_folder(self.versions_dir, _TMP_PREFIX)
         try:
-            index = faiss.IndexFlatIP(manifest.dim)
-            if len(vectors):
-                index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-            faiss.write_index(index, str(tmp / VECTORS))
+            np.save(tmp / PASSAGE_VECTORS,
+                    np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, manifest.dim),
+                    allow_pickle=False)
             with (tmp / PASSAGES).open("w", encoding="utf-8") as fh:
                 for p in passages:
                     fh.write(_passage_to_json(p) + "\n")
@@ -433,11 +452,13 @@ class IndexStore:
                 json.dumps(docs_json, ensure_ascii=False, indent=1), encoding="utf-8"
             )
             manifest.passage_count = len(passages)
-            for name, array in extras.items():
-                np.save(tmp / name, np.ascontiguousarray(array), allow_pickle=False)
-            manifest.checksums = {
-                name: _sha256(tmp / name) for name in (*_CHECKED_FILES, *sorted(extras))
-            }
+            manifest.format = FORMAT
+            for name, artifact in extras.items():
+                _save_artifact(tmp / name, artifact)
+            names = (PASSAGE_VECTORS, PASSAGES, DOCUMENTS, *sorted(extras))
+            manifest.checksums = {name: _sha256(tmp / name) for name in names}
+            manifest.edges = {name: _edges(tmp / name) for name in names
+                              if (tmp / name).stat().st_size > FULL_CHECK_BYTES}
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_files(tmp)
             final = self.versions_dir / manifest.version
@@ -493,16 +514,21 @@ class IndexStore:
                     leftover.unlink()
         return doomed
 
-    def _verified_bytes(self, path: Path, name: str, manifest: Manifest) -> bytes:
+    def _verify(self, path: Path, name: str, manifest: Manifest, *, full: bool) -> None:
+        file = path / name
         try:
-            data = (path / name).read_bytes()
+            size = file.stat().st_size
+            if full or name not in manifest.edges:
+                ok = _sha256(file) == manifest.checksums.get(name)
+            else:
+                ok = _edges(file) == manifest.edges[name]
         except OSError:
             raise IndexCorrupt(
                 f"index {manifest.version}: {name} is missing or unreadable"
             ) from None
-        if hashlib.sha256(data).hexdigest() != manifest.checksums.get(name):
-            raise IndexCorrupt(f"index {manifest.version}: {name} fails its checksum")
-        return data
+        if not ok:
+            raise IndexCorrupt(f"index {manifest.version}: {name} fails its checksum "
+                               f"({size:,} bytes)")
 
     def _require_current(self) -> str:
         current = self.current()
@@ -514,8 +540,40 @@ class IndexStore:
 
 
 def _is_extra_name(name: str) -> bool:
-    """A plain ``*.npy`` file name: no folders, not hidden."""
-    return name.endswith(".npy") and not name.startswith(".") and not set(name) & {"/", "\\"}
+    """A plain ``*.npy``/``*.json``/``*.faiss`` file name: no folders, not hidden."""
+    return (name.endswith(_ARTIFACT_SUFFIXES) and not name.startswith(".")
+            and not set(name) & {"/", "\\"})
+
+
+def _save_artifact(path: Path, artifact: Any) -> None:
+    if path.suffix == ".npy":
+        np.save(path, np.ascontiguousarray(artifact), allow_pickle=False)
+    elif path.suffix == ".faiss":
+        faiss.write_index(artifact, str(path))
+    else:
+        path.write_bytes(artifact)
+
+
+def _open_artifact(path: Path) -> Any:
+    """An array memory-mapped, a FAISS index memory-mapped, or a file's bytes."""
+    if path.suffix == ".npy":
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    if path.suffix == ".faiss":
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+        return faiss.read_index(str(path), flags if path.stat().st_size > _EDGE else 0)
+    return path.read_bytes()
+
+
+def _edges(path: Path) -> str:
+    """sha256 of a file's size and its first and last MiB: a quick check for large files."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        digest.update(str(size).encode())
+        digest.update(fh.read(_EDGE))
+        fh.seek(max(0, size - _EDGE))
+        digest.update(fh.read(_EDGE))
+    return digest.hexdigest()
 
 
 def _sha256(path: Path) -> str:

@@ -192,7 +192,7 @@ def load(extras: Mapping[str, npt.NDArray[Any]], passages: int, dim: int) -> tup
         raise ValueError(f"sentence vectors of shape {vectors.shape} for rows {rows.shape}")
     if len(rows) and (rows.min() < 0 or rows.max() >= passages):
         raise ValueError("sentence rows point outside the passages")
-    return np.ascontiguousarray(vectors, dtype=np.float32), rows.astype(np.int32, copy=False)
+    return vectors.astype(np.float32, copy=False), rows.astype(np.int32, copy=False)
 
 
 def load_terms(extras: Mapping[str, npt.NDArray[Any]], units: int) -> Terms | None:
@@ -202,10 +202,9 @@ def load_terms(extras: Mapping[str, npt.NDArray[Any]], units: int) -> Terms | No
         return None
     if ids.ndim != 2 or ids.shape != weights.shape or ids.shape[0] != units:
         return None
-    if ids.size and (ids.min() < 0 or ids.max() >= sparse.features()):
-        return None
-    return Terms(ids.astype(np.int32, copy=False),
-                 np.ascontiguousarray(weights, dtype=np.float32))
+    # the ids' range is the builder's (checksummed): not scanned here, which would read
+    # every unit's terms at every load
+    return Terms(ids.astype(np.int32, copy=False), weights.astype(np.float32, copy=False))
 
 
 def load_spans(
@@ -225,7 +224,7 @@ def load_spans(
     if spans.shape != (len(rows), _COLUMNS):
         raise ValueError(f"sentence spans of shape {spans.shape} for {len(rows)} units")
     if len(rows):
-        lengths = np.fromiter((len(passages[r].text) for r in rows), np.int64, len(rows))
+        lengths = np.fromiter((len(p.text) for p in passages), np.int64, len(passages))[rows]
         start, end = spans[:, 0], spans[:, 1]
         if (start < 0).any() or (end <= start).any() or (end > lengths).any():
             raise ValueError("sentence spans point outside their passages")

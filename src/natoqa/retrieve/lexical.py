@@ -1,136 +1,24 @@
 """German-aware lexical search: BM25 over stemmed words, with compounds split.
 
-German glues words together ("Verteidigungsausgaben"), so a question that says
-"Ausgaben für die Verteidigung" shares no whole word with the passage. The
-analyzer therefore adds the parts of a compound as extra terms, found with a
-vocabulary of the indexed text itself (no dictionary to ship): a word is split
-where both sides are words that occur on their own in the corpus, allowing the
-linking elements German puts between them ("-s-", "-es-", "-n-", "-en-", "-e-").
-Words, stop words and stems are the shared analyzer's
-(:mod:`natoqa.text.analyzer`: lower-cased, German and English stop words
-removed, Snowball German stems that also fold umlauts, so "Bündnisses" and
-"Bündnis" meet).
-
-Scoring is BM25 (Lucene variant) from ``bm25s``; the index is built in memory
-when an index version is loaded (milliseconds for thousands of passages).
+The terms are the analyzer's (:mod:`natoqa.text.compounds`: words, stop words
+dropped, Snowball stems that fold umlauts, the parts of German compounds beside
+the whole word). The postings are the version's stored
+:class:`~natoqa.index.lexicon.Lexicon`; scoring is BM25 in Lucene's variant
+(the formula of ``bm25s``'s ``method="lucene"``, which natoqa used before it stored
+its postings), computed over the postings of the question's terms only.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-import bm25s
 import numpy as np
 import numpy.typing as npt
 
-from natoqa.text.analyzer import stem, words
+from natoqa.index.lexicon import Lexicon
 
 Scores = npt.NDArray[np.float32]
-
-# bm25s sets its own logger to DEBUG at import and logs every index it builds; every
-# index version load would print a line. Its warnings still get through.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-# Linking elements (Fugenelemente) that may end the first part of a compound.
-_LINKS = ("", "s", "es", "n", "en", "e", "er")
-
-
-class Decompounder:
-    """Splits German compounds into parts that the vocabulary knows as words.
-
-    Among the possible splits it keeps the one whose parts are most frequent
-    (the geometric mean of their counts, after Koehn & Knight 2003). The whole
-    word is always indexed as well; the parts are added beside it.
-    """
-
-    def __init__(self, counts: Counter[str], *, min_part: int = 4, max_parts: int = 3) -> None:
-        self.counts = counts
-        self.min_part = min_part
-        self.max_parts = max_parts
-        self._cache: dict[str, tuple[str, ...]] = {}
-        self._memo: dict[tuple[str, int, bool], tuple[float, tuple[str, ...]] | None] = {}
-
-    @classmethod
-    def from_texts(cls, tokenised: Iterable[Sequence[str]], **kwargs: int) -> Decompounder:
-        counts: Counter[str] = Counter()
-        for tokens in tokenised:
-            counts.update(tokens)
-        return cls(counts, **kwargs)
-
-    def split(self, word: str) -> tuple[str, ...]:
-        """The parts of ``word`` (lower-case), or ``()`` when it is not a known compound."""
-        if len(word) < 2 * self.min_part or word.isdigit():
-            return ()
-        cached = self._cache.get(word)
-        if cached is None:
-            best = self._best(word, self.max_parts, whole=False)
-            cached = best[1] if best else ()
-            self._cache[word] = cached
-        return cached
-
-    def _known(self, part: str) -> int:
-        return self.counts.get(part, 0) if len(part) >= self.min_part else 0
-
-    def _best(self, word: str, depth: int, *, whole: bool) -> tuple[float, tuple[str, ...]] | None:
-        """(score, parts) of the best analysis of ``word`` into at most ``depth`` known parts.
-
-        With ``whole`` the word itself counts as a one-part analysis; the top
-        level asks for real splits only, since the whole word is indexed anyway.
-        """
-        key = (word, depth, whole)
-        if key in self._memo:
-            return self._memo[key]
-        count = self._known(word)
-        best: tuple[float, tuple[str, ...]] | None = None
-        if whole and count:
-            best = (float(count), (word,))
-        if depth >= 2:
-            for cut in range(self.min_part, len(word) - self.min_part + 1):
-                tail = self._best(word[cut:], depth - 1, whole=True)
-                if tail is None:
-                    continue
-                head = self._head(word[:cut])
-                if head is None:
-                    continue
-                parts = (head[0], *tail[1])
-                # geometric mean of the parts' counts (a tail's score already is one)
-                score = math.exp(
-                    (math.log(head[1]) + math.log(tail[0]) * len(tail[1])) / len(parts)
-                )
-                if best is None or score > best[0]:
-                    best = (score, parts)
-        self._memo[key] = best
-        return best
-
-    def _head(self, raw: str) -> tuple[str, int] | None:
-        """The first part of a compound, without its linking element, and its count."""
-        for link in _LINKS:
-            if link and not raw.endswith(link):
-                continue
-            head = raw[: len(raw) - len(link)] if link else raw
-            count = self._known(head)
-            if count:
-                return head, count
-        return None
-
-
-@dataclass(frozen=True)
-class Analyzer:
-    """Text → index terms: words, their compound parts, stemmed."""
-
-    decompounder: Decompounder | None = None
-
-    def terms(self, text: str) -> list[str]:
-        out: list[str] = []
-        for word in words(text):
-            out.append(stem(word))
-            if self.decompounder is not None:
-                out.extend(stem(part) for part in self.decompounder.split(word))
-        return out
 
 
 class LexicalIndex:
@@ -138,27 +26,30 @@ class LexicalIndex:
 
     def __init__(
         self,
-        texts: Sequence[str],
+        texts: Sequence[str] = (),
         *,
         decompound: bool = True,
         k1: float = 1.2,
         b: float = 0.75,
+        lexicon: Lexicon | None = None,
     ) -> None:
-        tokenised = [words(t) for t in texts]
-        self.analyzer = Analyzer(Decompounder.from_texts(tokenised) if decompound else None)
-        corpus_terms = [self.analyzer.terms(t) for t in texts]
-        self.size = len(texts)
-        self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        if self.size:
-            self._bm25.index(corpus_terms, show_progress=False)
-        self._vocab: dict[str, int] = dict(self._bm25.vocab_dict) if self.size else {}
-        self._row_terms = [frozenset(terms) for terms in corpus_terms]
-        df: Counter[str] = Counter()
-        for terms in self._row_terms:
-            df.update(terms)
+        self.lexicon = lexicon or Lexicon.build(texts, decompound=decompound)
+        self.analyzer = self.lexicon.analyzer()
+        self.k1, self.b = k1, b
+        self.size = self.lexicon.size
+        self._ids = {term: i for i, term in enumerate(self.lexicon.terms)}
+        df = np.diff(self.lexicon.indptr).astype(np.float64)
         n = max(self.size, 1)
-        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self._idf_array = np.log(1 + (n - df + 0.5) / (df + 0.5))
+        self._idf = dict(zip(self.lexicon.terms, self._idf_array.tolist(), strict=True))
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        lengths = self.lexicon.lengths
+        self._norm = (k1 * (1 - b + b * lengths / float(lengths.mean()))).astype(np.float32) \
+            if self.size else np.zeros(0, dtype=np.float32)
+
+    @classmethod
+    def from_lexicon(cls, lexicon: Lexicon) -> LexicalIndex:
+        return cls(lexicon=lexicon)
 
     def __len__(self) -> int:
         return self.size
@@ -172,11 +63,21 @@ class LexicalIndex:
         return self.analyzer.terms(text)
 
     def scores(self, text: str) -> Scores:
-        """BM25 score of every indexed text for the query ``text`` (zeros if nothing matches)."""
-        terms = [t for t in self.query_terms(text) if t in self._idf]
-        if not terms or not self.size:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+        """BM25 score of every indexed text for the query ``text`` (zeros if nothing matches).
+
+        A term the query repeats counts as often as it stands (as in bm25s). The cost is
+        the postings of the query's terms plus one array of the corpus's size.
+        """
+        out = np.zeros(self.size, dtype=np.float32)
+        lex = self.lexicon
+        for term in self.query_terms(text):
+            t = self._ids.get(term)
+            if t is None:
+                continue
+            a, z = int(lex.indptr[t]), int(lex.indptr[t + 1])
+            rows, tf = lex.rows[a:z], lex.tf[a:z]
+            out[rows] += np.float32(self._idf_array[t]) * tf / (self._norm[rows] + tf)
+        return out
 
     def coverage(self, text: str) -> float:
         """Share of the query's weight (idf) carried by terms the index contains, 0..1.
@@ -192,14 +93,15 @@ class LexicalIndex:
         total = sum(self._idf.get(t, self._unknown_idf) for t in terms)
         return known / total if total else 0.0
 
-    def row_coverage(self, text: str, row: int) -> float:
-        """Share of the query's weight (idf) carried by terms that text ``row`` contains.
+    def row_coverage(self, text: str, row_text: str) -> float:
+        """Share of the query's weight (idf) carried by terms that ``row_text`` (an indexed
+        text) contains.
 
         Abstention asks this of the top passage: a question whose words the
         corpus knows, but scattered over other passages, is often about
         something the corpus does not say.
         """
         terms = self.query_terms(text)
-        have = self._row_terms[row]
+        have = set(self.query_terms(row_text))
         total = sum(self._idf.get(t, self._unknown_idf) for t in terms)
         return sum(self._idf[t] for t in terms if t in have) / total if total else 0.0

@@ -42,7 +42,6 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,15 +49,15 @@ import numpy.typing as npt
 from natoqa.config import RetrievalSettings
 from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedder, Vectors
-from natoqa.index import units as sentence_vectors
+from natoqa.index import artifacts
 from natoqa.index.store import IndexVersion
 from natoqa.models import Hit
 from natoqa.retrieve import abstain
 from natoqa.retrieve.abstain import Calibration
+from natoqa.retrieve.candidates import Block, Corpus, stats
 from natoqa.retrieve.lexical import LexicalIndex
 from natoqa.text.acronyms import equivalents, to_known
 from natoqa.text.analyzer import STOPWORDS, identifiers, numbered, place_names, spell_out
-from natoqa.text.language import DEFAULT as DEFAULT_LANGUAGE
 from natoqa.text.language import detect_language
 
 log = logging.getLogger(__name__)
@@ -80,9 +79,8 @@ class RetrievalResult:
     unit_scores: dict[str, tuple[tuple[int, int, float], ...]] = field(default_factory=dict)
 
 
-def _z(scores: Scores) -> Scores:
-    std = float(scores.std())
-    return (scores - scores.mean()) / std if std > 1e-9 else np.zeros_like(scores)
+def _z(scores: Scores, mean: float, std: float) -> Scores:
+    return (scores - mean) / std if std > 1e-9 else np.zeros_like(scores)
 
 
 # Words that name something: acronyms, numbers (years), capitalised words inside the sentence.
@@ -105,67 +103,22 @@ class Retriever:
         self.settings = settings or RetrievalSettings()
         #: the abstention model (default: the one ``settings.calibration`` names)
         self.calibration = calibration or abstain.load(self.settings.calibration)
-        passages = index.passages
-        n = len(passages)
-        dim = index.manifest.dim
-        self._passage_vectors: Scores = (
-            index.vectors.reconstruct_n(0, n) if n else np.zeros((0, dim), dtype=np.float32)
-        )
-        try:
-            self._unit_vectors, self._unit_rows = sentence_vectors.load(index.extras, n, dim)
-        except ValueError as exc:
-            log.warning("index %s: ignoring its sentence vectors: %s", index.version, exc)
-            self._unit_vectors = np.zeros((0, dim), dtype=np.float32)
-            self._unit_rows = np.zeros(0, dtype=np.int32)
-        # where each unit sits in its passage (as the build stored it), and each passage's
-        # range of unit rows, so answers can quote by the units' cosines
-        self._unit_spans: list[tuple[int, int]] = []
-        self._unit_bounds = np.zeros((2, n), dtype=np.int64)
-        if len(self._unit_rows):
-            if sentence_vectors.SPANS_FILE not in index.extras:
-                log.warning("index %s has no stored sentence spans (built by an older natoqa): "
-                            "splitting its passages again; rebuild it to load faster",
-                            index.version)
-            try:
-                spans = sentence_vectors.load_spans(index.extras, passages, self._unit_rows)
-            except ValueError as exc:
-                log.warning("index %s: answers quote without its sentence units: %s",
-                            index.version, exc)
-            else:
-                self._unit_spans = [(int(a), int(b)) for a, b in spans[:, :2].tolist()]
-                self._unit_bounds = np.stack([
-                    np.searchsorted(self._unit_rows, np.arange(n), side=side)
-                    for side in ("left", "right")
-                ])
-        if n and not len(self._unit_vectors):
-            log.warning(
-                "index %s has no sentence vectors (built by an older natoqa): passage vectors "
-                "only; rebuild it for better ranking", index.version
-            )
-        self._penalty = np.array(
-            [self.settings.footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
-            dtype=np.float32,
-        )
-        self._terms = sentence_vectors.load_terms(index.extras, len(self._unit_rows))
-        if self._terms is None and embedder.has_terms and len(self._unit_rows):
+        self.corpus = Corpus(index, self.settings.footnote_penalty, with_terms=embedder.has_terms)
+        stored = self.corpus.stored_terms
+        if stored is None and embedder.has_terms and len(self.corpus.unit_rows):
             log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
                         "it for better ranking of questions in another language", index.version)
-        elif self._terms is not None and not embedder.has_terms:
+        elif stored is not None and not embedder.has_terms:
             log.warning("index %s has latent terms but the model gives none: ranking and "
                         "abstention run without them", index.version)
-            self._terms = None
-        # units by latent terms, sparse: a question's scores are one product (0.1 ms)
-        self._term_matrix = _term_matrix(self._terms)
-        self.lexical = LexicalIndex([p.text for p in passages])
+        self.lexical = LexicalIndex.from_lexicon(artifacts.lexicon(index))
         # a question may name what the corpus says about its documents ("AFP", the authors)
         bibliography = _bibliography(index)
-        self._identifiers: set[str] = set().union(
-            identifiers(bibliography), *(identifiers(p.text) for p in passages)
-        )
+        self._identifiers: set[str] = identifiers(bibliography) | artifacts.passage_names(index)
         self._bibliography_terms = frozenset(self.lexical.query_terms(bibliography))
         #: acronyms the corpus writes with numbers ("AP 4"): a series, each number a name
         self._series = {parts[0] for name in self._identifiers if (parts := numbered(name))}
-        self.corpus_language = corpus_language(index)
+        self.corpus_language = artifacts.version_language(index)
         #: what is added to a question's vector, by the question's language
         self._shifts = language_shifts(
             embedder.language_means, self.corpus_language, self.settings.language_shift
@@ -173,35 +126,13 @@ class Retriever:
 
     # -- scoring ---------------------------------------------------------------
 
-    def unit_cosines(self, query: npt.NDArray[np.float32]) -> Scores:
-        """The cosine of ``query`` with every sentence unit (empty without sentence vectors)."""
-        return np.asarray(self._unit_vectors @ query, dtype=np.float32)
-
     def term_scores(self, ids: npt.NDArray[np.int32], weights: Scores) -> Scores:
-        """Each passage's best sentence unit by the dot product of latent terms."""
-        best = np.zeros(len(self.index.passages), dtype=np.float32)
-        if self._terms is not None and len(ids):
-            per_unit = self._term_matrix @ sparse.densify(ids, weights)
-            np.maximum.at(best, self._unit_rows, per_unit.astype(np.float32))
-        return best
-
-    def dense_scores(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> Scores:
-        """Blend of passage cosine and best sentence-unit cosine, footnotes penalised."""
-        passage = self._passage_vectors @ query
-        w = self.settings.sentence_weight
-        if w > 0 and len(self._unit_rows):
-            best = passage.copy()
-            cosines = self.unit_cosines(query) if units is None else units
-            np.maximum.at(best, self._unit_rows, cosines)
-            passage = (1 - w) * passage + w * best
-        return np.asarray(passage - self._penalty, dtype=np.float32)
-
-    def best_unit(self, query: npt.NDArray[np.float32], units: Scores | None = None) -> float:
-        if not len(self._unit_rows):
-            scores = self._passage_vectors @ query
-        else:
-            scores = self.unit_cosines(query) if units is None else units
-        return float(scores.max()) if len(scores) else 0.0
+        """Each passage's best sentence unit by the dot product of latent terms (every
+        passage: a diagnostic, linear in the corpus)."""
+        block = self.corpus.everything or self.corpus.gather(np.arange(self.corpus.size))
+        signals = self.corpus.signals(block, np.zeros(self.index.manifest.dim, np.float32),
+                                      sparse.densify(ids, weights), 0.0)
+        return signals.terms if signals.terms is not None else np.zeros(len(block), np.float32)
 
     def missing_share(self, text: str) -> float:
         """Share of the question's key terms (names, acronyms, numbers) that neither the
@@ -259,12 +190,13 @@ class Retriever:
         context = to_known(spell_out(self.context(history), language),
                            self._identifiers.__contains__)
         texts = [question, f"{context} {question}"] if context else [question]
-        use_terms = cfg.sparse_weight > 0 and self._terms is not None
+        use_terms = cfg.sparse_weight > 0 and self.corpus.terms is not None
+        dense_terms: list[Scores | None] = [None] * len(texts)
         if use_terms:
             embedded = self.embedder.embed_batch_terms(texts, kind="query")
             qvecs = embedded.vectors
-            terms = [self.term_scores(i, w) for i, w in
-                     zip(embedded.term_ids, embedded.term_weights, strict=True)]
+            dense_terms = [sparse.densify(i, w) for i, w in
+                           zip(embedded.term_ids, embedded.term_weights, strict=True)]
         else:
             qvecs = self.embedder.embed_batch(texts, kind="query")
         shift = self._shifts.get(language)
@@ -273,51 +205,75 @@ class Retriever:
             qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
         t1 = time.perf_counter()
 
-        units = [self.unit_cosines(v) for v in qvecs]
-        dense = self.dense_scores(qvecs[0], units[0])
-        lexical = self.lexical.scores(question)
-        unit_relevance = units[0]
+        lexical_all = self.lexical.scores(question)
+        if context:
+            lexical_all = lexical_all + cfg.history_weight * self.lexical.scores(context)
+        corpus = self.corpus
+        if corpus.everything is not None:
+            block = corpus.everything
+        else:
+            rows = corpus.candidates(qvecs, [lexical_all], cfg.candidates, cfg.ann_ef_search)
+            block = corpus.gather(rows)
+        w = cfg.sentence_weight
+        queries = list(zip(qvecs, dense_terms, strict=True))
+        found = [corpus.signals(block, q, t, w) for q, t in queries]
+        # the statistics fusion normalises by: the block's own when it is every passage
+        base = found if block is corpus.sample else \
+            [corpus.signals(corpus.sample, q, t, w) for q, t in queries]
+
+        def z(i: int, field: str) -> Scores:
+            values = getattr(found[i], field)
+            return _z(values, *stats(getattr(base[i], field)))
+
+        lexical = lexical_all[block.rows]
+        lexical_z = _z(lexical, *stats(lexical_all))
+        dense = found[0].dense
+        unit_relevance = found[0].units
         if context:
             h = cfg.history_weight
-            dense_ctx = self.dense_scores(qvecs[1], units[1])
-            unit_relevance = (1 - h) * units[0] + h * units[1]
-            fused_dense = (1 - h) * _z(dense) + h * _z(dense_ctx)
-            lexical = lexical + h * self.lexical.scores(context)
+            unit_relevance = (1 - h) * found[0].units + h * found[1].units
+            fused_dense = (1 - h) * z(0, "dense") + h * z(1, "dense")
             coverage = self.lexical.coverage(f"{context} {question}")
-            dense = np.maximum(dense, dense_ctx)  # reported per hit
+            dense = np.maximum(dense, found[1].dense)  # reported per hit
             if use_terms:
-                term_z = (1 - h) * _z(terms[0]) + h * _z(terms[1])
+                term_z = (1 - h) * z(0, "terms") + h * z(1, "terms")
         else:
-            fused_dense = _z(dense)
+            fused_dense = z(0, "dense")
             coverage = self.lexical.coverage(question)
             if use_terms:
-                term_z = _z(terms[0])
-        fused = fused_dense + cfg.lexical_weight * coverage * _z(lexical)
+                term_z = z(0, "terms")
+        fused = fused_dense + cfg.lexical_weight * coverage * lexical_z
         if use_terms:
             fused = fused + cfg.sparse_weight * (1 - coverage) ** 2 * term_z
 
-        k = max(1, min(k, n))
-        top = np.argpartition(-fused, k - 1)[:k] if k < n else np.arange(n)
+        m = len(block)
+        k = max(1, min(k, m))
+        top = np.argpartition(-fused, k - 1)[:k] if k < m else np.arange(m)
         top = top[np.argsort(-fused[top], kind="stable")]
-        order2 = np.partition(-fused, 1)[:2] if n > 1 else np.array([-fused[0], -fused[0]])
+        order2 = np.partition(-fused, 1)[:2] if m > 1 else np.array([-fused[0], -fused[0]])
+        best_unit = max(float(f.units.max()) if len(f.units) else float((block.passage @ q).max())
+                        for f, q in zip(found, qvecs, strict=True))
+        top_row = int(block.rows[top[0]])
         evidence = {
-            "unit_top": max(self.best_unit(v, u) for v, u in zip(qvecs, units, strict=True)),
+            "unit_top": best_unit,
             "dense_top": float(dense[top[0]]),
             "fused_top": float(fused[top[0]]),
-            "margin": float(-order2[0] + order2[1]) if n > 1 else 0.0,
+            "margin": float(-order2[0] + order2[1]) if m > 1 else 0.0,
             "coverage": float(coverage),
             "missing": self.missing_share(question),
             "english": float(language == "en"),
             "foreign": self.foreign(question, language),
-            "top_coverage": self.lexical.row_coverage(question, int(top[0])),
+            "top_coverage": self.lexical.row_coverage(question,
+                                                      self.index.passages[top_row].text),
         }
         if use_terms:  # without them (an older index, another model) the feature is left out
-            evidence["terms_top"] = float(terms[0].max())
+            terms0 = found[0].terms
+            evidence["terms_top"] = float(terms0.max()) if terms0 is not None else 0.0
         confidence = self.calibration.probability(evidence)
         no_answer = confidence < cfg.abstain_threshold
         hits = [
             Hit(
-                passage=self.index.passages[int(r)],
+                passage=self.index.passages[int(block.rows[r])],
                 score=float(fused[r]),
                 dense=float(dense[r]),
                 lexical=float(lexical[r]),
@@ -326,7 +282,8 @@ class Retriever:
             for r in top
         ]
         unit_scores = {
-            self.index.passages[int(r)].passage_id: self._units_of(int(r), unit_relevance)
+            self.index.passages[int(block.rows[r])].passage_id:
+                self._units_of(block, int(r), unit_relevance)
             for r in top
         }
         t2 = time.perf_counter()
@@ -340,22 +297,11 @@ class Retriever:
             unit_scores=unit_scores,
         )
 
-    def _units_of(self, row: int, cosines: Scores) -> tuple[tuple[int, int, float], ...]:
-        if not self._unit_spans:
-            return ()
-        first, last = (int(b) for b in self._unit_bounds[:, row])
-        return tuple((a, b, cos) for (a, b), cos in
-                     zip(self._unit_spans[first:last], cosines[first:last].tolist(), strict=True))
-
-
-def _term_matrix(terms: sentence_vectors.Terms | None) -> Any:
-    from scipy.sparse import csr_matrix
-
-    if terms is None:
-        return csr_matrix((0, sparse.features()), dtype=np.float32)
-    units, slots = np.nonzero(terms.weights)
-    return csr_matrix((terms.weights[units, slots], (units, terms.ids[units, slots])),
-                      shape=(len(terms.ids), sparse.features()), dtype=np.float32)
+    def _units_of(self, block: Block, position: int,
+                  cosines: Scores) -> tuple[tuple[int, int, float], ...]:
+        inside, spans = self.corpus.unit_spans(block, position)
+        return tuple((int(a), int(b), float(c)) for (a, b), c in
+                     zip(spans.tolist(), cosines[inside].tolist(), strict=True))
 
 
 def _bibliography(index: IndexVersion) -> str:
@@ -364,17 +310,6 @@ def _bibliography(index: IndexVersion) -> str:
         " ".join((m.title, *m.authors, m.publisher or "", m.series or ""))
         for m in (record.meta for record in index.documents.values())
     )
-
-
-def corpus_language(index: IndexVersion) -> str:
-    """The language most of the index's passages are in (their documents' metadata first)."""
-    counts: dict[str, int] = {}
-    for passage in index.passages:
-        record = index.documents.get(passage.doc_id)
-        language = record.meta.language if record and record.meta.language else None
-        language = language or detect_language(passage.text[:500])
-        counts[language] = counts.get(language, 0) + 1
-    return max(sorted(counts), key=counts.__getitem__) if counts else DEFAULT_LANGUAGE
 
 
 def language_shifts(

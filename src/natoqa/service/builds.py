@@ -108,6 +108,7 @@ class BuildQueue:
         *,
         delay: float = 0.5,
         keep_versions: int = 5,
+        ann_min_passages: int = 5_000,
     ) -> None:
         self.corpus_dir = corpus_dir
         self.index_dir = index_dir
@@ -116,6 +117,7 @@ class BuildQueue:
         self._switch = switch  # reloads the service; returns the version it answers from
         self.delay = delay
         self.keep_versions = keep_versions
+        self.ann_min_passages = ann_min_passages
         self._cond = threading.Condition()
         self._queued: Build | None = None
         self._running: Build | None = None
@@ -244,6 +246,7 @@ class BuildQueue:
             report = build_index(
                 self.corpus_dir, self.index_dir, self._embedder,
                 keep_versions=self.keep_versions, lock_timeout=LOCK_WAIT,
+                ann_min_passages=self.ann_min_passages,
                 progress=lambda phase, done, total: self._progress(build, phase, done, total),
             )
             build.phase = "switching"

@@ -1,0 +1,127 @@
+"""The inverted index of an index version: for every term, the passages that hold it.
+
+Built once with the version and stored beside it, so a server opens it (memory-mapped)
+instead of re-analysing every passage at start-up. It keeps raw statistics — term
+frequencies, passage lengths, the corpus's word counts for splitting compounds —
+not precomputed BM25 scores, so scoring (:mod:`natoqa.retrieve.lexical`) reads the
+collection's statistics at query time and a question costs what its terms' postings
+cost, not what the corpus costs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from natoqa.text.analyzer import words
+from natoqa.text.compounds import Analyzer, Decompounder
+
+#: the version's files (``*.npy`` memory-mapped; the JSON holds the vocabulary)
+TERMS_FILE = "lexicon.json"
+INDPTR_FILE = "lexicon_indptr.npy"
+ROWS_FILE = "lexicon_rows.npy"
+TF_FILE = "lexicon_tf.npy"
+LENGTHS_FILE = "lexicon_lengths.npy"
+ARRAY_FILES = (INDPTR_FILE, ROWS_FILE, TF_FILE, LENGTHS_FILE)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Postings in CSC form: term ``t``'s passages are ``rows[indptr[t]:indptr[t+1]]``."""
+
+    terms: Sequence[str]
+    indptr: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int32]
+    tf: npt.NDArray[np.float32]
+    #: each passage's number of index terms (its BM25 length)
+    lengths: npt.NDArray[np.float32]
+    #: how often each word stands in the corpus: what the decompounder splits by
+    word_counts: Counter[str]
+    decompound: bool = True
+
+    @property
+    def size(self) -> int:
+        return len(self.lengths)
+
+    def analyzer(self) -> Analyzer:
+        return Analyzer(Decompounder(self.word_counts) if self.decompound else None)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], *, decompound: bool = True) -> Lexicon:
+        """Analyse ``texts`` (row ``i`` is ``texts[i]``) into postings."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(words(text))
+        analyzer = Analyzer(Decompounder(counts) if decompound else None)
+        vocab: dict[str, int] = {}
+        term_ids: list[int] = []
+        doc_rows: list[int] = []
+        lengths = np.zeros(len(texts), dtype=np.float32)
+        for row, text in enumerate(texts):
+            terms = analyzer.terms(text)
+            lengths[row] = len(terms)
+            for term in terms:
+                term_ids.append(vocab.setdefault(term, len(vocab)))
+                doc_rows.append(row)
+        return cls.from_pairs(list(vocab), np.asarray(term_ids, dtype=np.int64),
+                              np.asarray(doc_rows, dtype=np.int32), lengths, counts, decompound)
+
+    @classmethod
+    def from_pairs(
+        cls,
+        terms: list[str],
+        term_ids: npt.NDArray[np.int64],
+        doc_rows: npt.NDArray[np.int32],
+        lengths: npt.NDArray[np.float32],
+        counts: Counter[str],
+        decompound: bool,
+    ) -> Lexicon:
+        """From one (term, row) pair per occurrence: sorted by term, then row, and counted."""
+        order = np.lexsort((doc_rows, term_ids))
+        term_ids, doc_rows = term_ids[order], doc_rows[order]
+        if len(term_ids):
+            new = np.ones(len(term_ids), dtype=bool)
+            new[1:] = (term_ids[1:] != term_ids[:-1]) | (doc_rows[1:] != doc_rows[:-1])
+            starts = np.flatnonzero(new)
+            tf = np.diff(np.append(starts, len(term_ids))).astype(np.float32)
+            term_ids, doc_rows = term_ids[starts], doc_rows[starts]
+        else:
+            tf = np.zeros(0, dtype=np.float32)
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_ids, minlength=len(terms)), out=indptr[1:])
+        return cls(terms, indptr, doc_rows.astype(np.int32), tf, lengths, counts, decompound)
+
+    # -- storage ---------------------------------------------------------------
+
+    def files(self) -> dict[str, npt.NDArray[Any] | bytes]:
+        meta = {"terms": list(self.terms), "words": dict(self.word_counts),
+                "decompound": self.decompound}
+        return {
+            TERMS_FILE: json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode(),
+            INDPTR_FILE: self.indptr,
+            ROWS_FILE: self.rows,
+            TF_FILE: self.tf,
+            LENGTHS_FILE: self.lengths,
+        }
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, Any], passages: int) -> Lexicon:
+        """The stored lexicon; ValueError when a file is missing or does not fit."""
+        try:
+            meta = json.loads(files[TERMS_FILE])
+            terms, counts = meta["terms"], Counter(meta["words"])
+            indptr, rows, tf, lengths = (files[name] for name in ARRAY_FILES)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"lexicon incomplete: {exc}") from None
+        if (len(indptr) != len(terms) + 1 or len(rows) != len(tf) or int(indptr[-1]) != len(rows)
+                or len(lengths) != passages):
+            raise ValueError("lexicon arrays do not fit together")
+        if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= passages):
+            raise ValueError("lexicon rows point outside the passages")
+        return cls(terms, indptr, rows, tf, lengths, counts, bool(meta.get("decompound", True)))
