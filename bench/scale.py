@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import resource
@@ -64,6 +65,10 @@ TOKEN = "scale-bench-token"
 #: the server's check of CURRENT (s): the live switch includes up to this much waiting
 RELOAD_INTERVAL = 1
 DEV_SETS = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl"]
+#: HNSW efSearch of the graph-only recall (the retrieval setting's default)
+RETRIEVAL_EF = 128
+#: live switches under load in a service run (issue 17: 0 failed requests through 5)
+SWITCHES = 5
 SYNTHETIC_NOTE = "SYNTHESISED VECTORS (--synthetic-vectors): not the model's for most passages"
 
 #: a search function: question -> passage rows, best first
@@ -87,9 +92,31 @@ def ann_recall(approximate: SearchFn, exact: SearchFn, questions: Sequence[str],
     return float(np.mean(shares)) if shares else 1.0
 
 
+def graph_recall(version: Any, vectors: Any, k: int = 50) -> dict[str, float]:
+    """Recall@k of each nearest-neighbour graph of ``version`` against an exact search of the
+    vectors it indexes, for the query ``vectors``: the graphs alone, before rescoring."""
+    from natoqa.index import ann
+    from natoqa.index import units as unit_files
+
+    out = {}
+    for name, stored in ((ann.PASSAGES_FILE, version.vectors),
+                         (ann.UNITS_FILE, version.extras.get(unit_files.VECTORS_FILE))):
+        graph = version.extras.get(name)
+        if graph is None or stored is None:
+            continue
+        found = ann.search(graph, vectors, k, ef=RETRIEVAL_EF)
+        shares = []
+        for q, rows in zip(vectors, found, strict=True):
+            scores = np.asarray(stored @ q)
+            truth = np.argpartition(-scores, k)[:k]
+            shares.append(len(set(truth.tolist()) & set(rows.tolist())) / k)
+        out[name] = round(float(np.mean(shares)), 4)
+    return out
+
+
 def exact_search(retriever: Any, k: int = 50) -> SearchFn:
-    """Retriever.search's ranking as passage rows (today's search is exact: every passage
-    and sentence unit is scored)."""
+    """Retriever.search's ranking as passage rows (exact when the version has no graphs or
+    the retriever's settings say ``exact``)."""
     rows = {p.passage_id: i for i, p in enumerate(retriever.index.passages)}
 
     def search(question: str) -> list[int]:
@@ -408,9 +435,19 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
         scoring.append(r.timings["search_ms"])
     result["retrieval_ms"] = percentiles(total)
     result["scoring_ms"] = percentiles(scoring)
-    exact = exact_search(retriever)
-    result["ann_recall_at_50"] = ann_recall(exact, exact, questions[:min(n, 20)])
-    result["ann"] = "none: exact search (recall 1.0 by definition)"
+    sample = questions[:min(n, 20)]
+    if retriever.corpus.approximate:
+        if len(version) <= args.exact_recall_max:
+            settings = retriever.settings.model_copy(update={"exact": True})
+            exact = exact_search(Retriever(version, embedder, settings))
+            result["ann_recall_at_50"] = ann_recall(exact_search(retriever), exact, sample)
+        result["graph_recall_at_50"] = graph_recall(
+            version, embedder.embed_batch(sample, kind="query"))
+        result["ann"] = (f"HNSW graphs; candidates {retriever.settings.candidates} per "
+                         f"source, efSearch {retriever.settings.ann_ef_search}")
+    else:
+        result["ann_recall_at_50"] = 1.0
+        result["ann"] = "none: exact search (recall 1.0 by definition)"
     print(f"  retrieval p50 {result['retrieval_ms']['p50']:.1f} ms; dev set …", flush=True)
     outcomes = evaluation.run(retriever, evaluation.load_questions(DEV_SETS), k=10)
     report = evaluation.summarise(outcomes)
@@ -477,10 +514,62 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
         rss, peak = _rss(proc.pid)
         result["server"].update(rss_after_switch_mib=round(rss), peak_rss_mib=round(peak))
         build_index(corpus, index, args.builder)  # back to the corpus as generated
+        if args.switches:
+            result["switches_under_load"] = switches_under_load(
+                url, corpus, index, args.builder, questions, args.switches)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
     return result
+
+
+def switches_under_load(url: str, corpus: Path, index: Path, builder: Embedder,
+                        questions: list[str], switches: int = SWITCHES) -> dict[str, Any]:
+    """``switches`` live switches (a document edited, then restored, ...) while two clients
+    ask questions back to back: the requests that failed, and each switch's time."""
+    import threading
+
+    from natoqa.index.builder import build_index
+
+    stop = threading.Event()
+    counts = {"ok": 0, "failed": 0}
+    errors: list[str] = []
+
+    def ask(offset: int) -> None:
+        client, i = Http(url), offset
+        while not stop.is_set():
+            try:
+                client.ask(questions[i % len(questions)])
+                counts["ok"] += 1
+            except (SystemExit, OSError, http.client.HTTPException) as exc:
+                counts["failed"] += 1
+                errors.append(str(exc)[:200])
+                client.close()
+                client = Http(url)
+            i += 2
+        client.close()
+
+    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    times = []
+    path, old = edit_document(corpus)
+    edited = path.read_text(encoding="utf-8")
+    try:
+        for i in range(switches):
+            path.write_text(old if i % 2 else edited, encoding="utf-8")
+            report = build_index(corpus, index, builder)
+            t = time.perf_counter()
+            seen = wait_for_version(url, report.version, timeout=600)
+            times.append(round(time.perf_counter() - t, 2) if seen == report.version else None)
+    finally:
+        path.write_text(old, encoding="utf-8")
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    build_index(corpus, index, builder)
+    return {"switches": switches, "switch_s": times, "requests_ok": counts["ok"],
+            "requests_failed": counts["failed"], "errors": errors[:5]}
 
 
 def wait_for_version(url: str, version: str, timeout: float = 3600) -> str | None:
@@ -521,7 +610,13 @@ COLUMNS = (
     ("build passages/s", lambda r: "(synthetic)" if r["build"]["synthetic"]
         else f"{r['build']['passages_per_s']:.2f}"),
     ("build peak RSS MiB", lambda r: f"{r['build']['peak_rss_mib']:,}"),
-    ("ANN R@50", lambda r: f"{r['ann_recall_at_50']:.2f}"),
+    ("ANN R@50", lambda r: f"{r['ann_recall_at_50']:.3f}" if "ann_recall_at_50" in r else ""),
+    ("graph R@50 passages / units", lambda r: " / ".join(
+        f"{v:.3f}" for v in r.get("graph_recall_at_50", {}).values())),
+    ("failed / asked in 5 switches", lambda r: (
+        f"{r['switches_under_load']['requests_failed']} / "
+        f"{r['switches_under_load']['requests_ok'] + r['switches_under_load']['requests_failed']}"
+        if "switches_under_load" in r else "")),
     ("dev R@5", lambda r: f"{r['devset']['recall_at_5']:.3f}"),
     ("abstained ans./oos", lambda r: f"{r['devset']['answerable_abstained']:.2f} / "
                                      f"{r['devset']['out_of_scope_abstained']:.2f}"),
@@ -563,6 +658,13 @@ def main() -> None:
                              "and perturbed (default: the largest real index in --out).")
     parser.add_argument("--skip-service", action="store_true",
                         help="Build and measure in-process only: no server, rebuild or switch.")
+    parser.add_argument("--switches", type=int, default=SWITCHES,
+                        help="Live switches under load after the one-document rebuild "
+                        "(0: none; each is a rebuild).")
+    parser.add_argument("--exact-recall-max", type=int, default=20_000,
+                        help="Largest size at which the end-to-end recall against an exact "
+                        "search of every passage is measured (the graphs' own recall is "
+                        "measured at every size).")
     parser.add_argument("--json", type=Path, help="Write every figure here.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -75,6 +75,12 @@ class RetrievalSettings(BaseModel):
         "source of candidates (passage graph, unit graph, BM25) per query vector before "
         "exact rescoring (higher: closer to exact search, slower).",
     )
+    exact: bool = Field(
+        default=False,
+        description="Score every passage even where the version has nearest-neighbour graphs "
+        "(the reference the graphs are measured against; memory and time grow with the "
+        "corpus).",
+    )
     ann_ef_search: int = Field(
         default=128, ge=1, le=10_000,
         description="HNSW's efSearch: how widely a graph walk looks (higher: better recall "

@@ -410,3 +410,35 @@ def test_other_unit_rules_re_embed_every_unit_but_no_passage(
     assert units and set(rec.embedded) == units  # every unit again, no passage
     rec.embedded.clear()
     assert not build(dirs, rec).switched and not rec.embedded
+
+
+def test_an_interrupted_build_resumes_without_embedding_again(
+    dirs: tuple[Path, Path], embedder: Embedder
+) -> None:
+    """Ctrl-C while the sentence units are embedded: the next build embeds none of the
+    passages again, and the cache is gone once a build succeeds."""
+    from natoqa.index.builder import EMBED_CACHE
+
+    first = Wrapping(embedder, terms=True)
+
+    def interrupt(phase: str, done: int, total: int) -> None:
+        if phase == "sentences" and done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(dirs, first, progress=interrupt)
+    assert (dirs[1] / EMBED_CACHE).is_file() and IndexStore(dirs[1]).current() is None
+    second = Wrapping(embedder, terms=True)
+    report = build(dirs, second)
+    passages = [t for texts in texts_of(dirs[1]).values() for t in texts]
+    assert set(passages) <= set(first.embedded)
+    assert not set(passages) & set(second.embedded)  # resumed, not embedded again
+    assert report.texts_resumed >= len(passages)
+    assert not (dirs[1] / EMBED_CACHE).exists()
+    # the same vectors as a build that was never interrupted
+    fresh = dirs[1].parent / "fresh"
+    build_index(dirs[0], fresh, Wrapping(embedder, terms=True))
+    a, b = IndexStore(dirs[1]).load(), IndexStore(fresh).load()
+    assert np.allclose(a.vectors, b.vectors, atol=1e-6)
+    assert np.allclose(a.extras["sentence_vectors.npy"], b.extras["sentence_vectors.npy"],
+                       atol=1e-6)

@@ -24,6 +24,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from natoqa.embed.base import Embedder, Vectors
+from natoqa.embed.cache import CachedEmbedder
 from natoqa.errors import (
     CorpusError,
     IndexIncompatible,
@@ -42,6 +43,8 @@ from natoqa.models import Passage
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".build.lock"
+#: what a build embedded so far (natoqa.embed.cache): an interrupted build resumes from it
+EMBED_CACHE = ".embeddings.sqlite"
 EMBED_CHUNK = 64  # passages per embed call: the unit of progress and of Ctrl-C latency
 
 #: progress callback: (what is embedded: "passages" or "sentences", done so far, to do)
@@ -63,6 +66,8 @@ class BuildReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     passages_embedded: int = 0
     passages_reused: int = 0
+    #: texts an interrupted build had embedded, taken from its cache instead of the model
+    texts_resumed: int = 0
     full_rebuild: str | None = None
     #: False when nothing changed and no new version was written
     switched: bool = True
@@ -90,6 +95,7 @@ class BuildReport:
             "passages": self.passages,
             "passages_embedded": self.passages_embedded,
             "passages_reused": self.passages_reused,
+            "texts_resumed": self.texts_resumed,
             "full_rebuild": self.full_rebuild,
             "seconds": self.seconds,
             **{k: data[k] for k in ("added", "changed", "removed", "skipped", "pruned", "timings")},
@@ -239,15 +245,22 @@ def build_index(
             return report
 
         t = time.perf_counter()
-        vectors = _vectors(all_passages, prev.reusable, embedder, progress, report)
-        timings["embed_s"] = _since(t)
-        # Retrieval's sentence vectors (natoqa.index.units), reused by text like passages.
-        t = time.perf_counter()
-        extras = sentence_vectors.build(
-            all_passages, embedder, prev.sentences,
-            progress=functools.partial(progress, "sentences") if progress else None,
-        )
-        timings["embed_sentences_s"] = _since(t)
+        cache = CachedEmbedder(embedder, index_dir / EMBED_CACHE)
+        try:
+            vectors = _vectors(all_passages, prev.reusable, cache, progress, report)
+            timings["embed_s"] = _since(t)
+            # Retrieval's sentence vectors (natoqa.index.units), reused by text like passages.
+            t = time.perf_counter()
+            extras = sentence_vectors.build(
+                all_passages, cache, prev.sentences,
+                progress=functools.partial(progress, "sentences") if progress else None,
+            )
+            timings["embed_sentences_s"] = _since(t)
+        finally:
+            cache.close()
+        report.texts_resumed = cache.hits
+        if cache.hits:
+            log.info("resumed %d embedded texts of an interrupted build", cache.hits)
 
         # what retrieval would otherwise derive at every load: lexicon, names, graphs
         t = time.perf_counter()
@@ -283,6 +296,7 @@ def build_index(
                 store.remove(report.version)
             raise
         timings["write_s"] = _since(t)
+        cache.close(delete=True)  # done: the next build reuses this version's vectors
         log.info("index %s is current (was %s)", report.version, prev.version or "none")
         report.pruned = store.prune(keep_versions)
         report.seconds = _since(started)

@@ -71,7 +71,7 @@ class Corpus:
     """A version's vectors, units and latent terms, as retrieval reads them."""
 
     def __init__(self, index: IndexVersion, footnote_penalty: float, *,
-                 with_terms: bool = True) -> None:
+                 with_terms: bool = True, exact: bool = False) -> None:
         passages = index.passages
         n, dim = len(passages), index.manifest.dim
         self.size = n
@@ -102,6 +102,8 @@ class Corpus:
             self.passage_graph = None
         if self.unit_graph is not None and self.unit_graph.ntotal != len(self.unit_rows):
             self.unit_graph = None
+        if exact:
+            self.passage_graph = self.unit_graph = None
         #: every passage, when questions are scored on all of them; else None
         self.everything: Block | None = None
         if self.approximate:

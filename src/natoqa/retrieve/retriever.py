@@ -103,7 +103,8 @@ class Retriever:
         self.settings = settings or RetrievalSettings()
         #: the abstention model (default: the one ``settings.calibration`` names)
         self.calibration = calibration or abstain.load(self.settings.calibration)
-        self.corpus = Corpus(index, self.settings.footnote_penalty, with_terms=embedder.has_terms)
+        self.corpus = Corpus(index, self.settings.footnote_penalty,
+                             with_terms=embedder.has_terms, exact=self.settings.exact)
         stored = self.corpus.stored_terms
         if stored is None and embedder.has_terms and len(self.corpus.unit_rows):
             log.warning("index %s has no latent terms (built by an older natoqa): rebuild "

@@ -1,0 +1,115 @@
+"""Embeddings kept on disk while a build runs, so an interrupted build resumes.
+
+A build of a large corpus embeds for hours; Ctrl-C, a crash or a killed container
+would throw that work away, since a version is only written at the end.
+:class:`CachedEmbedder` wraps the build's model: every batch it embeds is committed
+to a SQLite file (keyed by a hash of model, kind and text) before the build goes on,
+and a text found there is not embedded again. The builder deletes the file after a
+successful build: unchanged texts are reused from the current version anyway, so
+the cache only has to bridge builds that did not finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS embeddings (
+    key BLOB PRIMARY KEY, vector BLOB NOT NULL, term_ids BLOB, term_weights BLOB)"""
+
+
+class CachedEmbedder(Embedder):
+    """``inner``'s passage embeddings, each computed once across interrupted builds."""
+
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        self.inner = inner
+        self.model_id, self.dim = inner.model_id, inner.dim
+        self.language_means = inner.language_means
+        self.path = path
+        self.hits = 0
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+
+    @property
+    def has_terms(self) -> bool:
+        return self.inner.has_terms
+
+    def close(self, *, delete: bool = False) -> None:
+        self._db.close()
+        if delete:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    def _key(self, text: str, kind: Kind) -> bytes:
+        return hashlib.sha256(f"{self.model_id}\0{kind}\0{text}".encode()).digest()
+
+    def _lookup(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, bytes | None, bytes | None]]:
+        found: dict[bytes, tuple[bytes, bytes | None, bytes | None]] = {}
+        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                "SELECT key, vector, term_ids, term_weights FROM embeddings WHERE key IN "
+                f"({','.join('?' * len(chunk))})", chunk)
+            found.update((k, (v, i, w)) for k, v, i, w in rows)
+        return found
+
+    def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
+        if kind == "query":  # questions are not a build's work
+            return self.inner.embed_batch(texts, kind=kind)
+        return self._embed(texts, kind, terms=False).vectors
+
+    def embed_batch_terms(self, texts: Sequence[str], *, kind: Kind) -> Embedded:
+        if kind == "query":
+            return self.inner.embed_batch_terms(texts, kind=kind)
+        return self._embed(texts, kind, terms=True)
+
+    def _embed(self, texts: Sequence[str], kind: Kind, *, terms: bool) -> Embedded:
+        keys = [self._key(t, kind) for t in texts]
+        stored = self._lookup(keys)
+        if terms:  # a row stored without terms does not do for a caller that wants them
+            stored = {k: v for k, v in stored.items() if v[1] is not None}
+        todo = [i for i, k in enumerate(keys) if k not in stored]
+        width = 0
+        fresh: Embedded | None = None
+        if todo:
+            batch = [texts[i] for i in todo]
+            if terms:
+                fresh = self.inner.embed_batch_terms(batch, kind=kind)
+            else:
+                vectors = self.inner.embed_batch(batch, kind=kind)
+                empty = np.zeros((len(batch), 0))
+                fresh = Embedded(vectors, empty.astype(np.int32), empty.astype(np.float32))
+            width = fresh.term_ids.shape[1]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
+                [(keys[i], fresh.vectors[j].astype(np.float32).tobytes(),
+                  fresh.term_ids[j].astype(np.int32).tobytes() if terms else None,
+                  fresh.term_weights[j].astype(np.float32).tobytes() if terms else None)
+                 for j, i in enumerate(todo)])
+        elif terms and stored:
+            width = len(next(iter(stored.values()))[1] or b"") // 4
+        self.hits += len(texts) - len(todo)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        ids = np.zeros((len(texts), width), dtype=np.int32)
+        weights = np.zeros((len(texts), width), dtype=np.float32)
+        position = {i: j for j, i in enumerate(todo)}
+        for i, key in enumerate(keys):
+            if i in position:
+                assert fresh is not None
+                j = position[i]
+                vectors[i], ids[i], weights[i] = (fresh.vectors[j], fresh.term_ids[j],
+                                                  fresh.term_weights[j])
+            else:
+                vector, term_ids, term_weights = stored[key]
+                vectors[i] = np.frombuffer(vector, dtype=np.float32)
+                if terms:
+                    ids[i] = np.frombuffer(term_ids or b"", dtype=np.int32)
+                    weights[i] = np.frombuffer(term_weights or b"", dtype=np.float32)
+        return Embedded(vectors, ids, weights)

@@ -1,0 +1,46 @@
+"""The build's embedding cache: what it stored comes back, bit for bit, without the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from natoqa.embed.cache import CachedEmbedder
+from tests.fakes import TermedBag, Wrapping
+
+
+def test_stored_embeddings_come_back_without_the_model(tmp_path: Path) -> None:
+    inner = Wrapping(TermedBag(), terms=True)
+    cache = CachedEmbedder(inner, tmp_path / "cache.sqlite")
+    first = cache.embed_batch_terms(["eins zwei", "drei vier"], kind="passage")
+    cache.close()
+    again = CachedEmbedder(inner, tmp_path / "cache.sqlite")
+    mixed = again.embed_batch_terms(["drei vier", "fünf sechs", "eins zwei"], kind="passage")
+    assert inner.embedded == ["eins zwei", "drei vier", "fünf sechs"]  # only the new one
+    assert again.hits == 2
+    assert np.array_equal(mixed.vectors[0], first.vectors[1])
+    assert np.array_equal(mixed.term_ids[2], first.term_ids[0])
+    assert np.array_equal(mixed.term_weights[2], first.term_weights[0])
+    # plain vectors of the same texts come from the same rows
+    assert np.array_equal(again.embed_batch(["eins zwei"], kind="passage")[0], first.vectors[0])
+
+
+def test_questions_are_never_cached_and_closing_with_delete_removes_the_file(
+    tmp_path: Path,
+) -> None:
+    inner = Wrapping(TermedBag(), terms=True)
+    cache = CachedEmbedder(inner, tmp_path / "cache.sqlite")
+    cache.embed_batch(["frage"], kind="query")
+    cache.embed_batch(["frage"], kind="query")
+    assert inner.embedded == ["frage", "frage"] and cache.hits == 0
+    cache.close(delete=True)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_row_stored_without_terms_is_embedded_again_for_terms(tmp_path: Path) -> None:
+    inner = Wrapping(TermedBag(), terms=True)
+    cache = CachedEmbedder(inner, tmp_path / "cache.sqlite")
+    cache.embed_batch(["eins zwei"], kind="passage")
+    out = cache.embed_batch_terms(["eins zwei"], kind="passage")
+    assert inner.embedded == ["eins zwei", "eins zwei"] and out.term_weights[0].any()
