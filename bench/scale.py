@@ -421,7 +421,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     retriever = Retriever(version, embedder, load_settings().retrieval)
     init_s = time.perf_counter() - t
     result["passages"] = len(version)
-    result["sentence_units"] = len(retriever.corpus.unit_rows)
+    result["sentence_units"] = retriever.corpus.unit_count
     result["load_in_process_s"] = {"index_load": round(load_s, 2),
                                    "retriever_init": round(init_s, 2)}
     n = args.questions

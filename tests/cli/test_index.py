@@ -42,7 +42,8 @@ def test_list_shows_versions_oldest_first_with_the_current_marked(
 
 def test_list_verify_flags_a_broken_version(index: tuple[Path, list[str]]) -> None:
     root, versions = index
-    (root / "versions" / versions[0] / "vectors.faiss").write_bytes(b"broken")
+    # documents.json is the version's own (segments may be shared with later versions)
+    (root / "versions" / versions[0] / "documents.json").write_bytes(b"broken")
     code, out, _ = run("index", "list", "--index", str(root), "--verify", "--json")
     rows = {r["version"]: r for r in json.loads(out)}
     assert code == 0
@@ -111,7 +112,9 @@ def test_serve_refuses_a_corrupt_index_in_one_line(tmp_path: Path) -> None:
 
     store = IndexStore(tmp_path / "index")
     version = write_version(store, 3, model=resolve_model(load_settings())[1])
-    (store.root / "versions" / version / "passages.jsonl").write_text("kaputt\n")
+    segment = store.manifest(version).segments[0]["name"]
+    (store.root / "versions" / version / "segments" / segment / "passages.jsonl").write_text(
+        "kaputt\n")
     root = store.root
     code, _, err = run("serve", "--index", str(root))
     assert code == 1 and "fails its checksum" in err and "natoqa index rollback" in err

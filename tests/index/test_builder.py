@@ -182,7 +182,8 @@ def test_a_corrupt_current_version_is_rebuilt_fully(
     dirs: tuple[Path, Path], rec: Wrapping
 ) -> None:
     first = build(dirs, rec)
-    (dirs[1] / "versions" / first.version / "passages.jsonl").write_text("kaputt\n")
+    folder = dirs[1] / "versions" / first.version
+    next(folder.glob("segments/*/passages.jsonl")).write_text("kaputt\n")
     report = build(dirs, rec, force=True)
     assert report.full_rebuild and "unusable" in report.full_rebuild
     assert IndexStore(dirs[1]).load().version == report.version
@@ -380,7 +381,9 @@ def test_latent_terms_are_added_to_an_older_index_and_then_reused(
     build(dirs, embedder)
     after = IndexStore(dirs[1]).load()
     old = sentence_vectors.reusable_from(loaded.passages, loaded.extras, embedder.dim)
-    new = sentence_vectors.reusable_from(after.passages, after.extras, embedder.dim)
+    new = {text: unit for segment in after.segments for text, unit in
+           sentence_vectors.reusable_from(segment.passages, segment.extras,
+                                          embedder.dim).items()}
     kept = [t for t in new if t in old and "Ostflanke" not in t]
     assert kept
     for text in kept:

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError
+from natoqa.index.segments import PASSAGE_VECTORS, PASSAGES
 from natoqa.index.store import (
     CURRENT,
     DOCUMENTS,
     MANIFEST,
-    PASSAGE_VECTORS,
-    PASSAGES,
     DocumentRecord,
     IndexStore,
     Manifest,
@@ -26,6 +25,12 @@ from natoqa.index.store import (
 from natoqa.models import DocumentMeta, Passage
 
 DIM = 8
+
+
+def key(store: IndexStore, version: str, name: str) -> str:
+    """Where a file of the version's (only) segment is, relative to the version folder."""
+    segment = store.manifest(version).segments[0]["name"]
+    return f"segments/{segment}/{name}"
 
 
 def passages(doc_id: str, n: int) -> list[Passage]:
@@ -69,7 +74,8 @@ def test_a_written_version_loads_back_exactly(store: IndexStore) -> None:
     assert [p.text for p in loaded.passages] == [f"a.txt Satz {i}." for i in range(5)]
     assert loaded.documents["a.txt"].meta.title == "A"
     manifest = json.loads((store.versions_dir / version / MANIFEST).read_text())
-    assert set(manifest["checksums"]) == {PASSAGE_VECTORS, PASSAGES, DOCUMENTS}
+    assert set(manifest["checksums"]) == {
+        key(store, version, PASSAGE_VECTORS), key(store, version, PASSAGES), DOCUMENTS}
     # row i of the vectors is passage i: each stored vector finds its own passage first
     assert (loaded.vectors @ loaded.vectors.T).argmax(axis=1).tolist() == [0, 1, 2, 3, 4]
 
@@ -83,6 +89,7 @@ def test_no_index_is_a_clear_error(store: IndexStore) -> None:
 @pytest.mark.parametrize("name", [PASSAGE_VECTORS, PASSAGES, DOCUMENTS])
 def test_a_changed_byte_in_any_file_is_refused(store: IndexStore, name: str) -> None:
     version = write_version(store)
+    name = key(store, version, name) if name != DOCUMENTS else name
     path = store.versions_dir / version / name
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -93,7 +100,7 @@ def test_a_changed_byte_in_any_file_is_refused(store: IndexStore, name: str) -> 
 
 def test_a_missing_file_is_refused(store: IndexStore) -> None:
     version = write_version(store)
-    (store.versions_dir / version / PASSAGES).unlink()
+    (store.versions_dir / version / key(store, version, PASSAGES)).unlink()
     with pytest.raises(IndexCorrupt, match="missing"):
         store.load(version)
 
@@ -110,10 +117,11 @@ def test_consistent_but_wrong_contents_are_refused(store: IndexStore) -> None:
     """Checksums that match files that do not belong together (hand-made version)."""
     version = write_version(store, 3)
     folder = store.versions_dir / version
-    np.save(folder / PASSAGE_VECTORS, np.zeros((0, DIM), np.float32))  # 0 vectors, 3 passages
+    vectors = key(store, version, PASSAGE_VECTORS)
+    np.save(folder / vectors, np.zeros((0, DIM), np.float32))  # 0 vectors, 3 passages
     manifest = json.loads((folder / MANIFEST).read_text())
-    manifest["checksums"][PASSAGE_VECTORS] = __import__("hashlib").sha256(
-        (folder / PASSAGE_VECTORS).read_bytes()
+    manifest["checksums"][vectors] = __import__("hashlib").sha256(
+        (folder / vectors).read_bytes()
     ).hexdigest()
     (folder / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(IndexCorrupt, match=r"shape \(0, "):
@@ -216,7 +224,8 @@ def test_a_version_folder_follows_the_umask(store: IndexStore, umask: int) -> No
         os.umask(old)
     folder = store.versions_dir / version
     assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
-    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in folder.iterdir())
+    assert all(f.stat().st_mode & 0o777 == (0o777 if f.is_dir() else 0o666) & ~umask
+               for f in folder.rglob("*"))
     assert store.load().version == version
 
 
@@ -231,8 +240,9 @@ def test_a_large_file_is_checked_by_its_edges_and_whole_on_request(
     monkeypatch.setattr(store_mod, "_EDGE", 256)
     version = write_version(store, 40)  # passage_vectors.npy: 40 x DIM floats > 1000 bytes
     manifest = json.loads((store.versions_dir / version / MANIFEST).read_text())
-    assert set(manifest["edges"]) == {PASSAGE_VECTORS, PASSAGES}
-    path = store.versions_dir / version / PASSAGE_VECTORS
+    assert set(manifest["edges"]) == {key(store, version, PASSAGE_VECTORS),
+                                      key(store, version, PASSAGES)}
+    path = store.versions_dir / version / key(store, version, PASSAGE_VECTORS)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # the middle: beyond the edges
     path.write_bytes(bytes(data))

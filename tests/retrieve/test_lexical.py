@@ -180,9 +180,28 @@ def test_stored_lexicon_scores_like_the_one_built_from_texts(tmp_path: Path) -> 
             np.save(tmp_path / name, data)
     files = {name: (np.load(tmp_path / name, mmap_mode="r") if name.endswith(".npy")
                     else (tmp_path / name).read_bytes()) for name in built.files()}
-    stored = LexicalIndex.from_lexicon(Lexicon.from_files(files, len(TEXTS)))
+    stored = LexicalIndex.from_parts([(Lexicon.from_files(files, len(TEXTS)),
+                                        np.arange(len(TEXTS)))])
     question = "Wie viele Soldaten sieht das Force Model vor?"
     assert np.array_equal(stored.scores(question), LexicalIndex(TEXTS).scores(question))
     assert stored.coverage(question) == LexicalIndex(TEXTS).coverage(question)
     with pytest.raises(ValueError, match="do not fit"):
         Lexicon.from_files(files, 2)
+
+
+def test_segments_score_as_one_index_and_deleted_rows_count_nowhere() -> None:
+    """BM25 over several segments uses the statistics of all of them; a deleted row is
+    neither scored nor counted in document frequencies or lengths."""
+    whole = LexicalIndex(TEXTS, decompound=False)
+    first = Lexicon.build(TEXTS[:2], decompound=False)
+    second = Lexicon.build(TEXTS[2:], decompound=False)
+    split = LexicalIndex(parts=[(first, np.arange(2)), (second, np.arange(3))])
+    for question in ("Soldaten Verteidigung", "Bündnis Sicherheit Generalsekretär"):
+        assert np.allclose(split.scores(question), whole.scores(question), atol=1e-6)
+    # the second text deleted: as if it had never been indexed
+    kept = [TEXTS[0], *TEXTS[2:]]
+    without = LexicalIndex(parts=[(first, np.array([0])), (second, np.arange(3))])
+    alone = LexicalIndex(kept, decompound=False)
+    for question in ("Soldaten Force Model", "Die Ausgaben der Verteidigung"):
+        assert np.allclose(without.scores(question), alone.scores(question), atol=1e-6)
+    assert without.coverage("Force Model") == alone.coverage("Force Model")

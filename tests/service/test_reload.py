@@ -14,7 +14,8 @@ import pytest
 
 from natoqa.embed.base import Embedder
 from natoqa.index.builder import build_index
-from natoqa.index.store import PASSAGES, IndexStore
+from natoqa.index.segments import PASSAGES
+from natoqa.index.store import IndexStore
 from natoqa.service.service import QAService
 from tests.conftest import start_server, stop_server
 from tests.fakes import Gated
@@ -43,7 +44,9 @@ def corrupt_copy_of_current(index: Path) -> str:
         manifest=Manifest(version, m.model_id, m.dim, len(loaded), m.documents,
                           m.passage_settings, m.created),
     )
-    with (store.versions_dir / version / PASSAGES).open("a", encoding="utf-8") as fh:
+    segment = store.manifest(version).segments[0]["name"]
+    with (store.versions_dir / version / "segments" / segment / PASSAGES).open(
+            "a", encoding="utf-8") as fh:
         fh.write("\n")  # one byte more: fails its checksum
     store.activate(version)
     return version

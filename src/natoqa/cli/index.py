@@ -44,7 +44,7 @@ def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bo
     if verify:
         for row in rows:
             try:
-                store.load(row["version"])
+                store.load(row["version"], full_check=True)
             except IndexStoreError as exc:
                 row["error"] = exc.message
             row["verified"] = row["error"] is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,14 +37,16 @@ ANN_MIN_PASSAGES = 5_000
 
 def build(
     passages: Sequence[Passage],
-    metas: Mapping[str, DocumentMeta],
     units: Mapping[str, npt.NDArray[Any]],
     vectors: npt.NDArray[np.float32],
     *,
     ann_min_passages: int = ANN_MIN_PASSAGES,
+    word_counts: Counter[str] | None = None,
 ) -> dict[str, Any]:
-    """The artifacts for a version's ``extras`` (file name → array, bytes or FAISS index)."""
-    out: dict[str, Any] = dict(Lexicon.build([p.text for p in passages]).files())
+    """A segment's artifacts (file name → array, bytes or FAISS index). ``word_counts``: the
+    words of the segments it joins, so its compounds split as theirs do."""
+    texts = [p.text for p in passages]
+    out: dict[str, Any] = dict(Lexicon.build(texts, word_counts=word_counts).files())
     names = sorted(set().union(*(identifiers(p.text) for p in passages)))
     out[NAMES_FILE] = json.dumps({"identifiers": names}, ensure_ascii=False).encode()
     if len(passages) >= ann_min_passages:
@@ -67,33 +70,41 @@ def corpus_language(passages: Sequence[Passage], metas: Mapping[str, DocumentMet
 
 # -- reading them back (with fallbacks for versions built before they were stored) --
 
-def lexicon(index: IndexVersion) -> Lexicon:
-    try:
-        return Lexicon.from_files(index.extras, len(index.passages))
-    except ValueError as exc:
-        if index.manifest.format > 1:
-            log.warning("index %s: its lexicon is unusable (%s): rebuilding it in memory",
-                        index.version, exc)
-        return Lexicon.build([p.text for p in index.passages])
+def lexicons(index: IndexVersion, names: set[str] | None = None,
+             ) -> list[tuple[Lexicon, npt.NDArray[np.int64]]]:
+    """Each segment's lexicon (of the segments ``names``, if given) with its live rows."""
+    out = []
+    for segment in index.segments:
+        if names is not None and segment.name not in names:
+            continue
+        try:
+            lexicon = Lexicon.from_files(segment.extras, len(segment.passages))
+        except ValueError as exc:
+            if index.manifest.format > 1:
+                log.warning("index %s: the lexicon of segment %s is unusable (%s): rebuilding "
+                            "it in memory", index.version, segment.name, exc)
+            lexicon = Lexicon.build([p.text for p in segment.passages])
+        out.append((lexicon, segment.live))
+    return out
 
 
 def passage_names(index: IndexVersion) -> set[str]:
-    """The identifiers (acronyms, numbers) the version's passages contain."""
-    raw = index.extras.get(NAMES_FILE)
-    if raw is not None:
-        try:
-            return set(json.loads(raw)["identifiers"])
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("index %s: %s unreadable (%s): deriving it", index.version,
-                        NAMES_FILE, exc)
-    return set().union(*(identifiers(p.text) for p in index.passages))
+    """The identifiers (acronyms, numbers) the version's passages contain (a deleted
+    document's too, until its segment is merged)."""
+    names: set[str] = set()
+    for segment in index.segments:
+        raw = segment.extras.get(NAMES_FILE)
+        if raw is not None:
+            try:
+                names.update(json.loads(raw)["identifiers"])
+                continue
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("index %s: %s unreadable (%s): deriving it", index.version,
+                            NAMES_FILE, exc)
+        names.update(*(identifiers(p.text) for p in segment.passages))
+    return names
 
 
 def version_language(index: IndexVersion) -> str:
     return index.manifest.corpus_language or corpus_language(
         index.passages, {d: r.meta for d, r in index.documents.items()})
-
-
-def graphs(index: IndexVersion) -> tuple[Any, Any]:
-    """The version's (passage, unit) nearest-neighbour graphs; None where it has none."""
-    return index.extras.get(ann.PASSAGES_FILE), index.extras.get(ann.UNITS_FILE)

@@ -11,9 +11,11 @@ error or Ctrl-C at any point leaves the current version as it was.
 from __future__ import annotations
 
 import functools
+import math
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -34,7 +36,17 @@ from natoqa.errors import (
 )
 from natoqa.index import artifacts
 from natoqa.index import units as sentence_vectors
-from natoqa.index.store import DocumentRecord, IndexStore, Manifest, new_version_name, utc_now
+from natoqa.index.segments import SegmentEntry
+from natoqa.index.store import (
+    FORMAT,
+    DocumentRecord,
+    IndexStore,
+    IndexVersion,
+    Manifest,
+    NewSegment,
+    new_version_name,
+    utc_now,
+)
 from natoqa.ingest import passages as passages_mod
 from natoqa.ingest.cleaning import clean
 from natoqa.ingest.sources import scan_corpus
@@ -72,6 +84,8 @@ class BuildReport:
     #: False when nothing changed and no new version was written
     switched: bool = True
     pruned: list[str] = field(default_factory=list)
+    #: segments of the new version (shared with the previous one, or new)
+    segments: int = 0
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -96,6 +110,7 @@ class BuildReport:
             "passages_embedded": self.passages_embedded,
             "passages_reused": self.passages_reused,
             "texts_resumed": self.texts_resumed,
+            "segments": self.segments,
             "full_rebuild": self.full_rebuild,
             "seconds": self.seconds,
             **{k: data[k] for k in ("added", "changed", "removed", "skipped", "pruned", "timings")},
@@ -104,16 +119,21 @@ class BuildReport:
 
 @dataclass(frozen=True)
 class _Previous:
-    """What the current version offers an incremental build."""
+    """What the current version offers a build."""
 
     version: str | None
     documents: dict[str, str]  # doc_id -> content hash
-    reusable: dict[str, Vectors]  # passage text -> vector
+    current: IndexVersion | None
+    #: why every passage has to be embedded again (None: vectors are reusable by text)
     full_reason: str | None
-    #: sentence unit text -> its stored vector (and latent terms)
-    sentences: dict[str, sentence_vectors.Unit] = field(default_factory=dict)
-    #: why a new version is due even if no document changed (it lacks what this natoqa stores)
-    outdated: str | None = None
+    #: why every segment has to be written again although no document changed
+    rewrite: str | None = None
+    #: whether the stored unit vectors can be reused (same unit rules)
+    units_reusable: bool = True
+
+    @property
+    def reuse(self) -> bool:
+        return self.full_reason is None
 
 
 def passage_settings(
@@ -196,11 +216,21 @@ def build_index(
     with build_lock(index_dir, lock_timeout):
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        scan = scan_corpus(corpus_dir)
         settings = passage_settings(min_words, max_words, overlap, include_backmatter)
-        all_passages: list[Passage] = []
+        prev = _previous(store, embedder, settings)
+        timings["load_previous_s"] = _since(t)
+        t = time.perf_counter()
+        scan = scan_corpus(corpus_dir)
+        hashes = {raw.doc_id: raw.content_hash for raw in scan.documents}
+        incremental = prev.current is not None and not (prev.full_reason or prev.rewrite
+                                                       or force)
         records: list[DocumentRecord] = []
+        fresh: list[Passage] = []  # passages of documents new or changed since prev
         for raw in scan.documents:
+            known = prev.current.documents.get(raw.doc_id) if prev.current else None
+            if incremental and known is not None and known.content_hash == raw.content_hash:
+                records.append(known)  # unchanged: its passages stay in their segment
+                continue
             doc = clean(raw)
             parts = passages_mod.split(
                 doc,
@@ -209,52 +239,60 @@ def build_index(
                 overlap=overlap,
                 include_backmatter=include_backmatter,
             )
-            all_passages.extend(parts)
+            fresh.extend(parts)
             records.append(
                 DocumentRecord(doc.doc_id, doc.meta, doc.content_hash, len(parts), raw.fmt)
             )
         timings["scan_s"] = _since(t)
-        log.info(
-            "read %d documents (%d skipped) into %d passages in %.1fs",
-            len(records), len(scan.skipped), len(all_passages), timings["scan_s"],
-        )
-
-        t = time.perf_counter()
-        prev = _previous(store, embedder, settings)
-        timings["load_previous_s"] = _since(t)
-        hashes = {r.doc_id: r.content_hash for r in records}
         report = BuildReport(
             version=new_version_name(),
             documents=len(records),
-            passages=len(all_passages),
+            passages=sum(r.passages for r in records),
             previous_version=prev.version,
             skipped=[{"path": e.path, "reason": e.reason} for e in scan.skipped],
             full_rebuild=prev.full_reason,
             timings=timings,
         )
+        log.info("read %d documents (%d skipped, %d new or changed) into %d passages in %.1fs",
+                 len(records), len(scan.skipped), len(fresh), report.passages,
+                 timings["scan_s"])
         _diff(report, prev.documents, hashes)
         if prev.full_reason:
             log.warning("full rebuild: %s", prev.full_reason)
-        elif prev.outdated:
-            log.warning("new version although no document changed: %s", prev.outdated)
+        elif prev.rewrite:
+            log.warning("new version although no document changed: %s", prev.rewrite)
         elif not report.has_changes and not force and prev.version is not None:
             report.version, report.switched = prev.version, False
-            report.passages_reused = len(all_passages)
+            report.passages_reused = report.passages
             report.seconds = _since(started)
             log.info("no document changed since %s: nothing to build", prev.version)
             return report
 
+        # which segments of the current version stay (with their deletions), which merge
+        gone = set(report.changed) | set(report.removed)
+        kept: list[tuple[str, SegmentEntry]] = []
+        merged: list[Passage] = []
+        if incremental and prev.current is not None:
+            kept, merged = _plan_segments(prev.current, gone, len(fresh))
+        new_passages = merged + fresh
+        reuse_docs = None if not incremental else gone | {p.doc_id for p in merged}
+
         t = time.perf_counter()
         cache = CachedEmbedder(embedder, index_dir / EMBED_CACHE)
         try:
-            vectors = _vectors(all_passages, prev.reusable, cache, progress, report)
+            reusable = (prev.current.vectors_by_text(reuse_docs)
+                        if prev.current is not None and prev.reuse else {})
+            vectors = _vectors(new_passages, reusable, cache, progress, report)
+            report.passages_reused = report.passages - report.passages_embedded
             timings["embed_s"] = _since(t)
             # Retrieval's sentence vectors (natoqa.index.units), reused by text like passages.
             t = time.perf_counter()
-            extras = sentence_vectors.build(
-                all_passages, cache, prev.sentences,
+            units = (_reusable_units(prev.current, embedder, reuse_docs)
+                     if prev.current is not None and prev.reuse and prev.units_reusable else {})
+            extras = dict(sentence_vectors.build(
+                new_passages, cache, units,
                 progress=functools.partial(progress, "sentences") if progress else None,
-            )
+            ))
             timings["embed_sentences_s"] = _since(t)
         finally:
             cache.close()
@@ -264,32 +302,35 @@ def build_index(
 
         # what retrieval would otherwise derive at every load: lexicon, names, graphs
         t = time.perf_counter()
-        metas = {r.doc_id: r.meta for r in records}
-        extras |= artifacts.build(all_passages, metas, extras, vectors,
-                                  ann_min_passages=ann_min_passages)
+        if new_passages:
+            extras |= artifacts.build(new_passages, extras, vectors,
+                                      ann_min_passages=ann_min_passages,
+                                      word_counts=_word_counts(prev.current, kept))
         timings["artifacts_s"] = _since(t)
 
         t = time.perf_counter()
+        metas = {r.doc_id: r.meta for r in records}
+        language = (prev.current.manifest.corpus_language
+                    if incremental and prev.current is not None else None)
         manifest = Manifest(
             version=report.version,
             model_id=embedder.model_id,
             dim=embedder.dim,
-            passage_count=len(all_passages),
+            passage_count=report.passages,
             documents=hashes,
             passage_settings=settings,
             created=utc_now(),
             build_seconds=_since(started),
             unit_rules=sentence_vectors.RULES,
-            corpus_language=artifacts.corpus_language(all_passages, metas),
+            corpus_language=language or artifacts.corpus_language(new_passages, metas),
         )
+        new = [NewSegment(new_passages, vectors, extras)] if new_passages else []
         try:
-            store.write(passages=all_passages, vectors=vectors, documents=records,
-                        manifest=manifest, extras=extras)
+            store.write_segments(documents=records, manifest=manifest, kept=kept, new=new)
         except OSError as exc:
             raise IndexStoreError(f"cannot write index version to {index_dir}: {exc}") from None
         try:
-            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id,
-                       full_check=True)
+            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id)
             store.activate(report.version)
         except BaseException:  # refused, or Ctrl-C before the switch: drop the new version
             if store.current() != report.version:
@@ -297,10 +338,81 @@ def build_index(
             raise
         timings["write_s"] = _since(t)
         cache.close(delete=True)  # done: the next build reuses this version's vectors
-        log.info("index %s is current (was %s)", report.version, prev.version or "none")
+        report.segments = len(kept) + len(new)
+        log.info("index %s is current (was %s): %d segments, %d shared", report.version,
+                 prev.version or "none", report.segments, len(kept))
         report.pruned = store.prune(keep_versions)
         report.seconds = _since(started)
         return report
+
+
+#: merge small segments once there are this many (Lucene's merge factor, in spirit)
+MERGE_FACTOR = 4
+#: a segment of which this share is deleted is rewritten with its live rows
+MERGE_DELETED = 0.5
+
+
+def _plan_segments(
+    current: IndexVersion, gone: set[str], fresh: int
+) -> tuple[list[tuple[str, SegmentEntry]], list[Passage]]:
+    """The current version's segments to keep (with ``gone`` documents deleted) and the live
+    passages of those to merge into the new segment.
+
+    Tiered, as Lucene's merge policy: segments under a tenth of the index are grouped by
+    size (tier ``log_MERGE_FACTOR`` of their passages, the new segment among them); once a
+    tier holds MERGE_FACTOR segments they are merged into one of the next tier. A passage
+    is so rewritten about once per tier, log(n) times in all, and the segments a question
+    searches stay few. A segment of which MERGE_DELETED is deleted is rewritten with its
+    live passages (the documents it serves).
+    """
+    total = len(current) + fresh
+    plans: list[tuple[SegmentEntry, list[Passage]]] = []
+    for segment in current.segments:
+        deleted = set(segment.entry.deleted) | (gone & segment.documents)
+        entry = SegmentEntry(segment.name, segment.entry.rows, tuple(sorted(deleted)))
+        plans.append((entry, [p for p in segment.passages if p.doc_id not in deleted]))
+
+    def tier(size: int) -> int:
+        return int(math.log(max(size, 1), MERGE_FACTOR))
+
+    tiers: dict[int, int] = {tier(fresh): 1}
+    for _, live in plans:
+        if live and len(live) < total / 10:
+            tiers[tier(len(live))] = tiers.get(tier(len(live)), 0) + 1
+    full = min((t for t, n in tiers.items() if n >= MERGE_FACTOR), default=None)
+    kept: list[tuple[str, SegmentEntry]] = []
+    merged: list[Passage] = []
+    for entry, live in plans:
+        if (not live or len(live) < (1 - MERGE_DELETED) * entry.rows
+                or (len(live) < total / 10 and tier(len(live)) == full)):
+            merged.extend(live)
+        else:
+            kept.append((current.version, entry))
+    return kept, merged
+
+
+def _word_counts(current: IndexVersion | None,
+                 kept: list[tuple[str, SegmentEntry]]) -> Counter[str]:
+    """The words of the kept segments, for splitting the new segment's compounds alike."""
+    counts: Counter[str] = Counter()
+    if current is None:
+        return counts
+    names = {entry.name for _, entry in kept}
+    for lexicon, _ in artifacts.lexicons(current, names):
+        counts.update(lexicon.word_counts)
+    return counts
+
+
+def _reusable_units(current: IndexVersion, embedder: Embedder,
+                    doc_ids: set[str] | None) -> dict[str, sentence_vectors.Unit]:
+    """Unit text → what the current version stored for it (of ``doc_ids`` only, if given)."""
+    out: dict[str, sentence_vectors.Unit] = {}
+    for segment in current.segments:
+        if doc_ids is not None and not doc_ids & segment.documents:
+            continue
+        out.update(sentence_vectors.reusable_from(segment.passages, segment.extras,
+                                                  embedder.dim, doc_ids))
+    return out
 
 
 def _since(t: float) -> float:
@@ -308,40 +420,43 @@ def _since(t: float) -> float:
 
 
 def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -> _Previous:
-    """The current version's document hashes and reusable vectors, or why there are none."""
+    """The current version and what of it a build may reuse, or why not."""
     version = store.current()
     if version is None:
-        return _Previous(None, {}, {}, "no previous index")
+        return _Previous(None, {}, None, "no previous index")
     try:
         current = store.load(version)
     except IndexStoreError as exc:
         log.warning("current index %s unusable, rebuilding fully: %s", version, exc.message)
-        return _Previous(version, {}, {}, f"current index {version} unusable: {exc.message}")
+        return _Previous(version, {}, None, f"current index {version} unusable: {exc.message}")
     docs = dict(current.manifest.documents)
     m = current.manifest
     if m.model_id != embedder.model_id or m.dim != embedder.dim:
         reason = f"model changed ({m.model_id} -> {embedder.model_id}): re-embedding everything"
-        return _Previous(version, docs, {}, reason)
+        return _Previous(version, docs, current, reason)
     if m.passage_settings != settings:
         changed = sorted(
             k for k in {*m.passage_settings, *settings}
             if m.passage_settings.get(k) != settings.get(k)
         )
         reason = f"passage settings changed ({', '.join(changed)}): re-embedding everything"
-        return _Previous(version, docs, {}, reason)
-    outdated = None
+        return _Previous(version, docs, current, reason)
     if m.unit_rules != sentence_vectors.RULES:
         # its units may be other texts: embed every unit again (passage vectors stay)
-        sentences: dict[str, sentence_vectors.Unit] = {}
-        outdated = (f"{version} was cut into sentence units by other rules (version "
-                    f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
-                    "re-embedding every unit")
-    else:
-        sentences = sentence_vectors.reusable_from(current.passages, current.extras,
-                                                   embedder.dim)
-    if embedder.has_terms and any(unit.term_ids is None for unit in sentences.values()):
-        outdated = f"{version} has no latent terms (built by an older natoqa)"
-    return _Previous(version, docs, current.vectors_by_text(), None, sentences, outdated)
+        return _Previous(version, docs, current, None,
+                         f"{version} was cut into sentence units by other rules (version "
+                         f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
+                         "re-embedding every unit", units_reusable=False)
+    if embedder.has_terms and any(
+        sentence_vectors.TERM_IDS_FILE not in s.extras and len(s.passages)
+        and sentence_vectors.ROWS_FILE in s.extras for s in current.segments
+    ):
+        return _Previous(version, docs, current, None,
+                         f"{version} has no latent terms (built by an older natoqa)")
+    if m.format < FORMAT:
+        return _Previous(version, docs, current, None,
+                         f"{version} is in index format {m.format}: rewriting it as {FORMAT}")
+    return _Previous(version, docs, current, None)
 
 
 def _vectors(

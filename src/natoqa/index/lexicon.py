@@ -53,12 +53,15 @@ class Lexicon:
         return Analyzer(Decompounder(self.word_counts) if self.decompound else None)
 
     @classmethod
-    def build(cls, texts: Sequence[str], *, decompound: bool = True) -> Lexicon:
-        """Analyse ``texts`` (row ``i`` is ``texts[i]``) into postings."""
+    def build(cls, texts: Sequence[str], *, decompound: bool = True,
+              word_counts: Counter[str] | None = None) -> Lexicon:
+        """Analyse ``texts`` (row ``i`` is ``texts[i]``) into postings; compounds are split by
+        the words of ``texts`` and ``word_counts`` (the other segments' words)."""
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(words(text))
-        analyzer = Analyzer(Decompounder(counts) if decompound else None)
+        analyzer = Analyzer(Decompounder(counts + (word_counts or Counter()))
+                            if decompound else None)
         vocab: dict[str, int] = {}
         term_ids: list[int] = []
         doc_rows: list[int] = []

@@ -5,15 +5,13 @@ Layout of an index folder::
     index/
       CURRENT                 name of the active version (replaced atomically)
       versions/<version>/
-        manifest.json         model, dimensions, counts, per-document hashes, file checksums
-        passage_vectors.npy   one normalised vector per passage; row i = passages.jsonl line i
-        passages.jsonl        one Passage per line
+        manifest.json         model, dimensions, counts, segments, per-document hashes,
+                              file checksums
         documents.json        doc_id -> metadata, content hash, passage count
-        sentence_*.npy        retrieval's sentence units: vectors, rows, spans, latent terms
-        lexicon*              the inverted index (natoqa.index.lexicon)
-        names.json            what the corpus names (acronyms, numbers), its language
-        *.ann.faiss           approximate nearest-neighbour graphs (large versions only)
+        segments/<segment>/   passages, vectors, units, lexicon, names, graphs
+                              (natoqa.index.segments; shared between versions as hard links)
       .build.lock             held by a running build (see builder.py)
+      .embeddings.sqlite      what an unfinished build embedded (natoqa.embed.cache)
 
 A version is written into a temporary folder, fsynced, renamed into place and
 only then named in CURRENT, so readers never see a half-written index.
@@ -41,6 +39,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,22 +48,33 @@ import numpy as np
 import numpy.typing as npt
 
 from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError, NotFound
+from natoqa.index.segments import (
+    PASSAGE_VECTORS,
+    SEGMENTS_DIR,
+    Segment,
+    SegmentEntry,
+    is_artifact_name,
+    new_segment_name,
+    open_artifact,
+    passage_from_json,
+)
+from natoqa.index.segments import PASSAGES as SEGMENT_PASSAGES
+from natoqa.index.segments import link as link_segment
+from natoqa.index.segments import read as read_segment
+from natoqa.index.segments import write as write_segment
 from natoqa.models import DocumentMeta, Passage
 
 FORMAT = 2
-#: formats this natoqa reads: 1 kept its passage vectors in a flat FAISS file and no
-#: lexicon; retrieval derives what it lacks (slowly) and a build reuses its vectors
+#: formats this natoqa reads: 1 was one unsegmented folder with its passage vectors in a
+#: flat FAISS file and no lexicon; retrieval derives what it lacks (slowly) and a build
+#: reuses its vectors
 READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 VECTORS_V1 = "vectors.faiss"
-PASSAGE_VECTORS = "passage_vectors.npy"
-PASSAGES = "passages.jsonl"
 DOCUMENTS = "documents.json"
 CURRENT = "CURRENT"
 VERSIONS = "versions"
 _TMP_PREFIX = ".tmp-"
-#: what extra artifacts may be called: plain file names of these kinds
-_ARTIFACT_SUFFIXES = (".npy", ".json", ".faiss")
 #: files larger than this are checked at load by size and their first and last MiB
 FULL_CHECK_BYTES = 64 << 20
 _EDGE = 1 << 20
@@ -104,6 +114,9 @@ class Manifest:
     edges: dict[str, str] = field(default_factory=dict)
     #: the language most passages are in (natoqa.text.language), decided at build time
     corpus_language: str | None = None
+    #: the segments, in row order (natoqa.index.segments.SegmentEntry as dicts); empty in
+    #: format 1
+    segments: list[dict[str, Any]] = field(default_factory=list)
     #: version of the rules that cut passages into sentence units (natoqa.index.units.RULES);
     #: 0 for a version built before they were recorded (and its units' spans stored)
     unit_rules: int = 0
@@ -155,16 +168,6 @@ def check_version_name(name: str) -> str:
     return name
 
 
-def _passage_to_json(p: Passage) -> str:
-    return json.dumps(asdict(p), ensure_ascii=False)
-
-
-def _passage_from_json(line: str) -> Passage:
-    data = json.loads(line)
-    data["footnote_refs"] = tuple(data.get("footnote_refs", ()))
-    return Passage(**data)
-
-
 def _meta_from_json(data: dict[str, Any]) -> DocumentMeta:
     data = dict(data)
     data["authors"] = tuple(data.get("authors", ()))
@@ -174,28 +177,27 @@ def _meta_from_json(data: dict[str, Any]) -> DocumentMeta:
 class IndexVersion:
     """One loaded, read-only version: passages and documents in memory, vectors mapped.
 
-    Instances are immutable after loading and never reopen their folder, so a
-    running request can keep using the version it started with while the service
-    switches to a newer one, even after the version's folder was pruned.
+    Its passages are the live rows of its segments, in order: row ``i`` of the
+    version is ``passages[i]``. Instances are immutable after loading and never
+    reopen their folder, so a running request can keep using the version it
+    started with while the service switches to a newer one, even after the
+    version's folder was pruned.
     """
 
     def __init__(
         self,
         path: Path,
         manifest: Manifest,
-        vectors: Vectors,
-        passages: Sequence[Passage],
+        segments: Sequence[Segment],
         documents: dict[str, DocumentRecord],
-        extras: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path  # informational only: nothing is read from it after loading
         self.manifest = manifest
-        #: one vector per passage (memory-mapped from passage_vectors.npy)
-        self.vectors = vectors
-        #: optional build artifacts by file name: arrays (``*.npy``, memory-mapped),
-        #: bytes (``*.json``), FAISS indexes (``*.faiss``)
-        self.extras: dict[str, Any] = dict(extras or {})
-        self.passages: tuple[Passage, ...] = tuple(passages)
+        self.segments: tuple[Segment, ...] = tuple(segments)
+        self.passages: tuple[Passage, ...] = tuple(
+            segment.passages[i] for segment in self.segments for i in segment.live.tolist())
+        #: the version's first row of each segment, and its row count at the end
+        self.offsets = np.cumsum([0, *(len(s.live) for s in self.segments)]).astype(np.int64)
         self.documents = documents
         self._row_by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
         self._rows_by_doc: dict[str, list[int]] = {}
@@ -203,6 +205,22 @@ class IndexVersion:
             self._rows_by_doc.setdefault(p.doc_id, []).append(i)
         for rows in self._rows_by_doc.values():
             rows.sort(key=lambda r: self.passages[r].ordinal)
+
+    @cached_property
+    def vectors(self) -> Vectors:
+        """One vector per row: the segment's memory map for a version of one segment without
+        deletions, else a copy of the live rows."""
+        if len(self.segments) == 1 and len(self.segments[0].live) == len(self.segments[0].passages):
+            return self.segments[0].vectors
+        if not self.segments:
+            return np.zeros((0, self.manifest.dim), dtype=np.float32)
+        return np.concatenate([np.asarray(s.vectors[s.live]) for s in self.segments])
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """The artifacts of a version of one segment (what a full build writes) by file name;
+        empty for a version of several: see :attr:`segments`."""
+        return self.segments[0].extras if len(self.segments) == 1 else {}
 
     @property
     def version(self) -> str:
@@ -235,9 +253,15 @@ class IndexVersion:
         after = [self.passages[r] for r in rows[pos + 1 : pos + 1 + window]]
         return before, after
 
-    def vectors_by_text(self) -> dict[str, Vectors]:
-        """Stored vector per passage text, for reuse by an incremental build."""
-        return {p.text: self.vectors[i] for i, p in enumerate(self.passages)}
+    def vectors_by_text(self, doc_ids: set[str] | None = None) -> dict[str, Vectors]:
+        """Stored vector per passage text (of ``doc_ids`` only, when given, live or deleted),
+        for reuse by an incremental build."""
+        out: dict[str, Vectors] = {}
+        for segment in self.segments:
+            for i, p in enumerate(segment.passages):
+                if doc_ids is None or p.doc_id in doc_ids:
+                    out[p.text] = np.asarray(segment.vectors[i])
+        return out
 
 
 def _new_folder(parent: Path, prefix: str) -> Path:
@@ -312,7 +336,7 @@ class IndexStore:
         out: list[VersionInfo] = []
         for name in self.versions():
             folder = self.versions_dir / name
-            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
             try:
                 m = self.manifest(name)
             except IndexStoreError as exc:
@@ -362,22 +386,19 @@ class IndexStore:
                 f"index {version} was built with model {manifest.model_id}, "
                 f"this process runs {expect_model}: rebuild it"
             )
-        vector_file = VECTORS_V1 if manifest.format == 1 else PASSAGE_VECTORS
-        for name in (vector_file, PASSAGES, DOCUMENTS):
-            if name not in manifest.checksums:
-                raise IndexCorrupt(f"index {version}: the manifest lists no {name}")
         for name in sorted(manifest.checksums):
             self._verify(path, name, manifest, full=full_check)
         try:
-            vectors = _open_artifact(path / vector_file)
-            if manifest.format == 1:  # a flat FAISS index: its vectors, in memory
-                vectors = vectors.reconstruct_n(0, vectors.ntotal) if vectors.ntotal else \
-                    np.zeros((0, vectors.d), dtype=np.float32)
-            passages = [
-                _passage_from_json(line)
-                for line in (path / PASSAGES).read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
+            if manifest.format == 1:
+                segments = [_legacy_segment(path, manifest)]
+            else:
+                entries = [SegmentEntry.from_dict(e) for e in manifest.segments]
+                segments = [
+                    read_segment(path / SEGMENTS_DIR / e.name, e,
+                                 [k.rsplit("/", 1)[1] for k in manifest.checksums
+                                  if k.startswith(e.path(""))])
+                    for e in entries
+                ]
             raw_docs = json.loads((path / DOCUMENTS).read_text(encoding="utf-8"))
             documents = {
                 doc_id: DocumentRecord(
@@ -389,24 +410,21 @@ class IndexStore:
                 )
                 for doc_id, rec in raw_docs.items()
             }
-            extras = {
-                name: _open_artifact(path / name)
-                for name in sorted(manifest.checksums)
-                if _is_extra_name(name) and name not in (vector_file, PASSAGES, DOCUMENTS)
-            }
         except (OSError, RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IndexCorrupt(f"index {version} cannot be read: {exc}") from None
-        if vectors.shape != (len(passages), manifest.dim):
+        for segment in segments:
+            if segment.vectors.shape != (len(segment.passages), manifest.dim):
+                raise IndexCorrupt(
+                    f"index {version}: vectors of shape {segment.vectors.shape} "
+                    f"for {len(segment.passages)} passages of {manifest.dim} dimensions"
+                )
+        loaded = IndexVersion(path, manifest, segments, documents)
+        if len(loaded) != manifest.passage_count:
             raise IndexCorrupt(
-                f"index {version}: vectors of shape {vectors.shape} "
-                f"for {len(passages)} passages of {manifest.dim} dimensions"
-            )
-        if len(passages) != manifest.passage_count:
-            raise IndexCorrupt(
-                f"index {version}: {len(passages)} passages, the manifest says "
+                f"index {version}: {len(loaded)} passages, the manifest says "
                 f"{manifest.passage_count}"
             )
-        return IndexVersion(path, manifest, vectors, passages, documents, extras)
+        return loaded
 
     def write(
         self,
@@ -417,28 +435,56 @@ class IndexStore:
         manifest: Manifest,
         extras: Mapping[str, Any] | None = None,
     ) -> Path:
-        """Write a complete version beside the others (not yet current); returns its folder.
+        """Write a complete version of one new segment (not yet current); returns its folder.
 
-        ``extras`` are build artifacts by file name: arrays saved as ``*.npy``, bytes
-        as ``*.json``, FAISS indexes as ``*.faiss``; all are checksummed with the
+        ``extras`` are the segment's artifacts by file name: arrays saved as ``*.npy``,
+        bytes as ``*.json``, FAISS indexes as ``*.faiss``; all are checksummed with the
         rest and :attr:`IndexVersion.extras` holds them after loading.
         """
-        if len(passages) != len(vectors):
-            raise ValueError("one vector per passage")
-        extras = dict(extras or {})
-        if bad := [n for n in extras if not _is_extra_name(n)
-                   or n in (PASSAGE_VECTORS, PASSAGES, DOCUMENTS, MANIFEST)]:
-            raise ValueError(f"extra artifact names must be plain *.npy/.json/.faiss names: {bad}")
+        manifest.passage_count = len(passages)
+        return self.write_segments(documents=documents, manifest=manifest,
+                                   new=[NewSegment(passages, vectors, dict(extras or {}))])
+
+    def write_segments(
+        self,
+        *,
+        documents: Sequence[DocumentRecord],
+        manifest: Manifest,
+        kept: Sequence[tuple[str, SegmentEntry]] = (),
+        new: Sequence[NewSegment] = (),
+    ) -> Path:
+        """Write a version (not yet current) of segments ``kept`` from other versions (by
+        version name; shared as hard links, with the entry's deletions) followed by ``new``
+        ones; ``manifest.passage_count`` must be the live passages. Returns its folder."""
+        for segment in new:
+            if len(segment.passages) != len(segment.vectors):
+                raise ValueError("one vector per passage")
+            if bad := [n for n in segment.extras if not is_artifact_name(n)
+                       or n in (PASSAGE_VECTORS, SEGMENT_PASSAGES)]:
+                raise ValueError(f"extra artifact names must be plain *.npy/.json/.faiss "
+                                 f"names: {bad}")
         check_version_name(manifest.version)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         tmp = _new_folder(self.versions_dir, _TMP_PREFIX)
         try:
-            np.save(tmp / PASSAGE_VECTORS,
-                    np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, manifest.dim),
-                    allow_pickle=False)
-            with (tmp / PASSAGES).open("w", encoding="utf-8") as fh:
-                for p in passages:
-                    fh.write(_passage_to_json(p) + "\n")
+            checksums: dict[str, str] = {}
+            edges: dict[str, str] = {}
+            entries: list[SegmentEntry] = []
+            for source, entry in kept:
+                source_manifest = self.manifest(source)
+                folder = self.versions_dir / source / SEGMENTS_DIR / entry.name
+                for name in link_segment(folder, tmp / SEGMENTS_DIR / entry.name):
+                    key = entry.path(name)
+                    checksums[key] = source_manifest.checksums.get(key) or _sha256(tmp / key)
+                    if key in source_manifest.edges:
+                        edges[key] = source_manifest.edges[key]
+                entries.append(entry)
+            for segment in new:
+                entry = SegmentEntry(new_segment_name(), len(segment.passages))
+                for name in write_segment(tmp / SEGMENTS_DIR / entry.name, segment.passages,
+                                          segment.vectors, segment.extras, manifest.dim):
+                    checksums[entry.path(name)] = _sha256(tmp / entry.path(name))
+                entries.append(entry)
             docs_json = {
                 d.doc_id: {
                     "meta": asdict(d.meta),
@@ -451,14 +497,13 @@ class IndexStore:
             (tmp / DOCUMENTS).write_text(
                 json.dumps(docs_json, ensure_ascii=False, indent=1), encoding="utf-8"
             )
-            manifest.passage_count = len(passages)
+            checksums[DOCUMENTS] = _sha256(tmp / DOCUMENTS)
             manifest.format = FORMAT
-            for name, artifact in extras.items():
-                _save_artifact(tmp / name, artifact)
-            names = (PASSAGE_VECTORS, PASSAGES, DOCUMENTS, *sorted(extras))
-            manifest.checksums = {name: _sha256(tmp / name) for name in names}
-            manifest.edges = {name: _edges(tmp / name) for name in names
-                              if (tmp / name).stat().st_size > FULL_CHECK_BYTES}
+            manifest.segments = [e.to_dict() for e in entries]
+            manifest.checksums = checksums
+            manifest.edges = edges | {
+                name: _edges(tmp / name) for name in checksums
+                if name not in edges and (tmp / name).stat().st_size > FULL_CHECK_BYTES}
             (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             _fsync_files(tmp)
             final = self.versions_dir / manifest.version
@@ -539,29 +584,26 @@ class IndexStore:
         return current
 
 
-def _is_extra_name(name: str) -> bool:
-    """A plain ``*.npy``/``*.json``/``*.faiss`` file name: no folders, not hidden."""
-    return (name.endswith(_ARTIFACT_SUFFIXES) and not name.startswith(".")
-            and not set(name) & {"/", "\\"})
+@dataclass(frozen=True)
+class NewSegment:
+    """A segment to write: passages, their vectors and artifacts (file name -> artifact)."""
+
+    passages: Sequence[Passage]
+    vectors: Vectors
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
-def _save_artifact(path: Path, artifact: Any) -> None:
-    if path.suffix == ".npy":
-        np.save(path, np.ascontiguousarray(artifact), allow_pickle=False)
-    elif path.suffix == ".faiss":
-        faiss.write_index(artifact, str(path))
-    else:
-        path.write_bytes(artifact)
-
-
-def _open_artifact(path: Path) -> Any:
-    """An array memory-mapped, a FAISS index memory-mapped, or a file's bytes."""
-    if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    if path.suffix == ".faiss":
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
-        return faiss.read_index(str(path), flags if path.stat().st_size > _EDGE else 0)
-    return path.read_bytes()
+def _legacy_segment(path: Path, manifest: Manifest) -> Segment:
+    """A format-1 version's files as one segment: its vectors out of the flat FAISS file."""
+    index = faiss.read_index(str(path / VECTORS_V1))
+    vectors = (index.reconstruct_n(0, index.ntotal) if index.ntotal
+               else np.zeros((0, index.d), dtype=np.float32))
+    passages = tuple(passage_from_json(line) for line in
+                     (path / SEGMENT_PASSAGES).read_text(encoding="utf-8").splitlines()
+                     if line.strip())
+    extras = {name: open_artifact(path / name) for name in manifest.checksums
+              if name.endswith(".npy")}
+    return Segment(SegmentEntry("v1", len(passages)), passages, vectors, extras)
 
 
 def _edges(path: Path) -> str:
@@ -586,6 +628,9 @@ def _sha256(path: Path) -> str:
 
 def _fsync_files(folder: Path) -> None:
     for file in folder.iterdir():
+        if file.is_dir():
+            _fsync_files(file)
+            continue
         with file.open("rb") as fh:
             os.fsync(fh.fileno())
     _fsync_path(folder)

@@ -240,7 +240,8 @@ def _derive(passages: Sequence[Passage]) -> tuple[Spans, Rows]:
 
 
 def reusable_from(
-    passages: Sequence[Passage], extras: Mapping[str, npt.NDArray[Any]], dim: int
+    passages: Sequence[Passage], extras: Mapping[str, npt.NDArray[Any]], dim: int,
+    doc_ids: set[str] | None = None,
 ) -> dict[str, Unit]:
     """Unit text → what an earlier version stored for it, for an incremental build.
 
@@ -255,8 +256,14 @@ def reusable_from(
     except ValueError:
         return {}
     terms = load_terms(extras, len(rows))
+    if doc_ids is None:
+        chosen = np.arange(len(rows))
+    else:  # only the units of these documents' passages
+        wanted = np.fromiter((p.doc_id in doc_ids for p in passages), bool, len(passages))
+        chosen = np.flatnonzero(wanted[rows]) if len(rows) else np.zeros(0, dtype=np.int64)
     return {
-        UnitSpan(*map(int, span)).text(passages[row].text):
-            Unit(vectors[i], *(terms.ids[i], terms.weights[i]) if terms else ())
-        for i, (row, span) in enumerate(zip(rows.tolist(), spans, strict=True))
+        UnitSpan(*map(int, spans[i])).text(passages[rows[i]].text):
+            Unit(np.asarray(vectors[i]),
+                 *(np.asarray(terms.ids[i]), np.asarray(terms.weights[i])) if terms else ())
+        for i in chosen.tolist()
     }

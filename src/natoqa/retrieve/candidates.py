@@ -29,6 +29,7 @@ import numpy.typing as npt
 from natoqa.embed import latent_terms as sparse
 from natoqa.index import ann
 from natoqa.index import units as sentence_units
+from natoqa.index.segments import Segment
 from natoqa.index.store import IndexVersion
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ class Block:
     passage: Scores  # (m, d) their vectors
     penalty: Scores  # (m,) subtracted from their dense score (footnotes)
     units: Scores  # (u, d) the vectors of their units
-    unit_index: Rows  # (u,) each unit's row in the version's unit arrays
     unit_of: Rows  # (u,) each unit's position in ``rows``
+    spans: npt.NDArray[np.int32]  # (u, 2) where each unit stands in its passage's text
     term_ids: npt.NDArray[np.int32] | None  # (u, T) the units' latent terms
     term_weights: Scores | None
     #: the same terms as a sparse (u, features) matrix, for blocks scored by every question
@@ -67,43 +68,124 @@ class Signals:
     terms: Scores | None  # best unit by latent terms
 
 
+class _Part:
+    """One segment's arrays, and where its live rows stand in the version."""
+
+    def __init__(self, segment: Segment, offset: int, version: str, dim: int,
+                 footnote_penalty: float, with_terms: bool) -> None:
+        n = len(segment.passages)
+        self.name = segment.name
+        self.live = segment.live
+        self.offset = offset
+        #: the version's row of each of the segment's rows (-1: deleted)
+        self.to_version = np.full(n, -1, dtype=np.int64)
+        self.to_version[self.live] = offset + np.arange(len(self.live))
+        self.vectors: Scores = segment.vectors
+        extras = segment.extras
+        try:
+            self.unit_vectors, self.unit_rows = sentence_units.load(extras, n, dim)
+        except ValueError as exc:
+            log.warning("index %s: ignoring the sentence vectors of segment %s: %s",
+                        version, segment.name, exc)
+            self.unit_vectors = np.zeros((0, dim), dtype=np.float32)
+            self.unit_rows = np.zeros(0, dtype=np.int32)
+        self.bounds = np.stack([np.searchsorted(self.unit_rows, np.arange(n), side=side)
+                                for side in ("left", "right")]).astype(np.int64)
+        self.spans = self._spans(segment, version)
+        self.stored_terms = sentence_units.load_terms(extras, len(self.unit_rows))
+        self.terms = self.stored_terms if with_terms else None
+        self.penalty = np.array(
+            [footnote_penalty if p.kind == "footnote" else 0.0 for p in segment.passages],
+            dtype=np.float32,
+        )
+        self.passage_graph, self.unit_graph = (extras.get(ann.PASSAGES_FILE),
+                                               extras.get(ann.UNITS_FILE))
+        if self.passage_graph is not None and self.passage_graph.ntotal != n:
+            log.warning("index %s: the passage graph of segment %s does not fit; exact search",
+                        version, segment.name)
+            self.passage_graph = None
+        if self.unit_graph is not None and self.unit_graph.ntotal != len(self.unit_rows):
+            self.unit_graph = None
+
+    def _spans(self, segment: Segment, version: str) -> npt.NDArray[np.int32]:
+        none = np.zeros((len(self.unit_rows), 2), dtype=np.int32)
+        if not len(self.unit_rows):
+            return none
+        if sentence_units.SPANS_FILE not in segment.extras:
+            log.warning("index %s has no stored sentence spans (built by an older natoqa): "
+                        "splitting its passages again; rebuild it to load faster", version)
+        try:
+            return sentence_units.load_spans(segment.extras, segment.passages, self.unit_rows)
+        except ValueError as exc:
+            log.warning("index %s: answers quote without its sentence units: %s", version, exc)
+            self.quotable = False
+            return none
+
+    quotable = True
+
+    def gather(self, local: Rows, rows: Rows, *, whole: bool) -> Block:
+        """The segment's rows ``local`` (the version's ``rows``) with their units; ``whole``:
+        every row, as views of the maps."""
+        first, last = self.bounds[0][local], self.bounds[1][local]
+        counts = last - first
+        total = int(counts.sum())
+        starts = np.cumsum(counts) - counts
+        unit_index = (np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+                      + np.repeat(first, counts))
+        unit_of = np.repeat(np.arange(len(local), dtype=np.int64), counts)
+        pick = (lambda a: a) if whole else (lambda a: np.asarray(a[unit_index]))
+        terms = self.terms
+        return Block(
+            rows=rows,
+            passage=self.vectors if whole else np.asarray(self.vectors[local]),
+            penalty=self.penalty[local],
+            units=pick(self.unit_vectors),
+            unit_of=unit_of,
+            spans=np.asarray(self.spans[unit_index, :2]) if self.quotable else
+            np.full((total, 2), -1, dtype=np.int32),
+            term_ids=None if terms is None else pick(terms.ids),
+            term_weights=None if terms is None else pick(terms.weights),
+        )
+
+    def candidates(self, queries: Scores, width: int, ef: int) -> list[Rows]:
+        """The version's rows near ``queries`` by this segment's graphs (every live row of a
+        segment without graphs)."""
+        if self.passage_graph is None:
+            return [self.offset + np.arange(len(self.live))]
+        local = [ann.search(self.passage_graph, queries, width, ef).ravel()]
+        if self.unit_graph is not None:
+            units = ann.search(self.unit_graph, queries, width, ef).ravel()
+            local.append(np.asarray(self.unit_rows[units[units >= 0]], dtype=np.int64))
+        rows = np.concatenate(local)
+        found = self.to_version[rows[rows >= 0]]
+        return [found[found >= 0]]
+
+
 class Corpus:
     """A version's vectors, units and latent terms, as retrieval reads them."""
 
     def __init__(self, index: IndexVersion, footnote_penalty: float, *,
                  with_terms: bool = True, exact: bool = False) -> None:
-        passages = index.passages
-        n, dim = len(passages), index.manifest.dim
-        self.size = n
-        self.vectors: Scores = index.vectors
-        try:
-            self.unit_vectors, self.unit_rows = sentence_units.load(index.extras, n, dim)
-        except ValueError as exc:
-            log.warning("index %s: ignoring its sentence vectors: %s", index.version, exc)
-            self.unit_vectors = np.zeros((0, dim), dtype=np.float32)
-            self.unit_rows = np.zeros(0, dtype=np.int32)
-        if n and not len(self.unit_vectors):
+        self.size = n = len(index.passages)
+        dim = index.manifest.dim
+        self.parts = [_Part(segment, int(offset), index.version, dim, footnote_penalty,
+                            with_terms)
+                      for segment, offset in zip(index.segments, index.offsets, strict=False)]
+        self.offsets = np.asarray(index.offsets, dtype=np.int64)
+        units = sum(len(p.unit_rows) for p in self.parts)
+        if n and not units:
             log.warning("index %s has no sentence vectors (built by an older natoqa): passage "
                         "vectors only; rebuild it for better ranking", index.version)
-        self.bounds = np.stack([np.searchsorted(self.unit_rows, np.arange(n), side=side)
-                                for side in ("left", "right")]).astype(np.int64)
-        self.spans = self._spans(index)
-        #: the units' latent terms (None: the version has none, or the model gives none)
-        self.stored_terms = sentence_units.load_terms(index.extras, len(self.unit_rows))
-        self.terms = self.stored_terms if with_terms else None
-        self.penalty = np.array(
-            [footnote_penalty if p.kind == "footnote" else 0.0 for p in passages],
-            dtype=np.float32,
-        )
-        self.passage_graph, self.unit_graph = (index.extras.get(ann.PASSAGES_FILE),
-                                               index.extras.get(ann.UNITS_FILE))
-        if self.passage_graph is not None and self.passage_graph.ntotal != n:
-            log.warning("index %s: its passage graph does not fit; exact search", index.version)
-            self.passage_graph = None
-        if self.unit_graph is not None and self.unit_graph.ntotal != len(self.unit_rows):
-            self.unit_graph = None
-        if exact:
-            self.passage_graph = self.unit_graph = None
+        #: whether the units' latent terms are stored (not when a segment lacks them)
+        self.stored_terms = bool(units) and all(p.stored_terms is not None or not len(p.unit_rows)
+                                                for p in self.parts)
+        #: whether questions are scored by latent terms (stored, and the model gives them)
+        self.terms = self.stored_terms and with_terms
+        if not self.terms:
+            for part in self.parts:
+                part.terms = None
+        self.unit_count = units
+        self.approximate = not exact and any(p.passage_graph is not None for p in self.parts)
         #: every passage, when questions are scored on all of them; else None
         self.everything: Block | None = None
         if self.approximate:
@@ -112,13 +194,7 @@ class Corpus:
             #: the passages that stand for the corpus in fusion's statistics
             self.sample = self._with_matrix(self.gather(rows))
         else:
-            self.everything = self.sample = self._with_matrix(
-                self.gather(np.arange(n), copy=False))
-
-    @property
-    def approximate(self) -> bool:
-        """Whether questions are scored on candidates (the version has a passage graph)."""
-        return self.passage_graph is not None
+            self.everything = self.sample = self._with_matrix(self.gather(np.arange(n)))
 
     @staticmethod
     def _with_matrix(block: Block) -> Block:
@@ -132,58 +208,33 @@ class Corpus:
             shape=(len(block.term_ids), sparse.features()), dtype=np.float32)
         return replace(block, term_matrix=matrix)
 
-    def _spans(self, index: IndexVersion) -> npt.NDArray[np.int32] | None:
-        if not len(self.unit_rows):
-            return None
-        if sentence_units.SPANS_FILE not in index.extras:
-            log.warning("index %s has no stored sentence spans (built by an older natoqa): "
-                        "splitting its passages again; rebuild it to load faster", index.version)
-        try:
-            return sentence_units.load_spans(index.extras, index.passages, self.unit_rows)
-        except ValueError as exc:
-            log.warning("index %s: answers quote without its sentence units: %s",
-                        index.version, exc)
-            return None
-
     # -- gathering ---------------------------------------------------------------
 
-    def gather(self, rows: Rows, *, copy: bool = True) -> Block:
-        """The passages ``rows`` (sorted, distinct) with their units."""
-        first, last = self.bounds[0][rows], self.bounds[1][rows]
-        counts = last - first
-        total = int(counts.sum())
-        starts = np.cumsum(counts) - counts
-        unit_index = (np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
-                      + np.repeat(first, counts))
-        unit_of = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
-        whole = not copy and len(rows) == self.size
-        pick = (lambda a: a) if whole else (lambda a: np.asarray(a[unit_index]))
-        terms = self.terms
-        return Block(
-            rows=rows,
-            passage=self.vectors if whole else np.asarray(self.vectors[rows]),
-            penalty=self.penalty[rows],
-            units=pick(self.unit_vectors),
-            unit_index=unit_index,
-            unit_of=unit_of,
-            term_ids=None if terms is None else pick(terms.ids),
-            term_weights=None if terms is None else pick(terms.weights),
-        )
+    def gather(self, rows: Rows) -> Block:
+        """The version's passages ``rows`` (sorted, distinct) with their units."""
+        blocks = []
+        cuts = np.searchsorted(rows, self.offsets)
+        for part, a, b in zip(self.parts, cuts[:-1], cuts[1:], strict=True):
+            if a == b:
+                continue
+            mine = rows[a:b]
+            whole = len(mine) == len(part.to_version) == len(part.live)
+            blocks.append(part.gather(part.live[mine - part.offset], mine, whole=whole))
+        if len(blocks) == 1:
+            return blocks[0]
+        return _concatenate(blocks, len(rows), self.parts[0].vectors.shape[1] if self.parts
+                            else 0)
 
     def candidates(self, queries: Scores, lexical: Sequence[Scores], width: int,
                    ef: int) -> Rows:
         """Sorted distinct rows: the graphs' nearest passages and passages of the nearest units
         of every query vector, and each lexical score's best passages."""
-        found = [ann.search(self.passage_graph, queries, width, ef).ravel()]
-        if self.unit_graph is not None:
-            units = ann.search(self.unit_graph, queries, width, ef).ravel()
-            found.append(np.asarray(self.unit_rows[units[units >= 0]], dtype=np.int64))
+        found = [rows for part in self.parts for rows in part.candidates(queries, width, ef)]
         for scores in lexical:
             k = min(width, len(scores))
             best = np.argpartition(-scores, k - 1)[:k]
             found.append(best[scores[best] > 0])
-        rows = np.unique(np.concatenate(found))
-        return rows[rows >= 0]
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
     # -- scoring -----------------------------------------------------------------
 
@@ -206,13 +257,36 @@ class Corpus:
             np.maximum.at(terms, block.unit_of, per_unit.astype(np.float32))
         return Signals(np.asarray(dense - block.penalty, dtype=np.float32), units, terms)
 
-    def unit_spans(self, block: Block, position: int) -> tuple[npt.NDArray[np.int64], Any]:
+    @staticmethod
+    def unit_spans(block: Block, position: int) -> tuple[Rows, npt.NDArray[np.int32]]:
         """The units of the block's passage at ``position``: their indexes in the block and
-        their spans ``(start, end)`` in the passage's text."""
+        their spans ``(start, end)`` in the passage's text (none where they are unknown)."""
         inside = np.flatnonzero(block.unit_of == position)
-        if self.spans is None:
-            return inside[:0], np.zeros((0, 2), dtype=np.int32)
-        return inside, self.spans[block.unit_index[inside], :2]
+        spans = block.spans[inside]
+        keep = spans[:, 0] >= 0
+        return inside[keep], spans[keep]
+
+
+def _concatenate(blocks: list[Block], rows: int, dim: int) -> Block:
+    """Blocks of several segments as one (units renumbered to the joined rows)."""
+    starts = np.cumsum([0, *(len(b) for b in blocks)])[:-1]
+    width = next((b.term_ids.shape[1] for b in blocks if b.term_ids is not None), 0)
+    # a block without units (passages of one sentence) has no terms to join
+    has_terms = width > 0 and all(b.term_ids is not None or not len(b.units) for b in blocks)
+    ids = [np.zeros((0, width), np.int32) if b.term_ids is None else np.asarray(b.term_ids)
+           for b in blocks]
+    weights = [np.zeros((0, width), np.float32) if b.term_weights is None
+               else np.asarray(b.term_weights) for b in blocks]
+    return Block(
+        rows=np.concatenate([b.rows for b in blocks]),
+        passage=np.concatenate([np.asarray(b.passage) for b in blocks]).reshape(rows, dim),
+        penalty=np.concatenate([b.penalty for b in blocks]),
+        units=np.concatenate([np.asarray(b.units) for b in blocks]).reshape(-1, dim),
+        unit_of=np.concatenate([b.unit_of + s for b, s in zip(blocks, starts, strict=True)]),
+        spans=np.concatenate([b.spans for b in blocks]),
+        term_ids=np.concatenate(ids) if has_terms else None,
+        term_weights=np.concatenate(weights) if has_terms else None,
+    )
 
 
 def stats(values: Scores) -> tuple[float, float]:

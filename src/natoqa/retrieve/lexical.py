@@ -11,14 +11,17 @@ its postings), computed over the postings of the question's terms only.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from natoqa.index.lexicon import Lexicon
+from natoqa.text.compounds import Analyzer, Decompounder
 
 Scores = npt.NDArray[np.float32]
+Rows = npt.NDArray[np.int64]
 
 
 class LexicalIndex:
@@ -31,25 +34,46 @@ class LexicalIndex:
         decompound: bool = True,
         k1: float = 1.2,
         b: float = 0.75,
-        lexicon: Lexicon | None = None,
+        parts: Sequence[tuple[Lexicon, Rows]] | None = None,
     ) -> None:
-        self.lexicon = lexicon or Lexicon.build(texts, decompound=decompound)
-        self.analyzer = self.lexicon.analyzer()
+        """BM25 over ``texts``, or over stored ``parts``: each a segment's lexicon with the
+        segment's live rows (its rows that are the next rows of this index)."""
+        if parts is None:
+            lexicon = Lexicon.build(texts, decompound=decompound)
+            parts = [(lexicon, np.arange(lexicon.size))]
         self.k1, self.b = k1, b
-        self.size = self.lexicon.size
-        self._ids = {term: i for i, term in enumerate(self.lexicon.terms)}
-        df = np.diff(self.lexicon.indptr).astype(np.float64)
+        counts: Counter[str] = Counter()
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        df: Counter[str] = Counter()
+        self._parts: list[tuple[Lexicon, npt.NDArray[np.int64]]] = []
+        offset = 0
+        for p, (lexicon, live) in enumerate(parts):
+            to_index = np.full(lexicon.size, -1, dtype=np.int64)
+            to_index[live] = offset + np.arange(len(live))
+            offset += len(live)
+            self._parts.append((lexicon, to_index))
+            counts.update(lexicon.word_counts)
+            part_df = np.diff(lexicon.indptr)
+            if len(live) < lexicon.size and len(lexicon.rows):  # count live rows only
+                alive = (to_index[lexicon.rows] >= 0).astype(np.int64)
+                part_df = np.add.reduceat(alive, lexicon.indptr[:-1]) * (part_df > 0)
+            for t, term in enumerate(lexicon.terms):
+                self._postings.setdefault(term, []).append((p, t))
+                df[term] += int(part_df[t])
+        self.size = offset
+        self.analyzer = Analyzer(Decompounder(counts) if all(
+            lex.decompound for lex, _ in parts) else None)
         n = max(self.size, 1)
-        self._idf_array = np.log(1 + (n - df + 0.5) / (df + 0.5))
-        self._idf = dict(zip(self.lexicon.terms, self._idf_array.tolist(), strict=True))
+        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items() if c}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
-        lengths = self.lexicon.lengths
-        self._norm = (k1 * (1 - b + b * lengths / float(lengths.mean()))).astype(np.float32) \
-            if self.size else np.zeros(0, dtype=np.float32)
+        lengths = [lex.lengths[to >= 0] for lex, to in self._parts]
+        mean = float(np.concatenate(lengths).mean()) if self.size else 1.0
+        self._norms = [(k1 * (1 - b + b * lex.lengths / mean)).astype(np.float32)
+                       for lex, _ in self._parts]
 
     @classmethod
-    def from_lexicon(cls, lexicon: Lexicon) -> LexicalIndex:
-        return cls(lexicon=lexicon)
+    def from_parts(cls, parts: Sequence[tuple[Lexicon, Rows]]) -> LexicalIndex:
+        return cls(parts=parts)
 
     def __len__(self) -> int:
         return self.size
@@ -69,14 +93,17 @@ class LexicalIndex:
         the postings of the query's terms plus one array of the corpus's size.
         """
         out = np.zeros(self.size, dtype=np.float32)
-        lex = self.lexicon
         for term in self.query_terms(text):
-            t = self._ids.get(term)
-            if t is None:
+            idf = self._idf.get(term)
+            if idf is None:
                 continue
-            a, z = int(lex.indptr[t]), int(lex.indptr[t + 1])
-            rows, tf = lex.rows[a:z], lex.tf[a:z]
-            out[rows] += np.float32(self._idf_array[t]) * tf / (self._norm[rows] + tf)
+            for p, t in self._postings[term]:
+                lexicon, to_index = self._parts[p]
+                a, z = int(lexicon.indptr[t]), int(lexicon.indptr[t + 1])
+                local, tf = lexicon.rows[a:z], lexicon.tf[a:z]
+                rows = to_index[local]
+                live = rows >= 0
+                out[rows[live]] += (np.float32(idf) * tf / (self._norms[p][local] + tf))[live]
         return out
 
     def coverage(self, text: str) -> float:

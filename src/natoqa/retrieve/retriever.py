@@ -106,13 +106,13 @@ class Retriever:
         self.corpus = Corpus(index, self.settings.footnote_penalty,
                              with_terms=embedder.has_terms, exact=self.settings.exact)
         stored = self.corpus.stored_terms
-        if stored is None and embedder.has_terms and len(self.corpus.unit_rows):
+        if not stored and embedder.has_terms and self.corpus.unit_count:
             log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
                         "it for better ranking of questions in another language", index.version)
-        elif stored is not None and not embedder.has_terms:
+        elif stored and not embedder.has_terms:
             log.warning("index %s has latent terms but the model gives none: ranking and "
                         "abstention run without them", index.version)
-        self.lexical = LexicalIndex.from_lexicon(artifacts.lexicon(index))
+        self.lexical = LexicalIndex.from_parts(artifacts.lexicons(index))
         # a question may name what the corpus says about its documents ("AFP", the authors)
         bibliography = _bibliography(index)
         self._identifiers: set[str] = identifiers(bibliography) | artifacts.passage_names(index)
@@ -191,7 +191,7 @@ class Retriever:
         context = to_known(spell_out(self.context(history), language),
                            self._identifiers.__contains__)
         texts = [question, f"{context} {question}"] if context else [question]
-        use_terms = cfg.sparse_weight > 0 and self.corpus.terms is not None
+        use_terms = cfg.sparse_weight > 0 and self.corpus.terms
         dense_terms: list[Scores | None] = [None] * len(texts)
         if use_terms:
             embedded = self.embedder.embed_batch_terms(texts, kind="query")
@@ -300,7 +300,7 @@ class Retriever:
 
     def _units_of(self, block: Block, position: int,
                   cosines: Scores) -> tuple[tuple[int, int, float], ...]:
-        inside, spans = self.corpus.unit_spans(block, position)
+        inside, spans = Corpus.unit_spans(block, position)
         return tuple((int(a), int(b), float(c)) for (a, b), c in
                      zip(spans.tolist(), cosines[inside].tolist(), strict=True))
 

@@ -1,0 +1,172 @@
+"""Segments: the immutable parts an index version is made of.
+
+A segment holds some documents' passages with everything retrieval needs of them
+(vectors, sentence units, lexicon, names, graphs). It is written once and never
+changed. A version lists its segments and, per segment, the documents it no longer
+serves (deleted or replaced by a newer segment): an edit writes one small segment
+and a line in the manifest instead of the whole index, and the next version shares
+every unchanged segment with the last one — as hard links, so each version's folder
+stays complete on its own (pruning one never breaks another) while the bytes are on
+disk once. Small segments are merged into one as they accumulate
+(:func:`natoqa.index.builder.build_index`'s merge policy), the shape of Lucene's
+segments and commit points.
+
+    versions/<version>/segments/<segment>/
+        passages.jsonl        one Passage per line (row i)
+        passage_vectors.npy   row i's vector
+        sentence_*.npy        its sentence units (natoqa.index.units)
+        lexicon*, names.json  natoqa.index.lexicon, natoqa.index.artifacts
+        *.ann.faiss           nearest-neighbour graphs (natoqa.index.ann), large segments
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from natoqa.models import Passage
+
+SEGMENTS_DIR = "segments"
+PASSAGE_VECTORS = "passage_vectors.npy"
+PASSAGES = "passages.jsonl"
+#: what a segment's artifacts may be called: plain file names of these kinds
+ARTIFACT_SUFFIXES = (".npy", ".json", ".faiss")
+#: files of at least this size are opened memory-mapped by FAISS
+_MMAP_FAISS_BYTES = 1 << 20
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """What a version's manifest says of one of its segments."""
+
+    name: str
+    rows: int
+    #: documents of the segment this version does not serve
+    deleted: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SegmentEntry:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise ValueError(f"not a segment entry: {data!r}")
+        return cls(data["name"], int(data["rows"]), tuple(data.get("deleted", ())))
+
+    def path(self, file: str) -> str:
+        """A file's path relative to the version folder (the manifest's checksum key)."""
+        return f"{SEGMENTS_DIR}/{self.name}/{file}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One loaded segment: passages in memory, vectors and artifacts mapped."""
+
+    entry: SegmentEntry
+    passages: tuple[Passage, ...]
+    vectors: Vectors
+    #: artifacts by file name: arrays (memory-mapped), bytes (JSON), FAISS indexes
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @cached_property
+    def live(self) -> npt.NDArray[np.int64]:
+        """The rows this version serves, in order."""
+        deleted = set(self.entry.deleted)
+        if not deleted:
+            return np.arange(len(self.passages), dtype=np.int64)
+        return np.fromiter((i for i, p in enumerate(self.passages) if p.doc_id not in deleted),
+                           dtype=np.int64)
+
+    @property
+    def documents(self) -> set[str]:
+        return {p.doc_id for p in self.passages}
+
+
+def new_segment_name(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return "s" + now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + os.urandom(3).hex()
+
+
+def is_artifact_name(name: str) -> bool:
+    """A plain ``*.npy``/``*.json``/``*.faiss`` file name: no folders, not hidden."""
+    return (name.endswith(ARTIFACT_SUFFIXES) and not name.startswith(".")
+            and not set(name) & {"/", "\\"})
+
+
+def write(folder: Path, passages: Any, vectors: Vectors, extras: dict[str, Any],
+          dim: int) -> list[str]:
+    """Write a new segment's files into ``folder``; returns their names."""
+    folder.mkdir(parents=True)
+    np.save(folder / PASSAGE_VECTORS,
+            np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim), allow_pickle=False)
+    with (folder / PASSAGES).open("w", encoding="utf-8") as fh:
+        for p in passages:
+            fh.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
+    for name, artifact in extras.items():
+        path = folder / name
+        if path.suffix == ".npy":
+            np.save(path, np.ascontiguousarray(artifact), allow_pickle=False)
+        elif path.suffix == ".faiss":
+            faiss.write_index(artifact, str(path))
+        else:
+            path.write_bytes(artifact)
+    return [PASSAGE_VECTORS, PASSAGES, *extras]
+
+
+def link(source: Path, folder: Path) -> list[str]:
+    """Share an existing segment's files: hard links (a copy where the file system has none)."""
+    folder.mkdir(parents=True)
+    names = []
+    for file in sorted(source.iterdir()):
+        try:
+            os.link(file, folder / file.name)
+        except OSError:
+            shutil.copy2(file, folder / file.name)
+        names.append(file.name)
+    return names
+
+
+def read(folder: Path, entry: SegmentEntry, files: list[str]) -> Segment:
+    """Open a (verified) segment; ValueError, OSError or RuntimeError when it does not parse."""
+    passages = tuple(passage_from_json(line) for line in
+                     (folder / PASSAGES).read_text(encoding="utf-8").splitlines() if line.strip())
+    vectors = np.load(folder / PASSAGE_VECTORS, mmap_mode="r", allow_pickle=False)
+    extras = {name: open_artifact(folder / name) for name in files
+              if name not in (PASSAGES, PASSAGE_VECTORS) and is_artifact_name(name)}
+    if len(passages) != entry.rows:
+        raise ValueError(f"segment {entry.name}: {len(passages)} passages, the manifest says "
+                         f"{entry.rows}")
+    return Segment(entry, passages, vectors, extras)
+
+
+def open_artifact(path: Path) -> Any:
+    """An array memory-mapped, a FAISS index (memory-mapped when large), or a file's bytes."""
+    if path.suffix == ".npy":
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    if path.suffix == ".faiss":
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+        return faiss.read_index(str(path), flags if path.stat().st_size >= _MMAP_FAISS_BYTES
+                                else 0)
+    return path.read_bytes()
+
+
+def passage_from_json(line: str) -> Passage:
+    data = json.loads(line)
+    data["footnote_refs"] = tuple(data.get("footnote_refs", ()))
+    return Passage(**data)
