@@ -34,9 +34,9 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def _build(corpus: Path, index: Path, embedder: TermedBag | Wrapping | None = None,
-           **kw: object) -> builder_mod.BuildReport:
-    return build_index(corpus, index, embedder or TermedBag(), min_words=5,  # type: ignore[arg-type]
-                       max_words=40, **kw)
+           keep_versions: int = 5) -> builder_mod.BuildReport:
+    return build_index(corpus, index, embedder or TermedBag(), min_words=5, max_words=40,
+                       keep_versions=keep_versions)
 
 
 def _files(folder: Path) -> dict[str, int]:
