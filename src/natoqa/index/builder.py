@@ -11,8 +11,8 @@ error or Ctrl-C at any point leaves the current version as it was.
 from __future__ import annotations
 
 import functools
-import math
 import logging
+import math
 import os
 import time
 from collections import Counter
