@@ -244,9 +244,14 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
 
 def written_bytes(before: Mapping[str, tuple[int, int, int]],
                   after: Mapping[str, tuple[int, int, int]]) -> tuple[int, int]:
-    """(bytes, files) of the files that are new or changed (size, mtime or inode)."""
-    changed = [k for k, v in after.items() if before.get(k) != v]
-    return sum(after[k][0] for k in changed), len(changed)
+    """(bytes, files) written: files that are new or changed (size, mtime or inode), each
+    inode once; a hard link to a file that was there before (a shared segment) is not."""
+    inodes = {v[2] for v in before.values()}
+    written: dict[int, int] = {}
+    for k, (size, mtime, inode) in after.items():
+        if before.get(k) != (size, mtime, inode) and (inode not in inodes or k in before):
+            written[inode] = size
+    return sum(written.values()), len(written)
 
 
 def run_measured(command: list[str], env: Mapping[str, str] | None = None,

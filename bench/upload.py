@@ -1,4 +1,4 @@
-"""How soon a study uploaded over HTTP is answerable through /api/v1/ask (bundled corpus).
+"""How soon a study uploaded over HTTP is answerable through /api/v1/ask.
 
 Starts a real ``natoqa serve`` on copies of the bundled corpus and an index of it
 (``--index`` to copy one already built, else one is built first), then:
@@ -118,10 +118,22 @@ def burst(url: str) -> dict[str, Any]:
     }
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    import os
+
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/natoqa-upload"))
-    parser.add_argument("--index", type=Path, help="an index of the bundled corpus to copy")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus",
+                        help="the corpus to start from (copied; default: the bundled one), e.g. "
+                        "a corpus of bench/scale.py")
+    parser.add_argument("--index", type=Path, help="an index of that corpus to copy")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--reload-interval", default="1")
     args = parser.parse_args()
@@ -129,9 +141,10 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     corpus, index = work / "corpus", work / "index"
-    shutil.copytree(ROOT / "corpus", corpus)
-    if args.index:
-        shutil.copytree(args.index, index, ignore=shutil.ignore_patterns(".build.lock"))
+    shutil.copytree(args.corpus, corpus)
+    if args.index:  # hard links where it can: the server's builds never change a file
+        shutil.copytree(args.index, index, ignore=shutil.ignore_patterns(".build.lock"),
+                        copy_function=_link_or_copy)
     else:
         subprocess.run([sys.executable, "-m", "natoqa", "build", "--corpus", str(corpus),
                         "--index", str(index)], check=True)
@@ -140,6 +153,7 @@ def main() -> None:
         "NATOQA_RATE_LIMIT": "off", "NATOQA_CACHE_SIZE": "0",
         "NATOQA_RELOAD_INTERVAL": args.reload_interval,
     })
+    passages = httpx.get(f"{url}/readyz", timeout=30).json()["index"].get("passages")
     try:
         cold = upload_and_ask(url, 0)
         print(json.dumps({"cold": cold}), flush=True)
@@ -157,7 +171,7 @@ def main() -> None:
         return round(statistics.median(float(r[key]) for r in warm), 3)
 
     print(json.dumps({
-        "corpus": "bundled (2 documents) + the uploads",
+        "corpus": f"{args.corpus} ({passages} passages) + the uploads",
         "cold_answerable_s": cold["answerable_s"],
         "median_accepted_s": median("accepted_s"),
         "median_queued_s": median("queued_s"),

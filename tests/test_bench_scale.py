@@ -72,3 +72,21 @@ def test_sidecars_are_valid_metadata(tmp_path: Path) -> None:
         meta = tomllib.loads(path.read_text(encoding="utf-8"))
         assert meta["language"] == "de" and meta["title"] and meta["authors"]
         assert path.with_name(path.name.replace(".meta.toml", ".txt")).is_file()
+
+
+def test_written_bytes_count_a_hard_link_to_an_older_file_as_nothing(tmp_path: Path) -> None:
+    """The one-document rebuild's figure: a new version's shared segments cost no bytes."""
+    import os
+
+    import scale
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "big").write_bytes(b"x" * 1000)
+    (tmp_path / "CURRENT").write_text("old")
+    before = scale.snapshot(tmp_path)
+    (tmp_path / "new").mkdir()
+    os.link(tmp_path / "old" / "big", tmp_path / "new" / "big")  # shared
+    (tmp_path / "new" / "small").write_bytes(b"y" * 10)  # written
+    (tmp_path / "CURRENT.tmp").write_text("new")
+    os.replace(tmp_path / "CURRENT.tmp", tmp_path / "CURRENT")  # replaced: a new inode
+    assert scale.written_bytes(before, scale.snapshot(tmp_path)) == (13, 2)

@@ -85,7 +85,8 @@ def test_store_keeps_sentence_vectors_and_verifies_them(tmp_path: Path) -> None:
     expected = sum(len(sentence_vectors.units(t)) for t, _ in TEXTS)
     assert vectors.shape == (expected, 256) and rows.shape == (expected,)
     assert set(rows.tolist()) == {0, 1, 2}  # the one-sentence footnote has no units
-    (version.path / sentence_vectors.VECTORS_FILE).write_bytes(b"tampered")
+    segment = version.path / "segments" / version.segments[0].name
+    (segment / sentence_vectors.VECTORS_FILE).write_bytes(b"tampered")
     with pytest.raises(IndexCorrupt, match=r"sentence_vectors\.npy fails its checksum"):
         IndexStore(tmp_path / "index").load(version.version)
 

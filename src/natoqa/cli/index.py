@@ -56,8 +56,8 @@ def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bo
         state = f"  ERROR: {row['error']}" if row["error"] else ("  ok" if verify else "")
         click.echo(
             f"{mark} {row['version']}  {row['created'] or '-':<25} {row['documents'] or 0:>6} docs "
-            f"{row['passages'] or 0:>7} passages {row['size_bytes'] / 1e6:>8.1f} MB  "
-            f"{row['model_id'] or '-'}{state}"
+            f"{row['passages'] or 0:>7} passages {row['segments'] or 0:>3} segments "
+            f"{row['size_bytes'] / 1e6:>8.1f} MB  {row['model_id'] or '-'}{state}"
         )
 
 

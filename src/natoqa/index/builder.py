@@ -1,11 +1,14 @@
 """Building an index version from a corpus: scan → clean → split → embed → write → activate.
 
-Incremental: vectors of passages whose text is unchanged are taken from the
-current version when it was built with the same model and passage settings, so
-only new or changed passages are embedded; otherwise everything is re-embedded
-and the report says why (``full_rebuild``). A build runs under a file lock and
-switches ``CURRENT`` only after the new version is written and verified; an
-error or Ctrl-C at any point leaves the current version as it was.
+Incremental: only documents whose content hash changed are read, split and embedded
+(and of those only passage texts the current version does not hold); they make one
+new segment, and the current version's other segments are shared with the new one
+(natoqa.index.segments), small ones merged as they accumulate. A change of model or
+passage settings re-embeds everything and the report says why (``full_rebuild``).
+A build runs under a file lock, keeps what it embedded in a cache until it succeeds
+(natoqa.embed.cache: an interrupted build resumes), and switches ``CURRENT`` only
+after the new version is written and verified; an error or Ctrl-C at any point
+leaves the current version as it was.
 """
 
 from __future__ import annotations

@@ -151,7 +151,9 @@ class VersionInfo:
     documents: int | None = None
     passages: int | None = None
     build_seconds: float | None = None
+    #: bytes of its files (a segment shared with other versions counts in each)
     size_bytes: int = 0
+    segments: int | None = None
     error: str | None = None
 
 
@@ -352,6 +354,7 @@ class IndexStore:
                     passages=m.passage_count,
                     build_seconds=m.build_seconds,
                     size_bytes=size,
+                    segments=len(m.segments) or 1,
                 )
             )
         return out

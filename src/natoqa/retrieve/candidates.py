@@ -222,6 +222,9 @@ class Corpus:
             blocks.append(part.gather(part.live[mine - part.offset], mine, whole=whole))
         if len(blocks) == 1:
             return blocks[0]
+        if not blocks:  # no rows: an empty block of any segment
+            return self.parts[0].gather(rows, rows, whole=False) if self.parts else \
+                _empty_block()
         return _concatenate(blocks, len(rows), self.parts[0].vectors.shape[1] if self.parts
                             else 0)
 
@@ -265,6 +268,12 @@ class Corpus:
         spans = block.spans[inside]
         keep = spans[:, 0] >= 0
         return inside[keep], spans[keep]
+
+
+def _empty_block() -> Block:
+    empty = np.zeros(0, dtype=np.int64)
+    return Block(empty, np.zeros((0, 0), np.float32), np.zeros(0, np.float32),
+                 np.zeros((0, 0), np.float32), empty, np.zeros((0, 2), np.int32), None, None)
 
 
 def _concatenate(blocks: list[Block], rows: int, dim: int) -> Block:
