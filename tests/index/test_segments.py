@@ -126,3 +126,23 @@ def test_a_deleted_document_is_neither_found_nor_listed(corpus: Path, tmp_path: 
     assert not [p for p in version.passages if p.doc_id == "doc08.txt"]
     hits = Retriever(version, TermedBag()).search("Dokument 8 Munition Lager 8", k=5).hits
     assert all(h.passage.doc_id != "doc08.txt" for h in hits)
+
+
+def test_a_large_build_is_written_segment_by_segment_and_searches_as_one(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """A build holds one segment's vectors at a time: a corpus cut into segments of a few
+    passages (whole documents) finds what one segment finds."""
+    split = build_index(corpus, tmp_path / "split", TermedBag(), min_words=5, max_words=40,
+                        segment_passages=5)
+    whole = build_index(corpus, tmp_path / "whole", TermedBag(), min_words=5, max_words=40)
+    assert split.segments == 3 and whole.segments == 1  # 12 passages: 5, 5, 2
+    version = IndexStore(tmp_path / "split").load()
+    for segment in version.segments:  # documents are not cut between segments
+        assert not any(segment.documents & other.documents for other in version.segments
+                       if other is not segment)
+    a = Retriever(version, TermedBag())
+    b = Retriever(IndexStore(tmp_path / "whole").load(), TermedBag())
+    for question in ("Litauen Maßnahme 7", "Drohnen im Jahr 1998", "Lager 4"):
+        assert ([h.passage.passage_id for h in a.search(question, k=3).hits]
+                == [h.passage.passage_id for h in b.search(question, k=3).hits]), question

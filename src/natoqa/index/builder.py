@@ -54,10 +54,13 @@ from natoqa.ingest import passages as passages_mod
 from natoqa.ingest.cleaning import clean
 from natoqa.ingest.sources import scan_corpus
 from natoqa.models import Passage
+from natoqa.text.analyzer import words as analyzer_words
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".build.lock"
+#: passages of a new segment, at most (whole documents): what a build holds in memory
+SEGMENT_PASSAGES = 20_000
 #: what a build embedded so far (natoqa.embed.cache): an interrupted build resumes from it
 EMBED_CACHE = ".embeddings.sqlite"
 EMBED_CHUNK = 64  # passages per embed call: the unit of progress and of Ctrl-C latency
@@ -203,6 +206,7 @@ def build_index(
     force: bool = False,
     progress: Progress | None = None,
     ann_min_passages: int = artifacts.ANN_MIN_PASSAGES,
+    segment_passages: int = SEGMENT_PASSAGES,
 ) -> BuildReport:
     """Build a new version of the index at ``index_dir`` and make it current.
 
@@ -280,38 +284,6 @@ def build_index(
         new_passages = merged + fresh
         reuse_docs = None if not incremental else gone | {p.doc_id for p in merged}
 
-        t = time.perf_counter()
-        cache = CachedEmbedder(embedder, index_dir / EMBED_CACHE)
-        try:
-            reusable = (prev.current.vectors_by_text(reuse_docs)
-                        if prev.current is not None and prev.reuse else {})
-            vectors = _vectors(new_passages, reusable, cache, progress, report)
-            report.passages_reused = report.passages - report.passages_embedded
-            timings["embed_s"] = _since(t)
-            # Retrieval's sentence vectors (natoqa.index.units), reused by text like passages.
-            t = time.perf_counter()
-            units = (_reusable_units(prev.current, embedder, reuse_docs)
-                     if prev.current is not None and prev.reuse and prev.units_reusable else {})
-            extras = dict(sentence_vectors.build(
-                new_passages, cache, units,
-                progress=functools.partial(progress, "sentences") if progress else None,
-            ))
-            timings["embed_sentences_s"] = _since(t)
-        finally:
-            cache.close()
-        report.texts_resumed = cache.hits
-        if cache.hits:
-            log.info("resumed %d embedded texts of an interrupted build", cache.hits)
-
-        # what retrieval would otherwise derive at every load: lexicon, names, graphs
-        t = time.perf_counter()
-        if new_passages:
-            extras |= artifacts.build(new_passages, extras, vectors,
-                                      ann_min_passages=ann_min_passages,
-                                      word_counts=_word_counts(prev.current, kept))
-        timings["artifacts_s"] = _since(t)
-
-        t = time.perf_counter()
         metas = {r.doc_id: r.meta for r in records}
         language = (prev.current.manifest.corpus_language
                     if incremental and prev.current is not None else None)
@@ -323,15 +295,60 @@ def build_index(
             documents=hashes,
             passage_settings=settings,
             created=utc_now(),
-            build_seconds=_since(started),
             unit_rules=sentence_vectors.RULES,
             corpus_language=language or artifacts.corpus_language(new_passages, metas),
         )
-        new = [NewSegment(new_passages, vectors, extras)] if new_passages else []
+        reusable = (prev.current.vectors_by_text(reuse_docs)
+                    if prev.current is not None and prev.reuse else {})
+        units = (_reusable_units(prev.current, embedder, reuse_docs)
+                 if prev.current is not None and prev.reuse and prev.units_reusable else {})
+        chunks = _chunks(new_passages, segment_passages)
+        # the words of everything the new segments join, so compounds split alike in all
+        words = _word_counts(prev.current, kept)
+        counts = [Counter(w for p in chunk for w in analyzer_words(p.text)) for chunk in chunks] \
+            if len(chunks) > 1 else [Counter()]
+        everything = sum(counts, Counter())
+        cache = CachedEmbedder(embedder, index_dir / EMBED_CACHE)
         try:
-            store.write_segments(documents=records, manifest=manifest, kept=kept, new=new)
+            with store.writer(manifest) as writer:
+                for source, entry in kept:
+                    writer.keep(source, entry)
+                # segment by segment: a build holds one segment's vectors at a time
+                done = {"passages": 0, "sentences": 0}
+                for chunk, own in zip(chunks, counts, strict=False):
+                    tracker = _offset(progress, done)
+                    t = time.perf_counter()
+                    vectors = _vectors(chunk, reusable, cache, tracker, report)
+                    timings["embed_s"] = timings.get("embed_s", 0) + _since(t)
+                    # retrieval's sentence vectors (natoqa.index.units), reused by text as well
+                    t = time.perf_counter()
+                    extras = dict(sentence_vectors.build(
+                        chunk, cache, units,
+                        progress=functools.partial(tracker, "sentences") if tracker else None,
+                    ))
+                    timings["embed_sentences_s"] = (timings.get("embed_sentences_s", 0)
+                                                    + _since(t))
+                    # what retrieval would otherwise derive at every load
+                    t = time.perf_counter()
+                    extras |= artifacts.build(chunk, extras, vectors,
+                                              ann_min_passages=ann_min_passages,
+                                              word_counts=words + (everything - own))
+                    timings["artifacts_s"] = timings.get("artifacts_s", 0) + _since(t)
+                    t = time.perf_counter()
+                    writer.add(NewSegment(chunk, vectors, extras))
+                    timings["write_s"] = timings.get("write_s", 0) + _since(t)
+                    del vectors, extras
+                t = time.perf_counter()
+                manifest.build_seconds = _since(started)
+                writer.commit(records)
         except OSError as exc:
             raise IndexStoreError(f"cannot write index version to {index_dir}: {exc}") from None
+        finally:
+            cache.close()
+        report.passages_reused = report.passages - report.passages_embedded
+        report.texts_resumed = cache.hits
+        if cache.hits:
+            log.info("resumed %d embedded texts of an interrupted build", cache.hits)
         try:
             store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id)
             store.activate(report.version)
@@ -339,9 +356,10 @@ def build_index(
             if store.current() != report.version:
                 store.remove(report.version)
             raise
-        timings["write_s"] = _since(t)
+        timings["write_s"] = timings.get("write_s", 0) + _since(t)
+        timings.update({k: round(v, 3) for k, v in timings.items()})
         cache.close(delete=True)  # done: the next build reuses this version's vectors
-        report.segments = len(kept) + len(new)
+        report.segments = len(kept) + len(chunks)
         log.info("index %s is current (was %s): %d segments, %d shared", report.version,
                  prev.version or "none", report.segments, len(kept))
         report.pruned = store.prune(keep_versions)
@@ -392,6 +410,34 @@ def _plan_segments(
         else:
             kept.append((current.version, entry))
     return kept, merged
+
+
+def _chunks(passages: list[Passage], size: int) -> list[list[Passage]]:
+    """``passages`` cut into segments of about ``size`` (whole documents; none if empty)."""
+    chunks: list[list[Passage]] = []
+    current: list[Passage] = []
+    for i, passage in enumerate(passages):
+        current.append(passage)
+        document_ends = i + 1 == len(passages) or passages[i + 1].doc_id != passage.doc_id
+        if document_ends and len(current) >= size:
+            chunks.append(current)
+            current = []
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _offset(progress: Progress | None, done: dict[str, int]) -> Progress | None:
+    """Progress of one segment reported as progress of the build so far."""
+    if progress is None:
+        return None
+    start = dict(done)
+
+    def report(phase: str, n: int, of: int) -> None:
+        done[phase] = start.get(phase, 0) + n
+        progress(phase, done[phase], start.get(phase, 0) + of)
+
+    return report
 
 
 def _word_counts(current: IndexVersion | None,
@@ -478,10 +524,8 @@ def _vectors(
             vectors[i] = reusable[p.text]
         else:
             fresh.setdefault(p.text, []).append(i)
-    report.passages_embedded = sum(len(rows) for rows in fresh.values())
-    report.passages_reused = len(passages) - report.passages_embedded
-    log.info("embedding %d new passage texts, reusing %d vectors",
-             len(fresh), report.passages_reused)
+    report.passages_embedded += sum(len(rows) for rows in fresh.values())
+    log.info("embedding %d new passage texts of %d passages", len(fresh), len(passages))
     texts = list(fresh)
     if progress:
         progress("passages", 0, len(texts))

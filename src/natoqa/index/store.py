@@ -36,7 +36,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -459,63 +459,25 @@ class IndexStore:
         """Write a version (not yet current) of segments ``kept`` from other versions (by
         version name; shared as hard links, with the entry's deletions) followed by ``new``
         ones; ``manifest.passage_count`` must be the live passages. Returns its folder."""
-        for segment in new:
-            if len(segment.passages) != len(segment.vectors):
-                raise ValueError("one vector per passage")
-            if bad := [n for n in segment.extras if not is_artifact_name(n)
-                       or n in (PASSAGE_VECTORS, SEGMENT_PASSAGES)]:
-                raise ValueError(f"extra artifact names must be plain *.npy/.json/.faiss "
-                                 f"names: {bad}")
+        with self.writer(manifest) as writer:
+            for source, entry in kept:
+                writer.keep(source, entry)
+            for segment in new:
+                writer.add(segment)
+            return writer.commit(documents)
+
+    @contextlib.contextmanager
+    def writer(self, manifest: Manifest) -> Iterator[VersionWriter]:
+        """A version written segment by segment (a build need not hold them all at once);
+        left unfinished (an error, Ctrl-C, no ``commit``), nothing of it remains."""
         check_version_name(manifest.version)
         self.versions_dir.mkdir(parents=True, exist_ok=True)
-        tmp = _new_folder(self.versions_dir, _TMP_PREFIX)
+        writer = VersionWriter(self, manifest, _new_folder(self.versions_dir, _TMP_PREFIX))
         try:
-            checksums: dict[str, str] = {}
-            edges: dict[str, str] = {}
-            entries: list[SegmentEntry] = []
-            for source, entry in kept:
-                source_manifest = self.manifest(source)
-                folder = self.versions_dir / source / SEGMENTS_DIR / entry.name
-                for name in link_segment(folder, tmp / SEGMENTS_DIR / entry.name):
-                    key = entry.path(name)
-                    checksums[key] = source_manifest.checksums.get(key) or _sha256(tmp / key)
-                    if key in source_manifest.edges:
-                        edges[key] = source_manifest.edges[key]
-                entries.append(entry)
-            for segment in new:
-                entry = SegmentEntry(new_segment_name(), len(segment.passages))
-                for name in write_segment(tmp / SEGMENTS_DIR / entry.name, segment.passages,
-                                          segment.vectors, segment.extras, manifest.dim):
-                    checksums[entry.path(name)] = _sha256(tmp / entry.path(name))
-                entries.append(entry)
-            docs_json = {
-                d.doc_id: {
-                    "meta": asdict(d.meta),
-                    "content_hash": d.content_hash,
-                    "passages": d.passages,
-                    "fmt": d.fmt,
-                }
-                for d in documents
-            }
-            (tmp / DOCUMENTS).write_text(
-                json.dumps(docs_json, ensure_ascii=False, indent=1), encoding="utf-8"
-            )
-            checksums[DOCUMENTS] = _sha256(tmp / DOCUMENTS)
-            manifest.format = FORMAT
-            manifest.segments = [e.to_dict() for e in entries]
-            manifest.checksums = checksums
-            manifest.edges = edges | {
-                name: _edges(tmp / name) for name in checksums
-                if name not in edges and (tmp / name).stat().st_size > FULL_CHECK_BYTES}
-            (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-            _fsync_files(tmp)
-            final = self.versions_dir / manifest.version
-            tmp.rename(final)
-            _fsync_path(self.versions_dir)
-        except BaseException:  # also Ctrl-C: never leave a half-written folder behind
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
+            yield writer
+        finally:
+            if not writer.committed:  # never leave a half-written folder behind
+                shutil.rmtree(writer.folder, ignore_errors=True)
 
     def activate(self, version: str) -> None:
         """Make ``version`` current, atomically and durably."""
@@ -585,6 +547,74 @@ class IndexStore:
                 f"no index in {self.root}: run 'natoqa build --index {self.root}' first"
             )
         return current
+
+
+class VersionWriter:
+    """Writes one version's folder: segments kept (hard links) or added, then the commit."""
+
+    def __init__(self, store: IndexStore, manifest: Manifest, folder: Path) -> None:
+        self.store, self.manifest, self.folder = store, manifest, folder
+        self.entries: list[SegmentEntry] = []
+        self.checksums: dict[str, str] = {}
+        self.edges: dict[str, str] = {}
+        self.committed = False
+
+    def keep(self, source: str, entry: SegmentEntry) -> None:
+        """Share a segment of version ``source`` (its checksums are taken, not recomputed)."""
+        source_manifest = self.store.manifest(source)
+        origin = self.store.versions_dir / source / SEGMENTS_DIR / entry.name
+        for name in link_segment(origin, self.folder / SEGMENTS_DIR / entry.name):
+            key = entry.path(name)
+            self.checksums[key] = (source_manifest.checksums.get(key)
+                                   or _sha256(self.folder / key))
+            if key in source_manifest.edges:
+                self.edges[key] = source_manifest.edges[key]
+        self.entries.append(entry)
+
+    def add(self, segment: NewSegment) -> SegmentEntry:
+        """Write a new segment now."""
+        if len(segment.passages) != len(segment.vectors):
+            raise ValueError("one vector per passage")
+        if bad := [n for n in segment.extras if not is_artifact_name(n)
+                   or n in (PASSAGE_VECTORS, SEGMENT_PASSAGES)]:
+            raise ValueError(f"extra artifact names must be plain *.npy/.json/.faiss "
+                             f"names: {bad}")
+        entry = SegmentEntry(new_segment_name(), len(segment.passages))
+        for name in write_segment(self.folder / SEGMENTS_DIR / entry.name, segment.passages,
+                                  segment.vectors, segment.extras, self.manifest.dim):
+            self.checksums[entry.path(name)] = _sha256(self.folder / entry.path(name))
+        self.entries.append(entry)
+        return entry
+
+    def commit(self, documents: Sequence[DocumentRecord]) -> Path:
+        """Documents, manifest, fsync, and the rename that makes the version complete."""
+        docs_json = {
+            d.doc_id: {
+                "meta": asdict(d.meta),
+                "content_hash": d.content_hash,
+                "passages": d.passages,
+                "fmt": d.fmt,
+            }
+            for d in documents
+        }
+        (self.folder / DOCUMENTS).write_text(
+            json.dumps(docs_json, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        self.checksums[DOCUMENTS] = _sha256(self.folder / DOCUMENTS)
+        manifest = self.manifest
+        manifest.format = FORMAT
+        manifest.segments = [e.to_dict() for e in self.entries]
+        manifest.checksums = self.checksums
+        manifest.edges = self.edges | {
+            name: _edges(self.folder / name) for name in self.checksums
+            if name not in self.edges and (self.folder / name).stat().st_size > FULL_CHECK_BYTES}
+        (self.folder / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        _fsync_files(self.folder)
+        final = self.store.versions_dir / manifest.version
+        self.folder.rename(final)
+        _fsync_path(self.store.versions_dir)
+        self.committed = True
+        return final
 
 
 @dataclass(frozen=True)
