@@ -204,7 +204,13 @@ def known_vectors(index_dir: Path, dim: int) -> tuple[dict[str, tuple[Any, Any, 
     known: dict[str, tuple[Any, Any, Any]] = {}
     pool: list[tuple[Any, Any, Any]] = []
     vectors = np.asarray(version.vectors)
-    stored_units = units.reusable_from(version.passages, version.extras, dim)
+    extras = dict(version.extras)
+    if units.SPANS_FILE not in extras and units.ROWS_FILE in extras:
+        # a seed built before spans were stored: derive them, or its units' real vectors
+        # would not be found (and the gold passages' units would be synthesised)
+        extras[units.SPANS_FILE] = units.load_spans(extras, version.passages,
+                                                    extras[units.ROWS_FILE])
+    stored_units = units.reusable_from(version.passages, extras, dim)
     for i, passage in enumerate(version.passages):
         unit_rows = [stored_units[u] for u in units.units(passage.text) if u in stored_units]
         # a passage's own terms are not stored: its first unit's stand in (or none)
