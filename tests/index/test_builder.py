@@ -410,3 +410,60 @@ def test_other_unit_rules_re_embed_every_unit_but_no_passage(
     assert units and set(rec.embedded) == units  # every unit again, no passage
     rec.embedded.clear()
     assert not build(dirs, rec).switched and not rec.embedded
+
+
+def test_pooled_units_are_stored_and_a_change_of_mode_re_embeds_them(
+    dirs: tuple[Path, Path], embedder: Embedder
+) -> None:
+    from natoqa.index import units as sentence_vectors
+
+    rec = Wrapping(embedder, terms=True)
+    first = build(dirs, rec, unit_vectors="pooled")
+    store = IndexStore(dirs[1])
+    loaded = store.load()
+    assert loaded.manifest.unit_vectors == "pooled"
+    passages = [p.text for p in loaded.passages]
+    units = [u for p in passages for u in sentence_vectors.units(p)]
+    vectors, rows = sentence_vectors.load(loaded.extras, len(passages), embedder.dim)
+    assert len(units) > 4 and len(vectors) == len(units)
+    # one pass per passage, for its units and its own vector: no unit text was embedded
+    assert set(rec.embedded) == set(passages) and len(rec.embedded) == len(passages)
+    assert first.passages_embedded == len(passages)
+    whole = embedder.embed_batch(passages, kind="passage")
+    stored = np.stack([loaded.vectors_by_text()[p] for p in passages])
+    assert (stored * whole).sum(axis=1).min() > 0.9999
+    alone = embedder.embed_batch(units, kind="passage")
+    cos = (vectors * alone).sum(axis=1)
+    assert cos.min() > 0.75 and cos.max() < 0.9999  # pooled, close to the units alone
+    terms = sentence_vectors.load_terms(loaded.extras, len(rows))
+    assert terms is not None and (terms.weights.max(axis=1) > 0).all()
+
+    rec.embedded.clear()
+    assert not build(dirs, rec, unit_vectors="pooled").switched and not rec.embedded
+    # separate: a new version although no document changed; every unit again, no passage
+    second = build(dirs, rec)
+    assert second.switched and second.passages_embedded == 0
+    assert store.manifest().unit_vectors == "separate"
+    assert set(rec.embedded) == set(units)
+    separate, _ = sentence_vectors.load(store.load().extras, len(passages), embedder.dim)
+    assert (separate * alone).sum(axis=1).min() > 0.9999
+    # and back: pooled again, passage by passage
+    rec.embedded.clear()
+    third = build(dirs, rec, unit_vectors="pooled")
+    assert third.switched and set(rec.embedded) == set(passages)
+    again, _ = sentence_vectors.load(store.load().extras, len(passages), embedder.dim)
+    assert np.allclose(again, vectors, atol=1e-5)
+
+    # a changed document: only its passages run; the others' pooled units are kept exactly
+    rec.embedded.clear()
+    doc = dirs[0] / "doc000.txt"
+    doc.write_text(doc_text(0, "Ein neuer Satz über die Ostflanke kommt hinzu."), "utf-8")
+    build(dirs, rec, unit_vectors="pooled")
+    after = store.load()
+    assert rec.embedded and all("Ostflanke" in text for text in rec.embedded)
+    old = sentence_vectors.reusable_from(loaded.passages, loaded.extras, embedder.dim, "pooled")
+    new = sentence_vectors.reusable_from(after.passages, after.extras, embedder.dim, "pooled")
+    kept = set(old) & set(new)
+    assert kept and len(kept) < len(new)
+    for key in kept:
+        assert np.array_equal(new[key].vector, old[key].vector)

@@ -129,6 +129,7 @@ def _documents(service: QAService, settings: Settings) -> DocumentService:
     builds = BuildQueue(
         settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
         delay=settings.build_delay, keep_versions=settings.keep_versions,
+        unit_vectors=settings.unit_vectors,
     )
     if settings.documents_tokens:  # a content system will send changes: be ready for them
         builds.start()

@@ -72,6 +72,7 @@ def build(
             report = build_index(
                 corpus, index, embedder, keep_versions=settings.keep_versions,
                 lock_timeout=lock_wait, force=force, progress=progress,
+                unit_vectors=settings.unit_vectors,
             )
         _print_build(report, as_json, compact=watch)
         return report

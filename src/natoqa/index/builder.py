@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from natoqa.config import UnitVectors
 from natoqa.embed.base import Embedder, Vectors
 from natoqa.errors import (
     CorpusError,
@@ -172,6 +173,7 @@ def build_index(
     lock_timeout: float = 0.0,
     force: bool = False,
     progress: Progress | None = None,
+    unit_vectors: UnitVectors = "separate",
 ) -> BuildReport:
     """Build a new version of the index at ``index_dir`` and make it current.
 
@@ -180,7 +182,8 @@ def build_index(
     ``switched=False``, unless ``force``. Raises CorpusError for a missing,
     unreadable or empty corpus, IndexLocked when another build holds the lock
     for longer than ``lock_timeout`` seconds, IndexStoreError when the index folder
-    cannot be written.
+    cannot be written. ``unit_vectors``: how sentence units are embedded
+    (natoqa.index.units.build's ``mode``; ``NATOQA_UNIT_VECTORS``).
     """
     started = time.perf_counter()
     check_corpus(corpus_dir)  # before the index folder is created for nothing
@@ -212,7 +215,7 @@ def build_index(
         )
 
         t = time.perf_counter()
-        prev = _previous(store, embedder, settings)
+        prev = _previous(store, embedder, settings, unit_vectors)
         timings["load_previous_s"] = _since(t)
         hashes = {r.doc_id: r.content_hash for r in records}
         report = BuildReport(
@@ -236,16 +239,20 @@ def build_index(
             log.info("no document changed since %s: nothing to build", prev.version)
             return report
 
+        # Retrieval's sentence vectors (natoqa.index.units), reused by text like passages;
+        # pooled, first: their passages' passes give those passages' vectors too
+        pooled: dict[str, Vectors] = {}
+        if unit_vectors == "pooled":
+            t = time.perf_counter()
+            extras = _units(all_passages, embedder, prev, progress, unit_vectors, pooled)
+            timings["embed_sentences_s"] = _since(t)
         t = time.perf_counter()
-        vectors = _vectors(all_passages, prev.reusable, embedder, progress, report)
+        vectors = _vectors(all_passages, prev.reusable, embedder, progress, report, pooled)
         timings["embed_s"] = _since(t)
-        # Retrieval's sentence vectors (natoqa.index.units), reused by text like passages.
-        t = time.perf_counter()
-        extras = sentence_vectors.build(
-            all_passages, embedder, prev.sentences,
-            progress=functools.partial(progress, "sentences") if progress else None,
-        )
-        timings["embed_sentences_s"] = _since(t)
+        if unit_vectors != "pooled":
+            t = time.perf_counter()
+            extras = _units(all_passages, embedder, prev, progress, unit_vectors, pooled)
+            timings["embed_sentences_s"] = _since(t)
 
         t = time.perf_counter()
         manifest = Manifest(
@@ -258,6 +265,7 @@ def build_index(
             created=utc_now(),
             build_seconds=_since(started),
             unit_rules=sentence_vectors.RULES,
+            unit_vectors=unit_vectors,
         )
         try:
             store.write(passages=all_passages, vectors=vectors, documents=records,
@@ -282,7 +290,10 @@ def _since(t: float) -> float:
     return round(time.perf_counter() - t, 3)
 
 
-def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -> _Previous:
+def _previous(
+    store: IndexStore, embedder: Embedder, settings: dict[str, Any],
+    unit_vectors: UnitVectors = "separate",
+) -> _Previous:
     """The current version's document hashes and reusable vectors, or why there are none."""
     version = store.current()
     if version is None:
@@ -311,12 +322,27 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
         outdated = (f"{version} was cut into sentence units by other rules (version "
                     f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
                     "re-embedding every unit")
+    elif m.unit_vectors != unit_vectors:
+        sentences = {}
+        outdated = (f"{version}'s sentence units were embedded {m.unit_vectors}, now "
+                    f"{unit_vectors}: re-embedding every unit")
     else:
         sentences = sentence_vectors.reusable_from(current.passages, current.extras,
-                                                   embedder.dim)
+                                                   embedder.dim, unit_vectors)
     if embedder.has_terms and any(unit.term_ids is None for unit in sentences.values()):
         outdated = f"{version} has no latent terms (built by an older natoqa)"
     return _Previous(version, docs, current.vectors_by_text(), None, sentences, outdated)
+
+
+def _units(
+    passages: list[Passage], embedder: Embedder, prev: _Previous, progress: Progress | None,
+    mode: UnitVectors, pooled: dict[str, Vectors],
+) -> dict[str, Any]:
+    return sentence_vectors.build(
+        passages, embedder, prev.sentences,
+        progress=functools.partial(progress, "sentences") if progress else None,
+        mode=mode, passage_vectors=pooled,
+    )
 
 
 def _vectors(
@@ -325,17 +351,23 @@ def _vectors(
     embedder: Embedder,
     progress: Progress | None,
     report: BuildReport,
+    pooled: dict[str, Vectors] | None = None,
 ) -> Vectors:
-    """One vector per passage: reused by text where possible, else embedded (each new text
-    once, even when several passages share it)."""
+    """One vector per passage: reused by text where possible, else taken from the pass
+    that pooled its units (``pooled``), else embedded (each new text once, even when
+    several passages share it)."""
     vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
     fresh: dict[str, list[int]] = {}
+    passed = 0
     for i, p in enumerate(passages):
         if p.text in reusable:
             vectors[i] = reusable[p.text]
+        elif pooled and p.text in pooled:
+            vectors[i] = pooled[p.text]
+            passed += 1
         else:
             fresh.setdefault(p.text, []).append(i)
-    report.passages_embedded = sum(len(rows) for rows in fresh.values())
+    report.passages_embedded = passed + sum(len(rows) for rows in fresh.values())
     report.passages_reused = len(passages) - report.passages_embedded
     log.info("embedding %d new passage texts, reusing %d vectors",
              len(fresh), report.passages_reused)
