@@ -371,7 +371,7 @@ def _vectors(
     report.passages_reused = len(passages) - report.passages_embedded
     log.info("embedding %d new passage texts, reusing %d vectors",
              len(fresh), report.passages_reused)
-    texts = list(fresh)
+    texts = sorted(fresh, key=len, reverse=True)  # longest first: batches pad little
     if progress:
         progress("passages", 0, len(texts))
     for start in range(0, len(texts), EMBED_CHUNK):
