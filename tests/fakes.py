@@ -2,7 +2,8 @@
 
 - :class:`BagOfWords` / :class:`TermedBag`: tiny deterministic models (hashed words),
   to test the layers around the model without loading it.
-- :class:`Wrapping` / :class:`Gated`: the real model, recording what it is asked,
+- :class:`Wrapping` / :class:`Gated`: the real model, recording what it is asked
+  (pooled sentence units: the passages it ran),
   optionally with its latent terms, or raising, or holding the first question until
   a test lets it go.
 - :class:`ByLength`: a 4-dimensional vector from each text's length, so which caller
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from natoqa.embed import latent_terms
-from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.base import Embedded, EmbeddedUnits, Embedder, Kind, Span, Vectors
 from natoqa.models import Answer
 
 
@@ -106,6 +107,18 @@ class Wrapping(Embedder):
             return super().embed_batch_terms(texts, kind=kind)
         self._called(texts, kind)
         return self.inner.embed_batch_terms(texts, kind=kind)
+
+    def embed_units(
+        self, texts: Sequence[str], units: Sequence[Sequence[Span]], *, kind: Kind = "passage"
+    ) -> EmbeddedUnits:
+        """The real model's pooled units (``embedded`` records the texts it ran)."""
+        self._called(texts, kind)
+        out = self.inner.embed_units(texts, units, kind=kind)
+        if self.has_terms:
+            return out
+        empty = np.zeros((len(out.units.vectors), 0), dtype=np.int32)
+        return EmbeddedUnits(Embedded(out.units.vectors, empty, empty.astype(np.float32)),
+                             out.text_vectors, out.ran)
 
     def _called(self, texts: Sequence[str], kind: Kind) -> None:
         if self.raises is not None:

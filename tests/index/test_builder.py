@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from natoqa.embed.base import Embedder
+from natoqa.embed.base import Embedder, Kind
 from natoqa.errors import CorpusError, IndexLocked, IndexNotFound, IndexStoreError
 from natoqa.index import store as store_mod
 from natoqa.index.builder import BuildReport, build_index, build_lock, rollback
@@ -329,12 +330,29 @@ def test_a_build_killed_while_embedding_leaves_the_current_index_usable(
 
 
 def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Wrapping) -> None:
+    import threading
+
+    class Held(Wrapping):
+        """Embeds only once the test lets it: the build holds the lock meanwhile."""
+
+        def __init__(self, inner: Embedder) -> None:
+            super().__init__(inner)
+            self.entered, self.gate = threading.Event(), threading.Event()
+
+        def _called(self, texts: Sequence[str], kind: Kind) -> None:
+            self.entered.set()
+            assert self.gate.wait(120)
+            super()._called(texts, kind)
+
     corpus, index = make_corpus(tmp_path / "corpus", 2), tmp_path / "index"
     build_index(corpus, index, rec)
     make_corpus(corpus, 30, start=200)
-    proc = start_cli_build(corpus, index)
+    held = Held(rec.inner)
+    first: list[BuildReport] = []
+    thread = threading.Thread(target=lambda: first.append(build_index(corpus, index, held)))
+    thread.start()
     try:
-        wait_for_embedding(proc)
+        assert held.entered.wait(60)
         t = time.monotonic()
         with pytest.raises(IndexLocked, match="another build is running"):
             build_index(corpus, index, rec)
@@ -349,14 +367,14 @@ def test_two_builds_at_once_fail_fast_or_wait_never_mix(tmp_path: Path, rec: Wra
         assert second.returncode == 1
         assert "natoqa: error: another build is running" in second.stderr
         assert "Traceback" not in second.stderr
+        held.gate.set()
         waited = build_index(corpus, index, rec, lock_timeout=300)  # waits for the first
     finally:
-        out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    first_version = out.split()[2]  # "built index <version> in …"
+        held.gate.set()
+        thread.join(timeout=300)
     store = IndexStore(index)
     # the waiting build started from the other build's result: nothing embedded twice
-    assert not waited.switched and waited.version == first_version == store.current()
+    assert not waited.switched and waited.version == first[0].version == store.current()
     assert len(store.load()) == 32
 
 
@@ -445,3 +463,61 @@ def test_an_interrupted_build_resumes_without_embedding_again(
     assert np.allclose(a.vectors, b.vectors, atol=1e-6)
     assert np.allclose(a.extras["sentence_vectors.npy"], b.extras["sentence_vectors.npy"],
                        atol=1e-6)
+
+
+def test_pooled_units_are_stored_and_a_change_of_mode_re_embeds_them(
+    dirs: tuple[Path, Path], embedder: Embedder
+) -> None:
+    from natoqa.index import units as sentence_vectors
+
+    rec = Wrapping(embedder, terms=True)
+    first = build(dirs, rec, unit_vectors="pooled")
+    store = IndexStore(dirs[1])
+    loaded = store.load()
+    assert loaded.manifest.unit_vectors == "pooled"
+    passages = [p.text for p in loaded.passages]
+    units = [u for p in passages for u in sentence_vectors.units(p)]
+    vectors, rows = sentence_vectors.load(loaded.extras, len(passages), embedder.dim)
+    assert len(units) > 4 and len(vectors) == len(units)
+    # one pass per passage, for its units and its own vector: no unit text was embedded
+    assert set(rec.embedded) == set(passages) and len(rec.embedded) == len(passages)
+    assert first.passages_embedded == len(passages)
+    whole = embedder.embed_batch(passages, kind="passage")
+    stored = np.stack([loaded.vectors_by_text()[p] for p in passages])
+    assert (stored * whole).sum(axis=1).min() > 0.9999
+    alone = embedder.embed_batch(units, kind="passage")
+    cos = (vectors * alone).sum(axis=1)
+    assert cos.min() > 0.75 and cos.max() < 0.9999  # pooled, close to the units alone
+    terms = sentence_vectors.load_terms(loaded.extras, len(rows))
+    assert terms is not None and (terms.weights.max(axis=1) > 0).all()
+
+    rec.embedded.clear()
+    assert not build(dirs, rec, unit_vectors="pooled").switched and not rec.embedded
+    # separate: a new version although no document changed; every unit again, no passage
+    second = build(dirs, rec)
+    assert second.switched and second.passages_embedded == 0
+    assert store.manifest().unit_vectors == "separate"
+    assert set(rec.embedded) == set(units)
+    separate, _ = sentence_vectors.load(store.load().extras, len(passages), embedder.dim)
+    assert (separate * alone).sum(axis=1).min() > 0.9999
+    # and back: pooled again, passage by passage
+    rec.embedded.clear()
+    third = build(dirs, rec, unit_vectors="pooled")
+    assert third.switched and set(rec.embedded) == set(passages)
+    again, _ = sentence_vectors.load(store.load().extras, len(passages), embedder.dim)
+    assert np.allclose(again, vectors, atol=1e-5)
+
+    # a changed document: only its passages run; the others' pooled units are kept exactly
+    rec.embedded.clear()
+    doc = dirs[0] / "doc000.txt"
+    doc.write_text(doc_text(0, "Ein neuer Satz über die Ostflanke kommt hinzu."), "utf-8")
+    build(dirs, rec, unit_vectors="pooled")
+    after = store.load()
+    assert rec.embedded and all("Ostflanke" in text for text in rec.embedded)
+    old = sentence_vectors.reusable_from(loaded.passages, loaded.extras, embedder.dim, "pooled")
+    new = {k: v for segment in after.segments for k, v in sentence_vectors.reusable_from(
+        segment.passages, segment.extras, embedder.dim, "pooled").items()}
+    kept = set(old) & set(new)
+    assert kept and len(kept) < len(new)
+    for key in kept:
+        assert np.array_equal(new[key].vector, old[key].vector)

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,31 @@ class Embedded:
     vectors: Vectors  # (n, dim)
     term_ids: npt.NDArray[np.int32]  # (n, sparse.TOP_TERMS)
     term_weights: Vectors  # (n, sparse.TOP_TERMS), 0 where a text has fewer terms
+
+
+@dataclass(frozen=True)
+class EmbeddedUnits:
+    """What :meth:`Embedder.embed_units` gives: the units' vectors and latent terms, and
+    the vectors of the whole texts where their passes were run for the units."""
+
+    units: Embedded
+    text_vectors: Vectors  # (texts, dim); a row is valid where `ran` is True
+    ran: npt.NDArray[np.bool_]  # (texts,)
+
+
+class Span(Protocol):
+    """Where a piece of a text sits (natoqa.index.units.UnitSpan): it covers
+    ``text[start:end]``, and :meth:`text` is what is embedded when it is embedded alone."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    def text(self, passage_text: str) -> str: ...
+
+
+#: offsets of each token of a prompted text, relative to the text without its prompt
+Offsets = npt.NDArray[np.int64]
 
 
 class Embedder(ABC):
@@ -82,6 +107,107 @@ class Embedder(ABC):
         ids, weights = sparse.encode_batch([tokens[skip:-1] for tokens in states],
                                            self._threads)
         return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
+
+    def embed_units(
+        self, texts: Sequence[str], units: Sequence[Sequence[Span]], *, kind: Kind = "passage"
+    ) -> EmbeddedUnits:
+        """Vectors (and latent terms, with :attr:`has_terms`; else zero-width) of pieces of
+        ``texts``: ``units[i]`` of ``texts[i]``, all in one row order.
+
+        A backend that gives its token states (and offsets) pools each unit from its
+        text's own forward pass ("late chunking", :meth:`_pool_units`): one pass per
+        text instead of one per unit, which also gives the text's own vector. This
+        default embeds each unit's text on its own (and no text's vector).
+        """
+        flat = [span.text(text) for text, spans in zip(texts, units, strict=True)
+                for span in spans]
+        return EmbeddedUnits(self._embed_separately(flat, kind),
+                             np.zeros((len(texts), self.dim), dtype=np.float32),
+                             np.zeros(len(texts), dtype=bool))
+
+    def _embed_separately(self, texts: Sequence[str], kind: Kind) -> Embedded:
+        if self.has_terms:
+            return self.embed_batch_terms(texts, kind=kind)
+        empty = np.zeros((len(texts), 0), dtype=np.int32)
+        return Embedded(self.embed_batch(texts, kind=kind), empty, empty.astype(np.float32))
+
+    def _pool_units(
+        self, texts: Sequence[str], units: Sequence[Sequence[Span]], kind: Kind
+    ) -> EmbeddedUnits:
+        """:meth:`embed_units` from each text's own forward pass.
+
+        A unit's vector is the mean of the final states of the tokens that overlap
+        its characters (a token's offsets include the space before it), L2-normalised;
+        its latent terms come from the sparse head over exactly those tokens. A unit
+        the pass did not reach (the text was cut at the model's maximum length), and
+        every unit of a text that is not NFC (its offsets would not be the model's),
+        is embedded on its own.
+        """
+        from natoqa.embed import latent_terms as sparse
+
+        counts = [len(spans) for spans in units]
+        first = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+        total = int(first[-1])
+        width = sparse.TOP_TERMS if self.has_terms else 0
+        vectors = np.zeros((total, self.dim), dtype=np.float32)
+        ids = np.zeros((total, width), dtype=np.int32)
+        weights = np.zeros((total, width), dtype=np.float32)
+        todo = [i for i, text in enumerate(texts)
+                if counts[i] and unicodedata.normalize("NFC", text) == text]
+        alone = sorted(set(range(len(texts))) - set(todo))
+        fallback = [int(first[i]) + k for i in alone for k in range(counts[i])]
+        pooled: list[int] = []  # the rows pooled from a pass, in the order of `groups`
+        content_states: list[Vectors] = []  # each pooled text's content tokens
+        groups: list[npt.NDArray[np.intp]] = []  # each pooled row's tokens among them all
+        offset = 0
+        text_vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        ran = np.zeros(len(texts), dtype=bool)
+        if todo:
+            passes, token_states, skip = self._token_states([texts[i] for i in todo], kind)
+            text_vectors[todo], ran[todo] = passes, True
+            offsets = self._token_offsets([texts[i] for i in todo], kind)
+            for i, tokens, spans_at in zip(todo, token_states, offsets, strict=True):
+                if len(spans_at) != len(tokens):  # not the pass's tokens: do not guess
+                    fallback.extend(range(first[i], first[i + 1]))
+                    continue
+                content = spans_at[skip:-1]  # [CLS] and the prompt in front, [SEP] at the end
+                states = tokens[skip:-1]
+                reached = int(content[-1, 1]) if len(content) else 0
+                cut = reached < len(texts[i].rstrip())
+                used = False
+                for k, span in enumerate(units[i]):
+                    row = int(first[i]) + k
+                    inside = np.flatnonzero((content[:, 1] > span.start)
+                                            & (content[:, 0] < span.end))
+                    if not len(inside) or (cut and span.end > reached):
+                        fallback.append(row)
+                        continue
+                    mean = states[inside].mean(axis=0)
+                    vectors[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                    pooled.append(row)
+                    groups.append(inside + offset)
+                    used = True
+                if used and width:
+                    content_states.append(states)
+                    offset += len(states)
+        if width and pooled:
+            # the head per token once per text, then max-pooled per unit
+            top, kept = sparse.token_terms(np.concatenate(content_states), self._threads)
+            ids[pooled], weights[pooled] = sparse.pool_terms(top, kept, groups)
+        if fallback:
+            flat = [units[i][k].text(texts[i]) for i, spans in enumerate(units)
+                    for k in range(len(spans))]
+            alone_out = self._embed_separately([flat[row] for row in fallback], kind)
+            vectors[fallback] = alone_out.vectors
+            if width:
+                ids[fallback], weights[fallback] = alone_out.term_ids, alone_out.term_weights
+        return EmbeddedUnits(Embedded(vectors, ids, weights), text_vectors, ran)
+
+    def _token_offsets(self, texts: Sequence[str], kind: Kind) -> list[Offsets]:
+        """Each prompted text's tokens as :meth:`_token_states` cuts them: their character
+        offsets ``(tokens, 2)`` in the text without its prompt (the fast tokenizer's offset
+        mapping, the prompt's length taken off)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no token offsets")
 
     def _token_states(
         self, texts: Sequence[str], kind: Kind
@@ -145,6 +271,16 @@ class SentenceTransformerEmbedder(Embedder):
                   for o in outputs]
         return vectors, states, prompt_tokens(self._model.tokenizer, prefix)
 
+    def embed_units(
+        self, texts: Sequence[str], units: Sequence[Sequence[Span]], *, kind: Kind = "passage"
+    ) -> EmbeddedUnits:
+        return self._pool_units(texts, units, kind)
+
+    def _token_offsets(self, texts: Sequence[str], kind: Kind) -> list[Offsets]:
+        prefix = str(self._model.prompts.get(kind, "")) if kind in self._prompts else ""
+        return token_offsets(self._model.tokenizer, [prefix + t for t in texts], len(prefix),
+                             self._model.max_seq_length or 512)
+
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -170,6 +306,17 @@ class SentenceTransformerEmbedder(Embedder):
 def prompt_tokens(tokenizer: Any, prefix: str) -> int:
     """How many leading tokens are not the text's own: [CLS] and the prompt's tokens."""
     return 1 + len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 1
+
+
+def token_offsets(
+    tokenizer: Any, prompted: Sequence[str], prompt_length: int, max_length: int
+) -> list[Offsets]:
+    """The fast tokenizer's offset mapping of each prompted text, cut at ``max_length`` tokens
+    as the model's pass cuts it, in the text without its prompt of ``prompt_length`` chars."""
+    encoded = tokenizer(list(prompted), truncation=True, max_length=max_length,
+                        return_offsets_mapping=True)
+    return [np.asarray(o, dtype=np.int64).reshape(-1, 2) - prompt_length
+            for o in encoded["offset_mapping"]]
 
 
 def load_language_means(path: Path = LANGUAGE_MEANS) -> dict[str, Vectors]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from natoqa.embed.base import Embedded, Embedder, Kind, Vectors
+from natoqa.embed.base import Embedded, EmbeddedUnits, Embedder, Kind, Span, Vectors
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS embeddings (
     key BLOB PRIMARY KEY, vector BLOB NOT NULL, term_ids BLOB, term_weights BLOB)"""
@@ -69,6 +69,13 @@ class CachedEmbedder(Embedder):
         if kind == "query":
             return self.inner.embed_batch_terms(texts, kind=kind)
         return self._embed(texts, kind, terms=True)
+
+    def embed_units(
+        self, texts: Sequence[str], units: Sequence[Sequence[Span]], *, kind: Kind = "passage"
+    ) -> EmbeddedUnits:
+        """The inner model's pooled units, not cached: a pooled unit depends on its whole
+        passage, and the passes are cheap next to embedding each unit (docs/BENCHMARKS.md)."""
+        return self.inner.embed_units(texts, units, kind=kind)
 
     def _embed(self, texts: Sequence[str], kind: Kind, *, terms: bool) -> Embedded:
         keys = [self._key(t, kind) for t in texts]

@@ -69,23 +69,30 @@ def features() -> int:
 
 @lru_cache(maxsize=4)
 def _session(threads: int) -> Any:
-    """The head's affine map (``x @ W + b``) as a one-node ONNX Runtime graph.
+    """The head's affine map and each token's ``k`` strongest features (``TopK(x @ W + b)``)
+    as one ONNX Runtime graph.
 
     ONNX Runtime's matmul does this shape (a few dozen tokens by 384 → 16 384) in
     half the time of numpy's OpenBLAS on one thread (1.5 against 3.2 ms for 14
     tokens), and unlike OpenBLAS its threads can be told not to spin after a run
-    (with numpy's, a question took 22 ms instead of 13).
+    (with numpy's, a question took 22 ms instead of 13). Its TopK picks each token's
+    features several times faster than numpy's argpartition over the 16 384, and the
+    full activations never leave the graph.
     """
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    wt, bias, _ = head()
+    wt, bias, k = head()
+    kk = min(k, wt.shape[1])
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"])],
+        [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["y"]),
+         helper.make_node("TopK", ["y", "k"], ["values", "indices"], axis=-1)],
         "natoqa-sae",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", wt.shape[0]])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["tokens", wt.shape[1]])],
-        [numpy_helper.from_array(wt, "w"), numpy_helper.from_array(bias, "b")],
+        [helper.make_tensor_value_info("values", TensorProto.FLOAT, ["tokens", kk]),
+         helper.make_tensor_value_info("indices", TensorProto.INT64, ["tokens", kk])],
+        [numpy_helper.from_array(wt, "w"), numpy_helper.from_array(bias, "b"),
+         numpy_helper.from_array(np.array([kk], dtype=np.int64), "k")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = ort.SessionOptions()
@@ -98,35 +105,64 @@ def _session(threads: int) -> Any:
                                 providers=["CPUExecutionProvider"])
 
 
-def encode_batch(
-    states: Sequence[npt.NDArray[np.float32]], threads: int = 1
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-    """Each text's terms ``(ids, weights)``, shape (texts, TOP_TERMS), from its content
-    tokens' final states ``(tokens, d)``; all tokens go through the head in one call."""
+#: tokens per run of the head: its activations (64 KB a token) stay a few hundred MB at most
+HEAD_CHUNK = 2048
+
+
+def token_terms(
+    states: npt.NDArray[np.float32], threads: int = 1
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Each token's ``k`` strongest features and their activations (ReLU'd), ``(tokens, k)``
+    each, from its final states ``(tokens, d)``: the per-token part of the head."""
     _, _, k = head()
-    ids = np.zeros((len(states), TOP_TERMS), dtype=np.int32)
-    weights = np.zeros((len(states), TOP_TERMS), dtype=np.float32)
-    lengths = [len(x) for x in states]
-    if not sum(lengths):
-        return ids, weights
-    tokens = np.concatenate([np.asarray(x, dtype=np.float32) for x in states if len(x)])
-    (pre,) = _session(threads).run(["y"], {"x": tokens})
-    kk = min(k, pre.shape[1])
-    top = np.argpartition(pre, -kk, axis=1)[:, -kk:]  # each token's k strongest features
-    kept = np.maximum(np.take_along_axis(pre, top, 1), 0)
-    start = 0
-    for i, n in enumerate(lengths):
-        if not n:
+    tokens = np.ascontiguousarray(states, dtype=np.float32)
+    top = np.zeros((len(tokens), min(k, features())), dtype=np.int64)
+    kept = np.zeros(top.shape, dtype=np.float32)
+    for start in range(0, len(tokens), HEAD_CHUNK):
+        values, indices = _session(threads).run(
+            ["values", "indices"], {"x": tokens[start : start + HEAD_CHUNK]})
+        top[start : start + HEAD_CHUNK] = indices
+        kept[start : start + HEAD_CHUNK] = np.maximum(values, 0)
+    return top, kept
+
+
+def pool_terms(
+    top: npt.NDArray[np.int64], kept: npt.NDArray[np.float32],
+    groups: Sequence[npt.NDArray[np.intp] | slice],
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+    """Each group of tokens' terms ``(ids, weights)``, shape (groups, TOP_TERMS): its tokens'
+    features (:func:`token_terms`) max-pooled, the :data:`TOP_TERMS` strongest kept."""
+    ids = np.zeros((len(groups), TOP_TERMS), dtype=np.int32)
+    weights = np.zeros((len(groups), TOP_TERMS), dtype=np.float32)
+    pooled = np.zeros(features(), dtype=np.float32)
+    for i, group in enumerate(groups):
+        at, values = top[group].ravel(), kept[group].ravel()
+        if not len(at):
             continue
-        pooled = np.zeros(pre.shape[1], dtype=np.float32)
-        np.maximum.at(pooled, top[start : start + n].ravel(), kept[start : start + n].ravel())
-        start += n
+        pooled[:] = 0
+        np.maximum.at(pooled, at, values)
         nonzero = np.flatnonzero(pooled)
         if len(nonzero) > TOP_TERMS:
             nonzero = nonzero[np.argpartition(pooled[nonzero], -TOP_TERMS)[-TOP_TERMS:]]
         ids[i, : len(nonzero)] = nonzero
         weights[i, : len(nonzero)] = pooled[nonzero]
     return ids, weights
+
+
+def encode_batch(
+    states: Sequence[npt.NDArray[np.float32]], threads: int = 1
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+    """Each text's terms ``(ids, weights)``, shape (texts, TOP_TERMS), from its content
+    tokens' final states ``(tokens, d)``; all tokens go through the head in one call."""
+    lengths = [len(x) for x in states]
+    if not sum(lengths):
+        return (np.zeros((len(states), TOP_TERMS), dtype=np.int32),
+                np.zeros((len(states), TOP_TERMS), dtype=np.float32))
+    tokens = np.concatenate([np.asarray(x, dtype=np.float32) for x in states if len(x)])
+    top, kept = token_terms(tokens, threads)
+    ends = np.cumsum(lengths)
+    return pool_terms(top, kept, [slice(int(e) - n, int(e)) for e, n in zip(ends, lengths,
+                                                                              strict=True)])
 
 
 def encode(states: npt.NDArray[np.float32]) -> tuple[TermIds, TermWeights]:

@@ -32,7 +32,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from natoqa.embed.base import Embedder, Kind, Vectors, prompt_tokens
+from natoqa.embed.base import (
+    EmbeddedUnits,
+    Embedder,
+    Kind,
+    Offsets,
+    Span,
+    Vectors,
+    prompt_tokens,
+    token_offsets,
+)
 from natoqa.embed.staging import staged_folder
 from natoqa.errors import ModelError
 
@@ -252,6 +261,16 @@ class OnnxEmbedder(Embedder):
             for j, i in enumerate(rows):
                 states[i] = tokens[j, : int(lengths[j])]
         return vectors, states, prompt_tokens(self._tokenizer, prefix)
+
+    def embed_units(
+        self, texts: Sequence[str], units: Sequence[Sequence[Span]], *, kind: Kind = "passage"
+    ) -> EmbeddedUnits:
+        return self._pool_units(texts, units, kind)
+
+    def _token_offsets(self, texts: Sequence[str], kind: Kind) -> list[Offsets]:
+        prefix = self._prompts.get(kind, "")
+        return token_offsets(self._tokenizer, [prefix + t for t in texts], len(prefix),
+                             self._max_length)
 
     def _feed(self, texts: list[str]) -> dict[str, Any]:
         encoded = self._tokenizer(texts, padding=True, truncation=True,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
+from natoqa.config import UnitVectors
 from natoqa.embed.base import Embedder, Vectors
 from natoqa.embed.cache import CachedEmbedder
 from natoqa.errors import (
@@ -207,6 +208,7 @@ def build_index(
     progress: Progress | None = None,
     ann_min_passages: int = artifacts.ANN_MIN_PASSAGES,
     segment_passages: int = SEGMENT_PASSAGES,
+    unit_vectors: UnitVectors = "separate",
 ) -> BuildReport:
     """Build a new version of the index at ``index_dir`` and make it current.
 
@@ -215,7 +217,8 @@ def build_index(
     ``switched=False``, unless ``force``. Raises CorpusError for a missing,
     unreadable or empty corpus, IndexLocked when another build holds the lock
     for longer than ``lock_timeout`` seconds, IndexStoreError when the index folder
-    cannot be written.
+    cannot be written. ``unit_vectors``: how sentence units are embedded
+    (natoqa.index.units.build's ``mode``; ``NATOQA_UNIT_VECTORS``).
     """
     started = time.perf_counter()
     check_corpus(corpus_dir)  # before the index folder is created for nothing
@@ -224,7 +227,7 @@ def build_index(
         timings: dict[str, float] = {}
         t = time.perf_counter()
         settings = passage_settings(min_words, max_words, overlap, include_backmatter)
-        prev = _previous(store, embedder, settings)
+        prev = _previous(store, embedder, settings, unit_vectors)
         timings["load_previous_s"] = _since(t)
         t = time.perf_counter()
         scan = scan_corpus(corpus_dir)
@@ -297,10 +300,11 @@ def build_index(
             created=utc_now(),
             unit_rules=sentence_vectors.RULES,
             corpus_language=language or artifacts.corpus_language(new_passages, metas),
+            unit_vectors=unit_vectors,
         )
         reusable = (prev.current.vectors_by_text(reuse_docs)
                     if prev.current is not None and prev.reuse else {})
-        units = (_reusable_units(prev.current, embedder, reuse_docs)
+        units = (_reusable_units(prev.current, embedder, reuse_docs, unit_vectors)
                  if prev.current is not None and prev.reuse and prev.units_reusable else {})
         chunks = _chunks(new_passages, segment_passages)
         # the words of everything the new segments join, so compounds split alike in all
@@ -317,17 +321,20 @@ def build_index(
                 done = {"passages": 0, "sentences": 0}
                 for chunk, own in zip(chunks, counts, strict=False):
                     tracker = _offset(progress, done)
-                    t = time.perf_counter()
-                    vectors = _vectors(chunk, reusable, cache, tracker, report)
-                    timings["embed_s"] = timings.get("embed_s", 0) + _since(t)
-                    # retrieval's sentence vectors (natoqa.index.units), reused by text as well
+                    # retrieval's sentence vectors (natoqa.index.units), reused by text as
+                    # well; pooled, first: their passes give their passages' vectors too
+                    pooled: dict[str, Vectors] = {}
                     t = time.perf_counter()
                     extras = dict(sentence_vectors.build(
                         chunk, cache, units,
                         progress=functools.partial(tracker, "sentences") if tracker else None,
+                        mode=unit_vectors, passage_vectors=pooled,
                     ))
                     timings["embed_sentences_s"] = (timings.get("embed_sentences_s", 0)
                                                     + _since(t))
+                    t = time.perf_counter()
+                    vectors = _vectors(chunk, reusable, cache, tracker, report, pooled)
+                    timings["embed_s"] = timings.get("embed_s", 0) + _since(t)
                     # what retrieval would otherwise derive at every load
                     t = time.perf_counter()
                     extras |= artifacts.build(chunk, extras, vectors,
@@ -452,15 +459,15 @@ def _word_counts(current: IndexVersion | None,
     return counts
 
 
-def _reusable_units(current: IndexVersion, embedder: Embedder,
-                    doc_ids: set[str] | None) -> dict[str, sentence_vectors.Unit]:
+def _reusable_units(current: IndexVersion, embedder: Embedder, doc_ids: set[str] | None,
+                    mode: UnitVectors) -> dict[str, sentence_vectors.Unit]:
     """Unit text → what the current version stored for it (of ``doc_ids`` only, if given)."""
     out: dict[str, sentence_vectors.Unit] = {}
     for segment in current.segments:
         if doc_ids is not None and not doc_ids & segment.documents:
             continue
         out.update(sentence_vectors.reusable_from(segment.passages, segment.extras,
-                                                  embedder.dim, doc_ids))
+                                                  embedder.dim, mode, doc_ids))
     return out
 
 
@@ -468,7 +475,10 @@ def _since(t: float) -> float:
     return round(time.perf_counter() - t, 3)
 
 
-def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -> _Previous:
+def _previous(
+    store: IndexStore, embedder: Embedder, settings: dict[str, Any],
+    unit_vectors: UnitVectors = "separate",
+) -> _Previous:
     """The current version and what of it a build may reuse, or why not."""
     version = store.current()
     if version is None:
@@ -496,6 +506,10 @@ def _previous(store: IndexStore, embedder: Embedder, settings: dict[str, Any]) -
                          f"{version} was cut into sentence units by other rules (version "
                          f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
                          "re-embedding every unit", units_reusable=False)
+    if m.unit_vectors != unit_vectors:
+        return _Previous(version, docs, current, None,
+                         f"{version}'s sentence units were embedded {m.unit_vectors}, now "
+                         f"{unit_vectors}: re-embedding every unit", units_reusable=False)
     if embedder.has_terms and any(
         sentence_vectors.TERM_IDS_FILE not in s.extras and len(s.passages)
         and sentence_vectors.ROWS_FILE in s.extras for s in current.segments
@@ -514,19 +528,25 @@ def _vectors(
     embedder: Embedder,
     progress: Progress | None,
     report: BuildReport,
+    pooled: dict[str, Vectors] | None = None,
 ) -> Vectors:
-    """One vector per passage: reused by text where possible, else embedded (each new text
-    once, even when several passages share it)."""
+    """One vector per passage: reused by text where possible, else taken from the pass
+    that pooled its units (``pooled``), else embedded (each new text once, even when
+    several passages share it)."""
     vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
     fresh: dict[str, list[int]] = {}
+    passed = 0
     for i, p in enumerate(passages):
         if p.text in reusable:
             vectors[i] = reusable[p.text]
+        elif pooled and p.text in pooled:
+            vectors[i] = pooled[p.text]
+            passed += 1
         else:
             fresh.setdefault(p.text, []).append(i)
-    report.passages_embedded += sum(len(rows) for rows in fresh.values())
+    report.passages_embedded += passed + sum(len(rows) for rows in fresh.values())
     log.info("embedding %d new passage texts of %d passages", len(fresh), len(passages))
-    texts = list(fresh)
+    texts = sorted(fresh, key=len, reverse=True)  # longest first: batches pad little
     if progress:
         progress("passages", 0, len(texts))
     for start in range(0, len(texts), EMBED_CHUNK):

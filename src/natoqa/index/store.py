@@ -120,6 +120,8 @@ class Manifest:
     #: version of the rules that cut passages into sentence units (natoqa.index.units.RULES);
     #: 0 for a version built before they were recorded (and its units' spans stored)
     unit_rules: int = 0
+    #: how its sentence units were embedded (natoqa.index.units.build's mode)
+    unit_vectors: str = "separate"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)

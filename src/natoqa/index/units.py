@@ -17,10 +17,18 @@ the units' latent terms (natoqa.embed.latent_terms) come from the same forward
 pass and are stored beside them
 (``sentence_term_ids.npy``, ``sentence_term_weights.npy``: one fixed-width row
 per unit).
+
+How a unit is embedded is a build setting (``NATOQA_UNIT_VECTORS``, :func:`build`'s
+``mode``): "separate" runs each unit's text through the model on its own;
+"pooled" ("late chunking") runs each passage once and pools each unit from the
+states of its own tokens in that pass, in context and about ten times fewer
+passes (docs/BENCHMARKS.md, "Pooled sentence units"). The manifest records the
+mode (``unit_vectors``), so an incremental build never mixes the two.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -28,8 +36,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from natoqa.config import UnitVectors
 from natoqa.embed import latent_terms as sparse
-from natoqa.embed.base import Embedder, Vectors
+from natoqa.embed.base import Embedded, Embedder, Vectors
 from natoqa.models import Passage
 from natoqa.text.sentences import sentence_spans
 
@@ -45,6 +54,8 @@ RULES = 1
 #: a "sentence" shorter than this (a heading, "Vgl.") is joined to its neighbour
 MIN_WORDS = 4
 EMBED_CHUNK = 128
+#: passages per pooled call (about ten units each): the unit of progress
+POOL_CHUNK = 16
 
 Rows = npt.NDArray[np.int32]
 #: one row per unit: UnitSpan's four offsets
@@ -126,50 +137,68 @@ def build(
     embedder: Embedder,
     reusable: Mapping[str, Unit] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    mode: UnitVectors = "separate",
+    passage_vectors: dict[str, Vectors] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
-    """The arrays for an index version, embedding only unit texts not in ``reusable``.
+    """The arrays for an index version, embedding only units not in ``reusable``.
 
-    With a model that has latent terms, a reusable unit stored without them is
-    embedded again, so an index built before they existed gains them.
+    ``mode`` "separate" embeds each unit's text on its own (``reusable`` is keyed by
+    unit text); "pooled" pools each unit from its passage's own forward pass
+    (:meth:`Embedder.embed_units`; ``reusable`` keyed by :func:`key`, as
+    :func:`reusable_from` gives it for that mode). With a model that has latent terms, a
+    reusable unit stored without them is embedded again, so an index built before they
+    existed gains them. Texts are embedded longest first, so a batch pads little.
+    ``passage_vectors``, when given, receives the vector of each passage text that a
+    pooled pass ran (the same as its own embedding: the builder need not embed it again).
     """
     reusable = reusable or {}
     with_terms = embedder.has_terms
-    texts: list[str] = []
+    keys: list[str] = []
     rows: list[int] = []
     spans: list[UnitSpan] = []
     for row, passage in enumerate(passages):
         for span in unit_spans(passage.text):
-            texts.append(span.text(passage.text))
+            keys.append(key(mode, passage.text, span))
             rows.append(row)
             spans.append(span)
-    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    vectors = np.zeros((len(keys), embedder.dim), dtype=np.float32)
     width = sparse.TOP_TERMS if with_terms else 0
-    ids = np.zeros((len(texts), width), dtype=np.int32)
-    weights = np.zeros((len(texts), width), dtype=np.float32)
+    ids = np.zeros((len(keys), width), dtype=np.int32)
+    weights = np.zeros((len(keys), width), dtype=np.float32)
     fresh: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        stored = reusable.get(text)
+    for i, name in enumerate(keys):
+        stored = reusable.get(name)
         if stored is not None and not with_terms:
             vectors[i] = stored.vector
         elif stored is not None and stored.term_ids is not None:
             vectors[i], ids[i], weights[i] = stored.vector, stored.term_ids, stored.term_weights
         else:
-            fresh.setdefault(text, []).append(i)
-    todo = list(fresh)
-    for start in range(0, len(todo), EMBED_CHUNK):
-        batch = todo[start : start + EMBED_CHUNK]
-        if with_terms:
-            out = embedder.embed_batch_terms(batch, kind="passage")
-            for j, text in enumerate(batch):
-                at = fresh[text]
-                vectors[at], ids[at], weights[at] = out.vectors[j], out.term_ids[j], \
-                    out.term_weights[j]
-        else:
-            for text, vector in zip(batch, embedder.embed_batch(batch, kind="passage"),
-                                    strict=True):
-                vectors[fresh[text]] = vector
-        if progress:
-            progress(start + len(batch), len(todo))
+            fresh.setdefault(name, []).append(i)
+
+    def put(names: Sequence[str], out: Embedded) -> None:
+        for j, name in enumerate(names):
+            at = fresh[name]
+            vectors[at] = out.vectors[j]
+            if with_terms:
+                ids[at], weights[at] = out.term_ids[j], out.term_weights[j]
+
+    if mode == "pooled":
+        _embed_pooled(passages, rows, spans, fresh, embedder, put, progress, passage_vectors)
+    else:
+        texts = {name: spans[at[0]].text(passages[rows[at[0]]].text)
+                 for name, at in fresh.items()}
+        todo = sorted(fresh, key=lambda name: -len(texts[name]))
+        for start in range(0, len(todo), EMBED_CHUNK):
+            batch = todo[start : start + EMBED_CHUNK]
+            batch_texts = [texts[n] for n in batch]
+            if with_terms:
+                put(batch, embedder.embed_batch_terms(batch_texts, kind="passage"))
+            else:
+                put(batch, Embedded(embedder.embed_batch(batch_texts, kind="passage"),
+                                    ids[:0], weights[:0]))
+            if progress:
+                progress(start + len(batch), len(todo))
     arrays = {
         VECTORS_FILE: vectors,
         ROWS_FILE: np.asarray(rows, dtype=np.int32),
@@ -178,6 +207,46 @@ def build(
     if with_terms:
         arrays |= {TERM_IDS_FILE: ids, TERM_WEIGHTS_FILE: weights}
     return arrays
+
+
+def _embed_pooled(
+    passages: Sequence[Passage],
+    rows: Sequence[int],
+    spans: Sequence[UnitSpan],
+    fresh: Mapping[str, list[int]],
+    embedder: Embedder,
+    put: Callable[[Sequence[str], Embedded], None],
+    progress: Callable[[int, int], None] | None,
+    passage_vectors: dict[str, Vectors] | None,
+) -> None:
+    """The fresh units, grouped by passage text (each distinct text once), pooled from
+    their passages' passes, :data:`POOL_CHUNK` passages per call, longest first."""
+    by_text: dict[str, list[str]] = {}
+    for name, at in fresh.items():
+        by_text.setdefault(passages[rows[at[0]]].text, []).append(name)
+    todo = sorted(by_text, key=lambda text: -len(text))
+    done, total = 0, len(fresh)
+    for start in range(0, len(todo), POOL_CHUNK):
+        batch = todo[start : start + POOL_CHUNK]
+        names = [by_text[text] for text in batch]
+        out = embedder.embed_units(batch, [[spans[fresh[n][0]] for n in group]
+                                           for group in names], kind="passage")
+        put([n for group in names for n in group], out.units)
+        if passage_vectors is not None:
+            passage_vectors.update((text, out.text_vectors[j])
+                                   for j, text in enumerate(batch) if out.ran[j])
+        done += sum(len(group) for group in names)
+        if progress:
+            progress(done, total)
+
+
+def key(mode: UnitVectors, passage_text: str, span: UnitSpan) -> str:
+    """What identifies a stored unit for reuse: its text when embedded on its own; when
+    pooled from its passage's pass, that passage's text (a digest) and the unit's place."""
+    if mode == "separate":
+        return span.text(passage_text)
+    digest = hashlib.blake2b(passage_text.encode("utf-8"), digest_size=12).hexdigest()
+    return f"{digest}:{span.start}:{span.end}:{span.gap_start}:{span.gap_end}"
 
 
 def load(extras: Mapping[str, npt.NDArray[Any]], passages: int, dim: int) -> tuple[Vectors, Rows]:
@@ -241,12 +310,13 @@ def _derive(passages: Sequence[Passage]) -> tuple[Spans, Rows]:
 
 def reusable_from(
     passages: Sequence[Passage], extras: Mapping[str, npt.NDArray[Any]], dim: int,
+    mode: UnitVectors = "separate",
     doc_ids: set[str] | None = None,
 ) -> dict[str, Unit]:
-    """Unit text → what an earlier version stored for it, for an incremental build.
+    """Unit :func:`key` → what an earlier version stored for it, for an incremental build.
 
-    Only for a version built by the same :data:`RULES` with its spans stored
-    (the builder checks the rules): the texts come from the stored spans.
+    Only for a version built by the same :data:`RULES` and ``mode`` with its spans stored
+    (the builder checks both): the keys come from the stored spans.
     """
     if SPANS_FILE not in extras:
         return {}
@@ -262,7 +332,7 @@ def reusable_from(
         wanted = np.fromiter((p.doc_id in doc_ids for p in passages), bool, len(passages))
         chosen = np.flatnonzero(wanted[rows]) if len(rows) else np.zeros(0, dtype=np.int64)
     return {
-        UnitSpan(*map(int, spans[i])).text(passages[rows[i]].text):
+        key(mode, passages[rows[i]].text, UnitSpan(*map(int, spans[i]))):
             Unit(np.asarray(vectors[i]),
                  *(np.asarray(terms.ids[i]), np.asarray(terms.weights[i])) if terms else ())
         for i in chosen.tolist()

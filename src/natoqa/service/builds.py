@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from natoqa.config import UnitVectors
 from natoqa.embed.base import Embedder
 from natoqa.errors import NatoqaError
 from natoqa.index.builder import build_index
@@ -109,6 +110,7 @@ class BuildQueue:
         delay: float = 0.5,
         keep_versions: int = 5,
         ann_min_passages: int = 5_000,
+        unit_vectors: UnitVectors = "separate",
     ) -> None:
         self.corpus_dir = corpus_dir
         self.index_dir = index_dir
@@ -118,6 +120,7 @@ class BuildQueue:
         self.delay = delay
         self.keep_versions = keep_versions
         self.ann_min_passages = ann_min_passages
+        self.unit_vectors: UnitVectors = unit_vectors
         self._cond = threading.Condition()
         self._queued: Build | None = None
         self._running: Build | None = None
@@ -247,6 +250,7 @@ class BuildQueue:
                 self.corpus_dir, self.index_dir, self._embedder,
                 keep_versions=self.keep_versions, lock_timeout=LOCK_WAIT,
                 ann_min_passages=self.ann_min_passages,
+                unit_vectors=self.unit_vectors,
                 progress=lambda phase, done, total: self._progress(build, phase, done, total),
             )
             build.phase = "switching"
