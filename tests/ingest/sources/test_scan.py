@@ -143,3 +143,29 @@ def test_links_out_of_the_corpus_and_odd_entries_are_skipped_with_a_reason(
     assert "folder" in skipped["folder.txt"]
     # and loading a link directly is refused too
     assert "outside the corpus" in _reason(root, "passwd.txt")
+
+
+def test_listing_never_walks_hidden_folders_and_survives_a_folder_that_vanishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload's temporary folder may be removed while the corpus is listed (it gave
+    a 500 on GET /api/v1/admin/documents during ten parallel uploads)."""
+    from natoqa.ingest.sources.corpus import candidate_files
+
+    (tmp_path / "a.txt").write_text("Text.", encoding="utf-8")
+    (tmp_path / ".upload-1").mkdir()
+    (tmp_path / ".upload-1" / "b.txt").write_text("Text.", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.txt").write_text("Text.", encoding="utf-8")
+    walked: list[str] = []
+    real = os.scandir
+
+    def scandir(path: str | Path) -> object:
+        walked.append(Path(path).name)
+        if Path(path).name == "sub":
+            raise FileNotFoundError(path)  # gone between its parent's listing and its own
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert candidate_files(tmp_path) == [tmp_path / "a.txt"]
+    assert ".upload-1" not in walked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,25 +123,36 @@ def check_source(path: Path, root: Path) -> None:
         raise SourceError(str(path), "not a regular file (FIFO, socket or device)")
 
 
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def candidate_files(root: Path) -> list[Path]:
     """Every non-hidden entry under ``root`` a scan must load or report, sorted.
 
     That is every file that is not a metadata sidecar, and also what only looks
     like one: symbolic links (checked by :func:`check_source`), FIFOs, and
     folders named like a document (``x.txt/``). Other folders are walked, but
-    never through a symbolic link.
+    never through a symbolic link, and hidden ones not at all: an upload's
+    temporary folder (``.upload-*``) may vanish while the corpus is listed.
     """
-    found = []
-    for p in root.rglob("*"):
-        if _is_hidden(p, root) or is_sidecar(p):
-            continue
-        if p.is_dir() and not p.is_symlink() and p.suffix.lower() not in SUPPORTED_SUFFIXES:
-            continue  # an ordinary folder: rglob walks it
-        found.append(p)
+    found: list[Path] = []
+
+    def walk(folder: Path) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return  # removed while it was listed
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith(".") or is_sidecar(path):
+                continue
+            try:
+                folder_itself = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if folder_itself and path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                walk(path)  # an ordinary folder
+            else:
+                found.append(path)
+
+    walk(root)
     return sorted(found)
 
 
