@@ -214,6 +214,11 @@ class Settings(BaseSettings):
     keep_versions: int = Field(
         5, ge=1, le=1000, description="Index versions kept by a build (older ones are deleted)."
     )
+    segment_passages: int = Field(
+        20_000, ge=1,
+        description="Passages of a segment a build writes at most (whole documents): what a "
+        "build holds in memory at a time (docs/SCALE.md).",
+    )
     ann_min_passages: int = Field(
         5_000, ge=1,
         description="Passages from which a build adds nearest-neighbour graphs and retrieval "

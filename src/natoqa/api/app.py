@@ -130,6 +130,7 @@ def _documents(service: QAService, settings: Settings) -> DocumentService:
         settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
         delay=settings.build_delay, keep_versions=settings.keep_versions,
         ann_min_passages=settings.ann_min_passages,
+        segment_passages=settings.segment_passages,
         unit_vectors=settings.unit_vectors,
     )
     if settings.documents_tokens:  # a content system will send changes: be ready for them

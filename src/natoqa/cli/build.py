@@ -73,6 +73,7 @@ def build(
                 corpus, index, embedder, keep_versions=settings.keep_versions,
                 lock_timeout=lock_wait, force=force, progress=progress,
                 ann_min_passages=settings.ann_min_passages,
+                segment_passages=settings.segment_passages,
                 unit_vectors=settings.unit_vectors,
             )
         _print_build(report, as_json, compact=watch)

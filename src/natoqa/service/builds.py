@@ -110,6 +110,7 @@ class BuildQueue:
         delay: float = 0.5,
         keep_versions: int = 5,
         ann_min_passages: int = 5_000,
+        segment_passages: int = 20_000,
         unit_vectors: UnitVectors = "separate",
     ) -> None:
         self.corpus_dir = corpus_dir
@@ -120,6 +121,7 @@ class BuildQueue:
         self.delay = delay
         self.keep_versions = keep_versions
         self.ann_min_passages = ann_min_passages
+        self.segment_passages = segment_passages
         self.unit_vectors: UnitVectors = unit_vectors
         self._cond = threading.Condition()
         self._queued: Build | None = None
@@ -250,6 +252,7 @@ class BuildQueue:
                 self.corpus_dir, self.index_dir, self._embedder,
                 keep_versions=self.keep_versions, lock_timeout=LOCK_WAIT,
                 ann_min_passages=self.ann_min_passages,
+                segment_passages=self.segment_passages,
                 unit_vectors=self.unit_vectors,
                 progress=lambda phase, done, total: self._progress(build, phase, done, total),
             )
