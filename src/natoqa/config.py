@@ -73,7 +73,7 @@ class RetrievalSettings(BaseModel):
         "abstention model (natoqa/data/abstention.json).",
     )
     candidates: int = Field(
-        default=100, ge=1, le=10_000,
+        default=200, ge=1, le=10_000,
         description="In a version with nearest-neighbour graphs: passages taken from each "
         "source of candidates (passage graph, unit graph, BM25) per query vector before "
         "exact rescoring (higher: closer to exact search, slower).",
