@@ -37,8 +37,11 @@ def build(vectors: npt.NDArray[np.float32], spec: str) -> Any:
     return index
 
 
-def search(index: Any, queries: npt.NDArray[np.float32], k: int, ef: int) -> npt.NDArray[np.int64]:
-    """The rows of the ``k`` nearest vectors of each query, best first (-1 where fewer)."""
+def search(index: Any, queries: npt.NDArray[np.float32], k: int,
+           ef: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """The inner products and rows of the ``k`` nearest vectors of each query, best first
+    (row -1 where there are fewer)."""
     params = faiss.SearchParametersHNSW(efSearch=max(ef, k))  # type: ignore[attr-defined]
-    _, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
-    return np.asarray(rows, dtype=np.int64)
+    scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k,
+                                params=params)
+    return np.asarray(scores, dtype=np.float32), np.asarray(rows, dtype=np.int64)

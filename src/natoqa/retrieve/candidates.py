@@ -147,18 +147,15 @@ class _Part:
             term_weights=None if terms is None else pick(terms.weights),
         )
 
-    def candidates(self, queries: Scores, width: int, ef: int) -> list[Rows]:
-        """The version's rows near ``queries`` by this segment's graphs (every live row of a
-        segment without graphs)."""
-        if self.passage_graph is None:
-            return [self.offset + np.arange(len(self.live))]
-        local = [ann.search(self.passage_graph, queries, width, ef).ravel()]
-        if self.unit_graph is not None:
-            units = ann.search(self.unit_graph, queries, width, ef).ravel()
-            local.append(np.asarray(self.unit_rows[units[units >= 0]], dtype=np.int64))
-        rows = np.concatenate(local)
-        found = self.to_version[rows[rows >= 0]]
-        return [found[found >= 0]]
+    def nearest(self, graph: Any, queries: Scores, width: int, ef: int,
+                units: bool) -> tuple[Scores, Rows]:
+        """The graph's ``width`` nearest per query: similarities and the version's rows of
+        their passages (-1 and -inf where deleted or missing)."""
+        scores, found = ann.search(graph, queries, width, ef)
+        if units:
+            found = np.where(found >= 0, self.unit_rows[np.maximum(found, 0)], -1)
+        rows = np.where(found >= 0, self.to_version[np.maximum(found, 0)], -1)
+        return np.where(rows >= 0, scores, -np.inf).astype(np.float32), rows
 
 
 class Corpus:
@@ -230,13 +227,33 @@ class Corpus:
 
     def candidates(self, queries: Scores, lexical: Sequence[Scores], width: int,
                    ef: int) -> Rows:
-        """Sorted distinct rows: the graphs' nearest passages and passages of the nearest units
-        of every query vector, and each lexical score's best passages."""
-        found = [rows for part in self.parts for rows in part.candidates(queries, width, ef)]
-        for scores in lexical:
-            k = min(width, len(scores))
-            best = np.argpartition(-scores, k - 1)[:k]
-            found.append(best[scores[best] > 0])
+        """Sorted distinct rows: per query vector the ``width`` nearest passages and the
+        passages of the ``width`` nearest units over all segments' graphs (each segment is
+        asked for as many, the best of them kept: the candidates do not grow with the number
+        of segments), every row of a segment without graphs, and each lexical score's
+        ``width`` best passages."""
+        found: list[Rows] = []
+        for units in (False, True):
+            scores: list[Scores] = []
+            rows: list[Rows] = []
+            for part in self.parts:
+                graph = part.unit_graph if units else part.passage_graph
+                if graph is not None:
+                    s, r = part.nearest(graph, queries, width, ef, units)
+                    scores.append(s)
+                    rows.append(r)
+                elif not units and part.passage_graph is None:
+                    found.append(part.offset + np.arange(len(part.live)))
+            if scores:
+                joined, at = np.hstack(scores), np.hstack(rows)
+                k = min(width, joined.shape[1])
+                best = np.argpartition(-joined, k - 1, axis=1)[:, :k]
+                picked = np.take_along_axis(at, best, axis=1).ravel()
+                found.append(picked[picked >= 0])
+        for lexical_scores in lexical:
+            k = min(width, len(lexical_scores))
+            best = np.argpartition(-lexical_scores, k - 1)[:k]
+            found.append(best[lexical_scores[best] > 0])
         return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
 
     # -- scoring -----------------------------------------------------------------
