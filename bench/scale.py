@@ -98,19 +98,20 @@ def graph_recall(version: Any, vectors: Any, k: int = 50) -> dict[str, float]:
     from natoqa.index import ann
     from natoqa.index import units as unit_files
 
-    out = {}
-    for name, stored in ((ann.PASSAGES_FILE, version.vectors),
-                         (ann.UNITS_FILE, version.extras.get(unit_files.VECTORS_FILE))):
-        graph = version.extras.get(name)
-        if graph is None or stored is None:
-            continue
-        found = ann.search(graph, vectors, k, ef=RETRIEVAL_EF)
+    out: dict[str, float] = {}
+    for name, file in ((ann.PASSAGES_FILE, None), (ann.UNITS_FILE, unit_files.VECTORS_FILE)):
         shares = []
-        for q, rows in zip(vectors, found, strict=True):
-            scores = np.asarray(stored @ q)
-            truth = np.argpartition(-scores, k)[:k]
-            shares.append(len(set(truth.tolist()) & set(rows.tolist())) / k)
-        out[name] = round(float(np.mean(shares)), 4)
+        for segment in version.segments:  # each segment's graph against its own vectors
+            graph = segment.extras.get(name)
+            stored = segment.vectors if file is None else segment.extras.get(file)
+            if graph is None or stored is None:
+                continue
+            _, found = ann.search(graph, vectors, k, ef=RETRIEVAL_EF)
+            for q, rows in zip(vectors, found, strict=True):
+                truth = np.argpartition(-np.asarray(stored @ q), k)[:k]
+                shares.append(len(set(truth.tolist()) & set(rows.tolist())) / k)
+        if shares:
+            out[name] = round(float(np.mean(shares)), 4)
     return out
 
 
@@ -363,7 +364,7 @@ def _unit_count(index: Path) -> int:
     from natoqa.index.units import ROWS_FILE
 
     version = IndexStore(index).load()
-    return len(version.extras.get(ROWS_FILE, []))
+    return sum(len(s.extras.get(ROWS_FILE, [])) for s in version.segments)
 
 
 # --- one size ----------------------------------------------------------------------------
