@@ -230,17 +230,18 @@ def build_index(
         prev = _previous(store, embedder, settings, unit_vectors)
         timings["load_previous_s"] = _since(t)
         t = time.perf_counter()
-        scan = scan_corpus(corpus_dir)
-        hashes = {raw.doc_id: raw.content_hash for raw in scan.documents}
         incremental = prev.current is not None and not (prev.full_reason or prev.rewrite
                                                        or force)
+        # an incremental build parses only the files whose content hash changed
+        known = ({d: r.content_hash for d, r in prev.current.documents.items()}
+                 if incremental and prev.current is not None else None)
+        scan = scan_corpus(corpus_dir, known)
         records: list[DocumentRecord] = []
         fresh: list[Passage] = []  # passages of documents new or changed since prev
-        for raw in scan.documents:
-            known = prev.current.documents.get(raw.doc_id) if prev.current else None
-            if incremental and known is not None and known.content_hash == raw.content_hash:
-                records.append(known)  # unchanged: its passages stay in their segment
-                continue
+        if scan.unchanged:
+            assert prev.current is not None
+            records += [prev.current.documents[doc_id] for doc_id in scan.unchanged]
+        for raw in scan.documents:  # new or changed: the unchanged stay in their segments
             doc = clean(raw)
             parts = passages_mod.split(
                 doc,
@@ -253,6 +254,8 @@ def build_index(
             records.append(
                 DocumentRecord(doc.doc_id, doc.meta, doc.content_hash, len(parts), raw.fmt)
             )
+        records.sort(key=lambda r: r.doc_id)
+        hashes = {r.doc_id: r.content_hash for r in records}
         timings["scan_s"] = _since(t)
         report = BuildReport(
             version=new_version_name(),
@@ -357,7 +360,9 @@ def build_index(
         if cache.hits:
             log.info("resumed %d embedded texts of an interrupted build", cache.hits)
         try:
-            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id)
+            # the kept segments were verified when their version was: check what is new
+            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id,
+                       verified=[entry.name for _, entry in kept])
             store.activate(report.version)
         except BaseException:  # refused, or Ctrl-C before the switch: drop the new version
             if store.current() != report.version:

@@ -36,12 +36,12 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import faiss
 import numpy as np
@@ -51,6 +51,7 @@ from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexS
 from natoqa.index.segments import (
     PASSAGE_VECTORS,
     SEGMENTS_DIR,
+    PassageTable,
     Segment,
     SegmentEntry,
     is_artifact_name,
@@ -198,17 +199,20 @@ class IndexVersion:
         self.path = path  # informational only: nothing is read from it after loading
         self.manifest = manifest
         self.segments: tuple[Segment, ...] = tuple(segments)
-        self.passages: tuple[Passage, ...] = tuple(
-            segment.passages[i] for segment in self.segments for i in segment.live.tolist())
         #: the version's first row of each segment, and its row count at the end
         self.offsets = np.cumsum([0, *(len(s.live) for s in self.segments)]).astype(np.int64)
+        self.passages = VersionPassages(self.segments, self.offsets)
         self.documents = documents
-        self._row_by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
+        ids = [s.passages.ids[i] for s in self.segments for i in s.live.tolist()]
+        self._row_by_id = {passage_id: i for i, passage_id in enumerate(ids)}
+        doc_ids = [s.passages.doc_ids[i] for s in self.segments for i in s.live.tolist()]
+        ordinals = np.concatenate([s.passages.ordinals[s.live] for s in self.segments]
+                                  or [np.zeros(0, np.int64)])
         self._rows_by_doc: dict[str, list[int]] = {}
-        for i, p in enumerate(self.passages):
-            self._rows_by_doc.setdefault(p.doc_id, []).append(i)
+        for i, doc_id in enumerate(doc_ids):
+            self._rows_by_doc.setdefault(doc_id, []).append(i)
         for rows in self._rows_by_doc.values():
-            rows.sort(key=lambda r: self.passages[r].ordinal)
+            rows.sort(key=lambda r: int(ordinals[r]))
 
     @cached_property
     def vectors(self) -> Vectors:
@@ -249,9 +253,8 @@ class IndexVersion:
     def neighbours(self, passage_id: str, window: int = 1) -> tuple[list[Passage], list[Passage]]:
         """The passages just before and after one, of the same kind, in reading order."""
         target = self.passage(passage_id)
-        rows = [
-            r for r in self.document_rows(target.doc_id) if self.passages[r].kind == target.kind
-        ]
+        rows = [r for r in self.document_rows(target.doc_id)
+                if self.passages.kind(r) == target.kind]
         pos = rows.index(self.row(passage_id))
         before = [self.passages[r] for r in rows[max(0, pos - window) : pos]]
         after = [self.passages[r] for r in rows[pos + 1 : pos + 1 + window]]
@@ -262,10 +265,47 @@ class IndexVersion:
         for reuse by an incremental build."""
         out: dict[str, Vectors] = {}
         for segment in self.segments:
-            for i, p in enumerate(segment.passages):
-                if doc_ids is None or p.doc_id in doc_ids:
-                    out[p.text] = np.asarray(segment.vectors[i])
+            for i, doc_id in enumerate(segment.passages.doc_ids):
+                if doc_ids is None or doc_id in doc_ids:
+                    out[segment.passages[i].text] = np.asarray(segment.vectors[i])
         return out
+
+
+class VersionPassages(Sequence[Passage]):
+    """A version's passages by row: its segments' live rows one after the other."""
+
+    def __init__(self, segments: Sequence[Segment], offsets: npt.NDArray[np.int64]) -> None:
+        self._segments, self._offsets = tuple(segments), offsets
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def locate(self, row: int) -> tuple[Segment, int]:
+        """The segment of a version row, and the row's number in it."""
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        at = int(np.searchsorted(self._offsets, row, side="right")) - 1
+        segment = self._segments[at]
+        return segment, int(segment.live[row - int(self._offsets[at])])
+
+    def kind(self, row: int) -> str:
+        segment, local = self.locate(row)
+        return str(segment.passages.kinds[local])
+
+    @overload
+    def __getitem__(self, i: int) -> Passage: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Passage]: ...
+    def __getitem__(self, i: int | slice) -> Passage | Sequence[Passage]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        segment, local = self.locate(i + len(self) if i < 0 else i)
+        return segment.passages[local]
+
+    def __iter__(self) -> Iterator[Passage]:
+        for segment in self._segments:
+            for i in segment.live.tolist():
+                yield segment.passages[i]
 
 
 def _new_folder(parent: Path, prefix: str) -> Path:
@@ -368,12 +408,15 @@ class IndexStore:
         expect_dim: int | None = None,
         expect_model: str | None = None,
         full_check: bool = False,
+        verified: Collection[str] = (),
     ) -> IndexVersion:
         """Load and verify a version (default: the current one).
 
         IndexNotFound, IndexIncompatible (format, dimension or model differ) or
         IndexCorrupt (a file is missing, fails its check or does not parse).
-        ``full_check`` hashes every file whole, however large.
+        ``full_check`` hashes every file whole, however large. ``verified``: segments
+        whose files are not checked again (a build's, shared from the version it verified
+        before; their files are hard links of the same bytes).
         """
         version = check_version_name(version or self._require_current())
         path = self.versions_dir / version
@@ -391,8 +434,10 @@ class IndexStore:
                 f"index {version} was built with model {manifest.model_id}, "
                 f"this process runs {expect_model}: rebuild it"
             )
+        skip = tuple(f"{SEGMENTS_DIR}/{name}/" for name in verified)
         for name in sorted(manifest.checksums):
-            self._verify(path, name, manifest, full=full_check)
+            if not name.startswith(skip):
+                self._verify(path, name, manifest, full=full_check)
         try:
             if manifest.format == 1:
                 segments = [_legacy_segment(path, manifest)]
@@ -638,7 +683,7 @@ def _legacy_segment(path: Path, manifest: Manifest) -> Segment:
                      if line.strip())
     extras = {name: open_artifact(path / name) for name in manifest.checksums
               if name.endswith(".npy")}
-    return Segment(SegmentEntry("v1", len(passages)), passages, vectors, extras)
+    return Segment(SegmentEntry("v1", len(passages)), PassageTable.of(passages), vectors, extras)
 
 
 def _edges(path: Path) -> str:

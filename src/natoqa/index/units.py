@@ -39,6 +39,7 @@ import numpy.typing as npt
 from natoqa.config import UnitVectors
 from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedded, Embedder, Vectors
+from natoqa.index.segments import PassageTable
 from natoqa.models import Passage
 from natoqa.text.sentences import sentence_spans
 
@@ -95,10 +96,21 @@ class Unit(NamedTuple):
 
 
 class Terms(NamedTuple):
-    """The units' latent terms, one fixed-width row per unit."""
+    """The units' latent terms, one fixed-width row per unit, as stored (:func:`stored_terms`:
+    int16 ids and float16 weights since 2026-12; int32 and float32 before)."""
 
-    ids: npt.NDArray[np.int32]
-    weights: Vectors
+    ids: npt.NDArray[np.signedinteger[Any]]
+    weights: npt.NDArray[np.floating[Any]]
+
+
+def stored_terms(ids: npt.NDArray[np.int32],
+                 weights: Vectors) -> tuple[npt.NDArray[np.signedinteger[Any]],
+                                            npt.NDArray[np.float16]]:
+    """Terms as the version stores them: half the bytes of int32 ids and float32 weights,
+    which at 256 terms per unit were more than the unit's vector. Rescoring reads them for
+    every candidate; float16 keeps a weight to 3 significant digits."""
+    narrow = np.int16 if sparse.features() <= np.iinfo(np.int16).max + 1 else np.int32
+    return ids.astype(narrow), weights.astype(np.float16)
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -199,13 +211,14 @@ def build(
                                     ids[:0], weights[:0]))
             if progress:
                 progress(start + len(batch), len(todo))
-    arrays = {
+    arrays: dict[str, npt.NDArray[Any]] = {
         VECTORS_FILE: vectors,
         ROWS_FILE: np.asarray(rows, dtype=np.int32),
         SPANS_FILE: np.asarray(spans, dtype=np.int32).reshape(len(spans), _COLUMNS),
     }
     if with_terms:
-        arrays |= {TERM_IDS_FILE: ids, TERM_WEIGHTS_FILE: weights}
+        narrow_ids, narrow_weights = stored_terms(ids, weights)
+        arrays |= {TERM_IDS_FILE: narrow_ids, TERM_WEIGHTS_FILE: narrow_weights}
     return arrays
 
 
@@ -273,7 +286,7 @@ def load_terms(extras: Mapping[str, npt.NDArray[Any]], units: int) -> Terms | No
         return None
     # the ids' range is the builder's (checksummed): not scanned here, which would read
     # every unit's terms at every load
-    return Terms(ids.astype(np.int32, copy=False), weights.astype(np.float32, copy=False))
+    return Terms(ids, weights)  # as stored: a cast would copy the maps into memory
 
 
 def load_spans(
@@ -293,13 +306,23 @@ def load_spans(
     if spans.shape != (len(rows), _COLUMNS):
         raise ValueError(f"sentence spans of shape {spans.shape} for {len(rows)} units")
     if len(rows):
-        lengths = np.fromiter((len(p.text) for p in passages), np.int64, len(passages))[rows]
+        lengths = _lengths(passages)[rows]
         start, end = spans[:, 0], spans[:, 1]
         if (start < 0).any() or (end <= start).any() or (end > lengths).any():
             raise ValueError("sentence spans point outside their passages")
         if (np.diff(rows) < 0).any():
             raise ValueError("sentence rows are not in passage order")
     return spans.astype(np.int32, copy=False)
+
+
+def _lengths(passages: Sequence[Passage]) -> npt.NDArray[np.int64]:
+    if isinstance(passages, PassageTable):  # a stored segment's: without reading its texts
+        return passages.lengths
+    return np.fromiter((len(p.text) for p in passages), np.int64, len(passages))
+
+
+def _doc_ids(passages: Sequence[Passage]) -> Sequence[str]:
+    return passages.doc_ids if isinstance(passages, PassageTable) else [p.doc_id for p in passages]
 
 
 def _derive(passages: Sequence[Passage]) -> tuple[Spans, Rows]:
@@ -329,7 +352,7 @@ def reusable_from(
     if doc_ids is None:
         chosen = np.arange(len(rows))
     else:  # only the units of these documents' passages
-        wanted = np.fromiter((p.doc_id in doc_ids for p in passages), bool, len(passages))
+        wanted = np.fromiter((d in doc_ids for d in _doc_ids(passages)), bool, len(passages))
         chosen = np.flatnonzero(wanted[rows]) if len(rows) else np.zeros(0, dtype=np.int64)
     return {
         key(mode, passages[rows[i]].text, UnitSpan(*map(int, spans[i]))):

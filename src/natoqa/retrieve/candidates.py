@@ -29,6 +29,7 @@ import numpy.typing as npt
 from natoqa.embed import latent_terms as sparse
 from natoqa.index import ann
 from natoqa.index import units as sentence_units
+from natoqa.index.rows import RowFile
 from natoqa.index.segments import Segment
 from natoqa.index.store import IndexVersion
 
@@ -94,10 +95,13 @@ class _Part:
         self.spans = self._spans(segment, version)
         self.stored_terms = sentence_units.load_terms(extras, len(self.unit_rows))
         self.terms = self.stored_terms if with_terms else None
-        self.penalty = np.array(
-            [footnote_penalty if p.kind == "footnote" else 0.0 for p in segment.passages],
-            dtype=np.float32,
-        )
+        self.penalty = np.where(segment.passages.kinds == "footnote", footnote_penalty,
+                                0.0).astype(np.float32)
+        # candidates' rows are read from the files, not through the maps (natoqa.index.rows)
+        self.files = {name: _row_file(array) for name, array in (
+            ("passage", self.vectors), ("units", self.unit_vectors),
+            ("ids", None if self.stored_terms is None else self.stored_terms.ids),
+            ("weights", None if self.stored_terms is None else self.stored_terms.weights))}
         self.passage_graph, self.unit_graph = (extras.get(ann.PASSAGES_FILE),
                                                extras.get(ann.UNITS_FILE))
         if self.passage_graph is not None and self.passage_graph.ntotal != n:
@@ -133,18 +137,27 @@ class _Part:
         unit_index = (np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
                       + np.repeat(first, counts))
         unit_of = np.repeat(np.arange(len(local), dtype=np.int64), counts)
-        pick = (lambda a: a) if whole else (lambda a: np.asarray(a[unit_index]))
+
+        def pick(array: Any, file: str) -> Any:
+            if whole:
+                return array
+            reader = self.files[file]
+            return (np.asarray(array[unit_index]) if reader is None
+                    else reader.ranges(first, last))
+
         terms = self.terms
+        reader = self.files["passage"]
         return Block(
             rows=rows,
-            passage=self.vectors if whole else np.asarray(self.vectors[local]),
+            passage=self.vectors if whole else
+            np.asarray(self.vectors[local]) if reader is None else reader.take(local),
             penalty=self.penalty[local],
-            units=pick(self.unit_vectors),
+            units=pick(self.unit_vectors, "units"),
             unit_of=unit_of,
             spans=np.asarray(self.spans[unit_index, :2]) if self.quotable else
             np.full((total, 2), -1, dtype=np.int32),
-            term_ids=None if terms is None else pick(terms.ids),
-            term_weights=None if terms is None else pick(terms.weights),
+            term_ids=None if terms is None else pick(terms.ids, "ids"),
+            term_weights=None if terms is None else pick(terms.weights, "weights"),
         )
 
     def nearest(self, graph: Any, queries: Scores, width: int, ef: int,
@@ -285,6 +298,13 @@ class Corpus:
         spans = block.spans[inside]
         keep = spans[:, 0] >= 0
         return inside[keep], spans[keep]
+
+
+def _row_file(array: Any) -> RowFile | None:
+    """A reader of a stored array's rows; None for one in memory (an index of format 1)."""
+    if not isinstance(array, np.memmap) or array.filename is None or not len(array):
+        return None
+    return RowFile(array)
 
 
 def _empty_block() -> Block:

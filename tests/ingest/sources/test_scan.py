@@ -169,3 +169,30 @@ def test_listing_never_walks_hidden_folders_and_survives_a_folder_that_vanishes(
     monkeypatch.setattr(os, "scandir", scandir)
     assert candidate_files(tmp_path) == [tmp_path / "a.txt"]
     assert ".upload-1" not in walked
+
+
+def test_a_scan_parses_only_the_files_whose_hash_it_does_not_know(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from natoqa.ingest.sources import corpus as corpus_mod
+
+    root = tmp_path / "c"
+    root.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (root / name).write_text(GOOD + name, encoding="utf-8")
+    first = scan_corpus(root)
+    known = {raw.doc_id: raw.content_hash for raw in first.documents}
+    (root / "b.txt").write_text(GOOD + "geändert", encoding="utf-8")
+    (root / "c.meta.toml").write_text('title = "Neu"\n', encoding="utf-8")  # a sidecar edit
+    parsed: list[str] = []
+    parse = corpus_mod._parse
+
+    def counted(path: Path, *args: object) -> object:
+        parsed.append(path.name)
+        return parse(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(corpus_mod, "_parse", counted)
+    again = scan_corpus(root, known)
+    assert sorted(parsed) == ["b.txt", "c.txt"]
+    assert again.unchanged == ["a.txt"]
+    assert [raw.doc_id for raw in again.documents] == ["b.txt", "c.txt"]
+    assert again.documents[1].meta["title"] == "Neu"

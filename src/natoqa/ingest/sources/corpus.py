@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class CorpusScan:
 
     documents: list[RawDocument] = field(default_factory=list)
     skipped: list[SourceError] = field(default_factory=list)
+    #: documents not parsed because their content hash is the one the caller knows
+    unchanged: list[str] = field(default_factory=list)
 
 
 def doc_id_for(path: Path, root: Path) -> str:
@@ -71,6 +74,11 @@ def _parse(path: Path, fmt: str, data: bytes) -> RawDocument:
 
 def load_file(path: Path, root: Path) -> RawDocument:
     """Read one source file with its metadata; SourceError names the file and the reason."""
+    return _parse_file(path, root, *_read_file(path, root))
+
+
+def _read_file(path: Path, root: Path) -> tuple[str, bytes, bytes, str]:
+    """A source's format, bytes, sidecar bytes and content hash (SourceError: unusable)."""
     check_source(path, root)
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -83,6 +91,11 @@ def load_file(path: Path, root: Path) -> RawDocument:
         except SourceError as err:
             raise SourceError(str(path), f"metadata sidecar: {err.reason}") from None
     sidecar = read_sidecar(path)
+    return fmt, data, sidecar, content_hash(data, sidecar)
+
+
+def _parse_file(path: Path, root: Path, fmt: str, data: bytes, sidecar: bytes,
+                digest: str) -> RawDocument:
     side_meta = parse_sidecar(path, sidecar)
     try:
         parsed = _parse(path, fmt, data)
@@ -94,7 +107,7 @@ def load_file(path: Path, root: Path) -> RawDocument:
         doc_id=doc_id_for(path, root),
         pages=parsed.pages,
         meta={**parsed.meta, **side_meta},  # the sidecar is the corpus keeper's word: it wins
-        content_hash=content_hash(data, sidecar),
+        content_hash=digest,
         fmt=fmt,
         paged=parsed.paged,
         page_numbers=parsed.page_numbers,
@@ -156,9 +169,11 @@ def candidate_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def scan_corpus(root: Path) -> CorpusScan:
+def scan_corpus(root: Path, known: Mapping[str, str] | None = None) -> CorpusScan:
     """Load every document under ``root``; unusable files are skipped and listed.
 
+    ``known``: doc id → content hash of documents the caller has already; those whose
+    files still have that hash are listed in ``unchanged``, not parsed again.
     Raises CorpusError when ``root`` is not a folder or holds no usable document.
     """
     if not root.exists():
@@ -168,11 +183,16 @@ def scan_corpus(root: Path) -> CorpusScan:
     scan = CorpusScan()
     for path in candidate_files(root):
         try:
-            scan.documents.append(load_file(path, root))
+            fmt, data, sidecar, digest = _read_file(path, root)
+            doc_id = doc_id_for(path, root)
+            if known is not None and known.get(doc_id) == digest:
+                scan.unchanged.append(doc_id)  # hashed, not parsed: thousands of files are
+                continue
+            scan.documents.append(_parse_file(path, root, fmt, data, sidecar, digest))
         except SourceError as err:
             log.warning("skipping %s: %s", err.path, err.reason)
             scan.skipped.append(err)
-    if not scan.documents:
+    if not scan.documents and not scan.unchanged:
         reasons = "; ".join(e.message for e in scan.skipped[:5])
         detail = f" (skipped: {reasons})" if reasons else ""
         raise CorpusError(f"no usable document in {root}{detail}")
