@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import weakref
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -72,7 +73,26 @@ class SegmentEntry:
         return f"{SEGMENTS_DIR}/{self.name}/{file}"
 
 
-class PassageTable(Sequence[Passage]):
+class PassageRows(Sequence[Passage]):
+    """Passages by row number, each produced when asked for (:meth:`_row`)."""
+
+    @abstractmethod
+    def _row(self, i: int) -> Passage:
+        """Row ``i``, ``0 <= i < len(self)``."""
+
+    @overload
+    def __getitem__(self, i: int) -> Passage: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Passage]: ...
+    def __getitem__(self, i: int | slice) -> Passage | Sequence[Passage]:
+        if isinstance(i, slice):
+            return [self._row(j) for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self._row(i % len(self))
+
+
+class PassageTable(PassageRows):
     """A segment's passages: what is needed of every one of them (ids, documents, kinds,
     text lengths) as compact columns, a whole passage read from its line when asked for.
 
@@ -134,16 +154,8 @@ class PassageTable(Sequence[Passage]):
     def __len__(self) -> int:
         return len(self.ids)
 
-    @overload
-    def __getitem__(self, i: int) -> Passage: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[Passage]: ...
-    def __getitem__(self, i: int | slice) -> Passage | Sequence[Passage]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        return self._fetch(i % len(self))
+    def _row(self, i: int) -> Passage:
+        return self._fetch(i)
 
     def __iter__(self) -> Iterator[Passage]:
         return (self._fetch(i) for i in range(len(self)))

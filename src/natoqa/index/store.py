@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import faiss
 import numpy as np
@@ -51,6 +51,7 @@ from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexS
 from natoqa.index.segments import (
     PASSAGE_VECTORS,
     SEGMENTS_DIR,
+    PassageRows,
     PassageTable,
     Segment,
     SegmentEntry,
@@ -271,7 +272,7 @@ class IndexVersion:
         return out
 
 
-class VersionPassages(Sequence[Passage]):
+class VersionPassages(PassageRows):
     """A version's passages by row: its segments' live rows one after the other."""
 
     def __init__(self, segments: Sequence[Segment], offsets: npt.NDArray[np.int64]) -> None:
@@ -281,9 +282,7 @@ class VersionPassages(Sequence[Passage]):
         return int(self._offsets[-1])
 
     def locate(self, row: int) -> tuple[Segment, int]:
-        """The segment of a version row, and the row's number in it."""
-        if not 0 <= row < len(self):
-            raise IndexError(row)
+        """The segment of a version row (``0 <= row < len(self)``), and the row's number in it."""
         at = int(np.searchsorted(self._offsets, row, side="right")) - 1
         segment = self._segments[at]
         return segment, int(segment.live[row - int(self._offsets[at])])
@@ -292,14 +291,8 @@ class VersionPassages(Sequence[Passage]):
         segment, local = self.locate(row)
         return str(segment.passages.kinds[local])
 
-    @overload
-    def __getitem__(self, i: int) -> Passage: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[Passage]: ...
-    def __getitem__(self, i: int | slice) -> Passage | Sequence[Passage]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        segment, local = self.locate(i + len(self) if i < 0 else i)
+    def _row(self, i: int) -> Passage:
+        segment, local = self.locate(i)
         return segment.passages[local]
 
     def __iter__(self) -> Iterator[Passage]:
