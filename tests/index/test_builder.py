@@ -393,7 +393,7 @@ def test_latent_terms_are_added_to_an_older_index_and_then_reused(
     terms = sentence_vectors.load_terms(loaded.extras, len(loaded.extras["sentence_rows.npy"]))
     assert terms is not None and (terms.weights.max(axis=1) > 0).all()
     # stored narrow (half the bytes to read per candidate), and opened as stored, not copied
-    assert terms.ids.dtype == np.int16 and terms.weights.dtype == np.float16
+    assert terms.ids.dtype == np.int16 and terms.weights.dtype == np.float32
     assert isinstance(terms.ids, np.memmap) and isinstance(terms.weights, np.memmap)
     assert not build(dirs, embedder).switched  # now up to date
     # a changed document: the other documents' units keep their stored terms exactly
