@@ -3,6 +3,7 @@
     .venv/bin/python bench/answer_quotes.py --index index
     .venv/bin/python bench/answer_quotes.py --index index --xquad-index /tmp/xq/index \
         --weights 0,0.3,0.5,0.7
+    .venv/bin/python bench/answer_quotes.py --index index --questions eval/backmatter.jsonl
 
 Retrieval is measured by ``natoqa eval``: is the gold passage cited? This measures
 the step after it: given that a cited passage holds the gold fact, does the
@@ -29,10 +30,10 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def dev_questions() -> list[dict[str, Any]]:
+def dev_questions(paths: list[Path] | None = None) -> list[dict[str, Any]]:
     rows = []
-    for name in ("devset.jsonl", "followups.jsonl"):
-        for line in (ROOT / "eval" / name).read_text("utf-8").splitlines():
+    for path in paths or [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl"]:
+        for line in path.read_text("utf-8").splitlines():
             row = json.loads(line)
             if line.strip() and not row.get("out_of_scope"):
                 rows.append(row)
@@ -65,6 +66,8 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=ROOT / "index")
     parser.add_argument("--xquad-index", type=Path)
     parser.add_argument("--weights", default="", help="DENSE_WEIGHT values to compare")
+    parser.add_argument("--questions", type=Path, nargs="+",
+                        help="question files instead of the development set")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -75,7 +78,7 @@ def main() -> None:
     from natoqa.service.service import QAService
 
     embedder = load_embedder(load_settings())
-    sets = [("dev", args.index, dev_questions(), False)]
+    sets = [("dev", args.index, dev_questions(args.questions), False)]
     if args.xquad_index:
         rows = [json.loads(line) for line in XQUAD.read_text("utf-8").splitlines()][::2]
         sets.append(("xquad", args.xquad_index, rows, True))

@@ -44,6 +44,11 @@ class RetrievalSettings(BaseModel):
         default=0.03, ge=0, le=1,
         description="Subtracted from a footnote's dense score (cosine units).",
     )
+    backmatter_penalty: float = Field(
+        default=0.02, ge=0, le=1,
+        description="Subtracted from a back-matter passage's dense score (bibliography, "
+        "author notes; cosine units).",
+    )
     history_weight: float = Field(
         default=0.5, ge=0, le=1,
         description="Weight of the conversation history when retrieving for a follow-up "

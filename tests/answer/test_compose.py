@@ -155,6 +155,24 @@ def test_headings_and_literature_references_are_not_quoted() -> None:
     assert [c.used for c in answer.citations] == [False, False, True]
 
 
+def test_a_bibliography_entry_is_quoted_whole() -> None:
+    # the back matter is read by its entries: full stops inside one end no sentence, and
+    # a web address does not make an entry unquotable as it makes a footnote
+    entries = [
+        "Deni, J.R. (2024) The New NATO Force Model: Ready for Launch? Rom: NATO Defense "
+        "College.",
+        "Wither, J. (2023) Svalbard: NATO's Arctic Achilles' Heel. Marshall Center. Verfügbar "
+        "unter: www.marshallcenter.org/svalbard.pdf (Zugriff am: 15.01.2025).",
+    ]
+    text = "Literatur\n\n- " + " - ".join(entries)
+    bibliography = passage(text, "b", doc=text, kind="backmatter")
+    answer = compose("Which publication by Wither on Svalbard does the study cite?",
+                     result(bibliography, P_RUTTE), index(), "en")
+    check_invariants(answer)
+    assert answer.text.startswith(f"{entries[1]} [1]")
+    assert answer.citations[0].quote == entries[1]
+
+
 def test_history_words_steer_a_vague_follow_up() -> None:
     vague = "Und was gilt dafür seit Vilnius?"
     answer = compose(

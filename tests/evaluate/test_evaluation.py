@@ -32,6 +32,7 @@ from natoqa.models import Passage
 ROOT = Path(__file__).resolve().parents[2]
 DEVSET = ROOT / "eval" / "devset.jsonl"
 FOLLOWUPS = ROOT / "eval" / "followups.jsonl"
+BACKMATTER = ROOT / "eval" / "backmatter.jsonl"
 
 
 def _write(tmp_path: Path, *records: object, name: str = "q.jsonl") -> Path:
@@ -235,11 +236,22 @@ def test_every_gold_quote_is_in_exactly_one_passage_of_the_bundled_corpus() -> N
     from natoqa.ingest.sources import scan_corpus
 
     passages = [p for raw in scan_corpus(ROOT / "corpus").documents for p in split(clean(raw))]
-    for q in load_questions([DEVSET, FOLLOWUPS]):
-        holders = [p.passage_id for p in passages if is_hit(p, q)]
+    for q in load_questions([DEVSET, FOLLOWUPS, BACKMATTER]):
+        holders = [p for p in passages if is_hit(p, q)]
         if q.out_of_scope:
             continue
         assert len(holders) == 1, f"{q.id}: gold found in {len(holders)} passages"
+        # the back-matter questions are answered by the back matter, the others by the prose
+        assert (holders[0].kind == "backmatter") == q.id.startswith("bm-"), q.id
+
+
+def test_the_back_matter_questions_have_a_tune_and_a_held_out_half() -> None:
+    qs = load_questions([BACKMATTER])
+    halves = {half: [q for q in qs if q.id.startswith(f"bm-{half}-")] for half in ("tune", "held")}
+    assert len(halves["tune"]) == 5 and len(halves["held"]) >= 5
+    assert len(qs) == sum(map(len, halves.values())) and not any(q.out_of_scope for q in qs)
+    for half in halves.values():
+        assert {q.lang for q in half} == {"de", "en"}
 
 
 # -- the command line -------------------------------------------------------------

@@ -524,3 +524,17 @@ def test_pooled_units_are_stored_and_a_change_of_mode_re_embeds_them(
     assert kept and len(kept) < len(new)
     for key in kept:
         assert np.array_equal(new[key].vector, old[key].vector)
+
+
+def test_the_back_matter_is_indexed(tmp_path: Path, rec: Wrapping) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    note = "Dr. Erika Muster ist Politikwissenschaftlerin am Institut in Bonn."
+    (corpus / "doc.txt").write_text(
+        doc_text(0) + f"\nÜber die Autoren\n\n{note}\n", encoding="utf-8"
+    )
+    build_index(corpus, tmp_path / "index", rec)
+    passages = IndexStore(tmp_path / "index").load().passages
+    # with its heading: a question about "the authors" finds a note that never says so
+    assert [p.text for p in passages if p.kind == "backmatter"] == [f"Über die Autoren\n\n{note}"]
+    assert all(note not in p.text for p in passages if p.kind != "backmatter")

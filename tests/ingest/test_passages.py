@@ -14,7 +14,7 @@ from natoqa.ingest.cleaning import clean
 from natoqa.ingest.passages import passage_id, split
 from natoqa.ingest.sources import load_file
 from natoqa.models import Document, Passage
-from natoqa.text.sentences import sentence_spans
+from natoqa.text.sentences import entry_spans, sentence_spans
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 STUDY = "000_1806e3d119a3e492.txt"
@@ -109,6 +109,8 @@ def test_no_toc_or_front_matter_passage() -> None:
 def test_every_passage_has_section_and_page() -> None:
     toc_titles = {s.title for s in doc().sections}
     for p in passages():
+        if p.kind == "backmatter":  # filed under its own headings, after the last page
+            continue
         assert p.section in toc_titles
         assert p.page is not None and 3 <= p.page <= 14
 
@@ -191,12 +193,59 @@ def test_overlap_repeats_whole_sentences() -> None:
     assert all(a.end <= b.start for a, b in itertools.pairwise(plain))
 
 
-def test_backmatter_only_on_request() -> None:
-    assert not any(p.kind == "backmatter" for p in passages())
-    extra = [p for p in split(doc(), include_backmatter=True) if p.kind == "backmatter"]
-    assert extra and {p.section for p in extra} >= {"Literatur", "Über die Autoren"}
-    for p in extra:
-        assert doc().backmatter[p.start : p.end] == p.text
+def test_backmatter_comes_last_in_sections_that_begin_at_their_heading() -> None:
+    back = [p for p in passages() if p.kind == "backmatter"]
+    assert [p.ordinal for p in back] == list(range(len(passages()) - len(back), len(passages())))
+    assert [p.section for p in back] == ["Literatur"] * 3 + [
+        "Über die Autoren", "Die Zukunft der NATO \u2013 NATO intern"]
+    for p in back:
+        assert doc().backmatter[p.start : p.end] == p.text  # offsets into the back matter
+    # a section's first passage begins at its heading: the notes never say "Autor"
+    notes = back[3]
+    assert notes.text.startswith("Über die Autoren\n\nDr. Matthias Dembinski ist")
+    assert notes.text.endswith("Demokratieförderung und Russland.")
+    assert back[0].text.startswith("Literatur\n\n- Covington, S. (2023)")
+    assert back[1].text.startswith("- Lesser, I. (2024)")  # the next one with its bullet
+    assert not any(p.kind == "backmatter" for p in split(doc(), include_backmatter=False))
+
+
+def test_no_bibliography_entry_is_cut() -> None:
+    bibliography = doc().backmatter.split("\n\n")[1]
+    entries = bibliography.removeprefix("- ").split(" - ")
+    assert len(entries) == 25 and entries[3].startswith("Grgić, G. (2024)")
+    texts = [p.text for p in passages() if p.section == "Literatur"]
+    for entry in entries:
+        assert sum(entry in t for t in texts) == 1, entry
+
+
+def _with_backmatter(backmatter: str) -> Document:
+    return replace(doc(NEWS), backmatter=backmatter)
+
+
+def test_backmatter_sections_at_short_headings() -> None:
+    notes = ("Dr. Erika Muster ist Politikwissenschaftlerin am Institut in Bonn. "
+             "Sie forscht zu Bündnissen.")
+    back = "\n\n".join([
+        "Vorab ein Satz ohne Überschrift, der im Anhang steht.",
+        "Über die Autorin", notes,
+        "Literatur", "- Muster, E. (2020) Titel. Bonn: Verlag. - Beispiel, B. (2021) »Aufsatz«, "
+        "Zeitschrift, 1(2), S. 3-4.",
+        "Weitere Informationen erhalten Sie hier:",  # ends like a sentence: not a heading
+        "Eine Überschrift ohne Text",
+    ])
+    got = [p for p in split(_with_backmatter(back)) if p.kind == "backmatter"]
+    assert [(p.section, p.text) for p in got] == [
+        ("Anhang", "Vorab ein Satz ohne Überschrift, der im Anhang steht."),
+        ("Über die Autorin", f"Über die Autorin\n\n{notes}"),
+        ("Literatur", back[back.index("Literatur") : back.index("\n\nEine Überschrift")]),
+    ]
+    # a long list is cut between its entries, never inside one
+    entries = " - ".join(f"Autor{i}, A. (20{i:02d}) Ein Titel mit vielen Wörtern. Ort: Verlag."
+                         for i in range(20))
+    long = split(_with_backmatter(f"Literatur\n\n- {entries}"), min_words=20, max_words=40)
+    parts = [p.text for p in long if p.kind == "backmatter"]
+    assert len(parts) > 2 and parts[0].startswith("Literatur\n\n- Autor0, A.")
+    assert all(t.startswith("- Autor") and t.endswith("Ort: Verlag.") for t in parts[1:])
 
 
 def test_short_news_sections_form_small_passages() -> None:
@@ -254,3 +303,32 @@ def test_short_news_sections_form_small_passages() -> None:
 )
 def test_sentence_splitter(text: str, expected: list[str]) -> None:
     assert [text[a:b] for a, b in sentence_spans(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # cleaning joins a list into one line: its items, without bullets, whole
+            "Literatur\n\n- Deni, J.R. (2024) The New NATO Force Model: Ready for Launch? "
+            "Rom: NATO Defense College. - Hooker, R. (2020) »Major Theatre War«, The RUSI "
+            "Journal, 165(7), S. 85-94. - Wither, J. (2023) Svalbard. Verfügbar unter: "
+            "www.example.org (Zugriff am: 15.01.2025).",
+            ["Literatur",
+             "Deni, J.R. (2024) The New NATO Force Model: Ready for Launch? Rom: NATO Defense "
+             "College.",
+             "Hooker, R. (2020) »Major Theatre War«, The RUSI Journal, 165(7), S. 85-94.",
+             "Wither, J. (2023) Svalbard. Verfügbar unter: www.example.org (Zugriff am: "
+             "15.01.2025)."],
+        ),
+        (  # a line per item; a dash inside an item is no bullet
+            "• Erstens. Mit Satz.\n• Zweitens - mit Strich.",
+            ["Erstens. Mit Satz.", "Zweitens - mit Strich."],
+        ),
+        (  # prose is split into sentences, as sentence_spans splits it
+            "Dr. Müller forscht. Er lehrt - oft.\n\n- Ein Punkt. - Noch einer.",
+            ["Dr. Müller forscht.", "Er lehrt - oft.", "Ein Punkt.", "Noch einer."],
+        ),
+    ],
+)
+def test_entry_splitter(text: str, expected: list[str]) -> None:
+    assert [text[a:b] for a, b in entry_spans(text)] == expected

@@ -37,6 +37,9 @@ def _corpus(root: Path, documents: int = 24) -> Path:
             sentences = [" ".join(rng.sample(WORDS, 5)) + f" im Jahr {rng.randint(1990, 2030)}."
                          for _ in range(rng.randint(3, 6))]
             paragraphs.append(" ".join(sentences))
+        if d % 6 == 0:  # back matter, which fusion's statistics leave out (both paths)
+            paragraphs += ["Über die Autoren", f"Dr. Erika Muster {d} forscht zu Brigade und "
+                           f"Munition im Jahr {1990 + d} an einem Institut in Bonn."]
         (root / f"doc{d:02d}.txt").write_text(
             f"---\ntitle: Dokument {d}\nlanguage: de\n---\n\n" + "\n\n".join(paragraphs) + "\n",
             encoding="utf-8")
@@ -78,6 +81,7 @@ def test_candidates_are_rescored_exactly_like_a_search_of_everything(
     # few candidates per source: the graphs and BM25 have to find the best passages
     narrow = Retriever(graph_store.load(), TermedBag(), RetrievalSettings(candidates=8))
     assert exact.corpus.everything is not None and narrow.corpus.everything is None
+    assert sum(p.kind == "backmatter" for p in exact.index.passages) == 4
     for question in QUESTIONS:
         assert _ranked(narrow, question, k=3) == _ranked(exact, question, k=3), question
         a, b = exact.search(question), narrow.search(question)

@@ -167,6 +167,31 @@ def test_footnote_penalty_lowers_footnotes(tmp_path: Path) -> None:
     assert penalised.search(q, k=1).hits[0].passage.kind == "body"
 
 
+def test_back_matter_is_searched_penalised_and_not_counted_as_the_prose(tmp_path: Path) -> None:
+    entry = ("Smith, J. (2024) Burden sharing in the alliance. London: Press.", "backmatter")
+    index = make_index(tmp_path, [*TEXTS, entry])
+    q = "Smith burden sharing"
+    plain = Retriever(index, BagOfWords(),
+                      RetrievalSettings(backmatter_penalty=0.0, lexical_weight=0))
+    penalised = Retriever(index, BagOfWords(),
+                          RetrievalSettings(backmatter_penalty=0.5, lexical_weight=0))
+    assert plain.search(q, k=1).hits[0].passage.kind == "backmatter"
+    assert penalised.search(q, k=1).hits[0].passage.kind != "backmatter"
+    # BM25 finds its words and abstention knows its names, but they are not the prose's:
+    # coverage (the weight of BM25 against the latent terms) does not count them
+    retriever = Retriever(index, BagOfWords())
+    assert retriever.lexical.scores(q)[4] > 0
+    # and it shapes no statistic of fusion or BM25: the prose scores as it did without it
+    prose = Retriever(make_index(tmp_path / "prose"), BagOfWords())
+    for question in ("Rutte will drei Prozent", "Soldaten und Treibstoff für die Ukraine"):
+        assert {h.passage.passage_id: h.score for h in prose.search(question, k=4).hits} == {
+            h.passage.passage_id: h.score
+            for h in retriever.search(question, k=5).hits if h.passage.kind != "backmatter"}
+    assert retriever.missing_share("Was schreibt Smith?") == 0.0
+    assert retriever.search(q).evidence["coverage"] == 0.0
+    assert 0 < retriever.search("Rutte burden sharing").evidence["coverage"] < 0.5  # Rutte only
+
+
 def test_sentence_weight_uses_the_best_sentence(tmp_path: Path) -> None:
     """A passage whose one sentence matches exactly outranks one that matches diffusely."""
     texts = [
@@ -376,6 +401,48 @@ def test_real_out_of_scope_abstains_with_low_confidence_hits(
     result = real.search(question, k=3)
     assert result.no_answer
     assert all(h.low_confidence for h in result.hits)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "quote", "rank"), [
+    ("What are Hans-Joachim Spanger's research interests?", "Seine Themenschwerpunkte sind", 1),
+    ("In which journal did O'Sullivan publish her article on Women, Peace and Security as "
+     "deterrence?", "International Affairs, 100(2)", 1),
+    # names no one, and the notes never say "Autor": found by their heading
+    ("An welchem Institut arbeiten die Autoren der Studie?", "Politikwissenschaftler am PRIF", 2),
+])
+def test_real_back_matter_question_finds_the_back_matter(
+    real: Retriever, question: str, quote: str, rank: int
+) -> None:
+    result = real.search(question, k=5)
+    found = _rank(result, quote)
+    assert found is not None and found <= rank
+    assert result.hits[found - 1].passage.kind == "backmatter"
+    if rank == 1:
+        assert not result.no_answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "quote"), [
+    # the bibliography has "Nördlich von drei Prozent" and NATO's annual report: without
+    # the penalty its passage came first
+    ("What new spending benchmark did the secretary general name in January 2025?",
+     "it will be north of 3%"),
+    ("Wie viele Soldaten umfasst das neue Streitkräftemodell insgesamt?",
+     "insgesamt 800 000 Soldaten"),
+    # the bibliography's English titles made this question's words look known to the prose,
+    # and it abstained
+    ("What did the 2008 summit in Romania promise Ukraine?", "die Ukraine werde (wie auch"),
+])
+def test_real_prose_question_is_not_crowded_out_by_the_back_matter(
+    real: Retriever, question: str, quote: str
+) -> None:
+    assert any(p.kind == "backmatter" for p in real.index.passages)  # the builder indexed it
+    result = real.search(question, k=5)
+    assert result.hits[0].passage.kind != "backmatter"
+    assert (_rank(result, quote) or 99) <= 4
+    if "2008" in question:
+        assert not result.no_answer
 
 
 def test_language_shift_moves_other_languages_towards_the_corpus_language() -> None:

@@ -27,11 +27,11 @@ from functools import lru_cache
 
 from natoqa.answer.phrases import phrase
 from natoqa.index.store import IndexVersion
-from natoqa.models import Answer, Citation, DocumentMeta, Hit, Passage
+from natoqa.models import Answer, Citation, DocumentMeta, Hit, Passage, PassageKind
 from natoqa.retrieve.retriever import RetrievalResult
 from natoqa.text import analyzer
 from natoqa.text.characters import CLOSERS, SENTENCE_END, SUPERSCRIPT_DIGITS
-from natoqa.text.sentences import sentence_spans
+from natoqa.text.sentences import entry_spans, sentence_spans
 
 Language = str
 
@@ -134,21 +134,24 @@ def _sentences(rank: int, passage: Passage) -> list[_Sentence]:
     weight = _rank_weight(rank) * (1.0 if passage.kind == "body" else NOTE_WEIGHT)
     return [
         _Sentence(rank, i, a, b, text, eligible, weight)
-        for i, (a, b, text, eligible) in enumerate(_split(passage.text, passage.kind == "body"))
+        for i, (a, b, text, eligible) in enumerate(_split(passage.text, passage.kind))
     ]
 
 
 @lru_cache(maxsize=16_384)
-def _split(text: str, body: bool) -> tuple[tuple[int, int, str, bool], ...]:
+def _split(text: str, kind: PassageKind) -> tuple[tuple[int, int, str, bool], ...]:
     """``(start, end, sentence, eligible)`` for each sentence of a passage.
 
     Cached: splitting is the costly part of composing, and a passage's
     sentences never change (an edited passage has another text).
     """
     # a footnote with a web address cites literature: quotable as a source, not an answer
-    reference = not body and bool(_URL.search(text))
+    reference = kind == "footnote" and bool(_URL.search(text))
+    # the back matter is read by its entries, web address or not: a reader who asks which
+    # publication the study cites is answered by the bibliography's entry, quoted whole
+    backmatter = kind == "backmatter"
     out = []
-    for a, b in sentence_spans(text):
+    for a, b in entry_spans(text) if backmatter else sentence_spans(text):
         s = text[a:b]
         words = len(s.split())
         eligible = (
@@ -158,7 +161,7 @@ def _split(text: str, body: bool) -> tuple[tuple[int, int, str, bool], ...]:
             # a short line without closing punctuation is a heading, not a statement
             and (words >= 12 or bool(_ENDS_LIKE_SENTENCE.search(s)))
             # a sentence with a web address is a reference (footnotes), not a finding
-            and not _URL.search(s)
+            and (backmatter or not _URL.search(s))
         )
         out.append((a, b, s, eligible))
     return tuple(out)

@@ -43,6 +43,7 @@ def inspect_cmd(file: Path, show_text: bool) -> None:
             f"{p.ordinal:4d} {p.passage_id} {page:>5} {p.word_count:4d}w "
             f"{label:<12} {p.section or '-'}"
         )
-        preview = p.text if show_text else (p.text[:100] + ("…" if len(p.text) > 100 else ""))
+        flat = " ".join(p.text.split())  # a back-matter passage begins with its heading line
+        preview = p.text if show_text else (flat[:100] + ("…" if len(flat) > 100 else ""))
         click.echo(f"       {preview}")
 

@@ -144,7 +144,7 @@ class _Previous:
 
 
 def passage_settings(
-    min_words: int, max_words: int, overlap: int = 0, include_backmatter: bool = False
+    min_words: int, max_words: int, overlap: int = 0, include_backmatter: bool = True
 ) -> dict[str, Any]:
     """Everything that shapes passages; a change of it forces a full rebuild."""
     return {
@@ -201,7 +201,7 @@ def build_index(
     min_words: int = 60,
     max_words: int = 200,
     overlap: int = 0,
-    include_backmatter: bool = False,
+    include_backmatter: bool = True,
     keep_versions: int = 5,
     lock_timeout: float = 0.0,
     force: bool = False,

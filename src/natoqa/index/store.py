@@ -291,6 +291,12 @@ class VersionPassages(PassageRows):
         segment, local = self.locate(row)
         return str(segment.passages.kinds[local])
 
+    @cached_property
+    def kinds(self) -> npt.NDArray[np.str_]:
+        """Every row's kind ("body", "footnote", "backmatter"), without reading passages."""
+        return np.concatenate([s.passages.kinds[s.live] for s in self._segments]
+                              or [np.zeros(0, dtype=str)])
+
     def _row(self, i: int) -> Passage:
         segment, local = self.locate(i)
         return segment.passages[local]

@@ -41,7 +41,7 @@ from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedded, Embedder, Vectors
 from natoqa.index.segments import PassageTable
 from natoqa.models import Passage
-from natoqa.text.sentences import sentence_spans
+from natoqa.text.sentences import entry_spans
 
 VECTORS_FILE = "sentence_vectors.npy"
 ROWS_FILE = "sentence_rows.npy"
@@ -51,7 +51,7 @@ SPANS_FILE = "sentence_spans.npy"
 #: version of the rules that cut a passage into units (sentence splitting, joining
 #: fragments under MIN_WORDS, adjacent pairs): bump it whenever they change, so the
 #: next build re-embeds every unit instead of reusing vectors of other texts
-RULES = 1
+RULES = 2
 #: a "sentence" shorter than this (a heading, "Vgl.") is joined to its neighbour
 MIN_WORDS = 4
 EMBED_CHUNK = 128
@@ -112,9 +112,10 @@ def stored_ids(ids: npt.NDArray[np.int32]) -> npt.NDArray[np.signedinteger[Any]]
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
-    """The passage's sentences, with fragments under MIN_WORDS words joined to a neighbour."""
+    """The passage's sentences (a list's items whole: a reference list's entries), with
+    fragments under MIN_WORDS words joined to a neighbour."""
     merged: list[list[int]] = []
-    for a, b in sentence_spans(text):
+    for a, b in entry_spans(text):
         if merged and len(text[merged[-1][0] : merged[-1][1]].split()) < MIN_WORDS:
             merged[-1][1] = b  # the previous one was a fragment: extend it
         elif merged and len(text[a:b].split()) < MIN_WORDS:

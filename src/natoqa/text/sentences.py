@@ -110,3 +110,52 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             spans.append((start + lead, start + lead + len(stripped)))
         start = cut
     return spans
+
+
+#: a paragraph that opens with one of these and a space is a list (cleaning's bullets)
+_BULLET = re.compile("[ \t]*([-*•\u2013]) ")
+
+
+def entry_spans(text: str) -> list[tuple[int, int]]:
+    """Like :func:`sentence_spans`, but the items of a list are kept whole.
+
+    An entry of a reference list has full stops that end no sentence ("Deni, J.R.
+    (2024) The New NATO Force Model: Ready for Launch? Rom: NATO Defense College."),
+    and cleaning joins a list's items into one line ("- Deni, J.R. (2024) … - Grgić,
+    G. …"). A paragraph that opens with a bullet is read as such a list; other
+    paragraphs are split into sentences.
+    """
+    spans: list[tuple[int, int]] = []
+    bounds = [(m.start(), m.end()) for m in _PARAGRAPH.finditer(text)]
+    start = 0
+    for end, following in [*bounds, (len(text), len(text))]:
+        para = text[start:end]
+        bullet = _BULLET.match(para)
+        pieces = sentence_spans(para) if bullet is None else _items(para, bullet.group(1))
+        spans += [(start + a, start + b) for a, b in pieces]
+        start = following
+    return spans
+
+
+def _items(para: str, bullet: str) -> list[tuple[int, int]]:
+    """A list's items, without their bullets: each line, and in a line the pieces
+    between the bullet and the end of an entry (a full stop, a closing quote or
+    bracket) before the next bullet."""
+    opening = re.compile(f"[ \\t]*{re.escape(bullet)} ")
+    between = re.compile(f"(?<=[{SENTENCE_END}{CLOSERS}]) {re.escape(bullet)} (?=\\S)")
+    cuts: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", para):
+        a = line.start()
+        if (opened := opening.match(para, a)) is not None:
+            a = opened.end()
+        for after in between.finditer(para, a, line.end()):
+            cuts.append((a, after.start()))
+            a = after.end()
+        cuts.append((a, line.end()))
+    out = []
+    for a, b in cuts:
+        piece = para[a:b]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            out.append((a + lead, a + len(piece.rstrip())))
+    return out
