@@ -94,6 +94,8 @@ class _Part:
             self.unit_rows = np.zeros(0, dtype=np.int32)
         self.bounds = np.stack([np.searchsorted(self.unit_rows, np.arange(n), side=side)
                                 for side in ("left", "right")]).astype(np.int64)
+        #: whether answers can quote the segment's units (their spans fit its passages)
+        self.quotable = True
         self.spans = self._spans(segment, version)
         self.stored_terms = sentence_units.load_terms(extras, len(self.unit_rows))
         self.terms = self.stored_terms if with_terms else None
@@ -126,8 +128,6 @@ class _Part:
             log.warning("index %s: answers quote without its sentence units: %s", version, exc)
             self.quotable = False
             return none
-
-    quotable = True
 
     def gather(self, local: Rows, rows: Rows, *, whole: bool) -> Block:
         """The segment's rows ``local`` (the version's ``rows``) with their units; ``whole``:
