@@ -10,8 +10,10 @@ good version, and the next change gets another try.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, watch
@@ -50,21 +52,49 @@ def watch_corpus(
     """Build once, then again after every quiet period following changes, until ``stop``
     is set or Ctrl-C. Returns the number of builds that failed."""
     check_corpus(corpus_dir)
+    stop = stop or threading.Event()
     failures = 0
-    failures += not _attempt(rebuild, "initial build")
-    log.info("watching %s for changes (Ctrl-C to stop)", corpus_dir)
-    for changes in watch(
-        corpus_dir,
-        watch_filter=CorpusFilter(corpus_dir),
-        step=quiet_ms,
-        debounce=max(max_wait_ms, quiet_ms),
-        stop_event=stop,
-        raise_interrupt=False,
-    ):
-        names = sorted({Path(p).name for _, p in changes})
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        failures += not _attempt(rebuild, f"{len(changes)} change(s): {shown}")
+    with _stop_on_ctrl_c(stop):
+        failures += not _attempt(rebuild, "initial build")
+        log.info("watching %s for changes (Ctrl-C to stop)", corpus_dir)
+        for changes in watch(
+            corpus_dir,
+            watch_filter=CorpusFilter(corpus_dir),
+            step=quiet_ms,
+            debounce=max(max_wait_ms, quiet_ms),
+            stop_event=stop,
+            raise_interrupt=False,
+        ):
+            names = sorted({Path(p).name for _, p in changes})
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                            else "")
+            failures += not _attempt(rebuild, f"{len(changes)} change(s): {shown}")
+            if stop.is_set():
+                break
     return failures
+
+
+@contextmanager
+def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``stop``: the watcher ends at its next step, and a running build
+    finishes (its version complete) instead of being cut; a second Ctrl-C interrupts
+    at once. Without it, an interrupt that met the watcher between two of its steps
+    sometimes left the process hanging at exit (tests/index/test_watch.py, in CI)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; the caller sets ``stop``
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("stopping after the current step (Ctrl-C again to interrupt)")
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _attempt(rebuild: Callable[[], object], why: str) -> bool:
