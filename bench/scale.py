@@ -13,7 +13,9 @@ XQuAD's German paragraphs, generated German text), builds its index, and measure
   terms' scoring, which the retriever times with the model's encoding), and what loading
   costs here (``IndexStore.load``, ``Retriever(...)``);
 - **dev-set quality** through natoqa.evaluate.evaluation: recall@5 of the answerable
-  questions of eval/devset.jsonl + followups.jsonl, and the abstention shares;
+  questions of eval/devset.jsonl + followups.jsonl, and the abstention shares; with
+  ``--xquad`` also XQuAD's questions (their gold paragraphs are in every corpus, and the
+  generated distractors hold none of their answer sentences);
 - **ANN recall@50** against exact search (:func:`ann_recall`): 1.0 by definition while
   retrieval is exact, computed for real once an approximate search exists;
 - **the service**: a real ``natoqa serve`` (bench/serving.py), the time from spawning it
@@ -395,6 +397,25 @@ def edit_document(corpus: Path) -> tuple[Path, str]:
     return path, old
 
 
+def xquad_quality(retriever: Any, out: Path) -> dict[str, Any]:
+    """XQuAD's questions against a corpus holding its paragraphs (every corpus here does):
+    R@1/R@5 per language and the share that abstains (all are answerable; the generated
+    distractors hold none of the answer sentences)."""
+    from natoqa.evaluate import evaluation
+
+    path = out / "xquad-questions.jsonl"
+    if not path.is_file():
+        path.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n"
+                                for q in scale_corpus.xquad_questions()), encoding="utf-8")
+    print("  XQuAD …", flush=True)
+    report = evaluation.summarise(
+        evaluation.run(retriever, evaluation.load_questions([path]), k=10))
+    return {**{f"recall_at_{k}_{lang}": report.groups[lang].recall[k]
+               for lang in ("de", "en") for k in (1, 5)},
+            "answerable_abstained": report.answerable_abstained,
+            "questions": report.answerable}
+
+
 def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
                  questions: list[str]) -> dict[str, Any]:
     from natoqa.config import load_settings
@@ -468,6 +489,8 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
                         "answerable_abstained": report.answerable_abstained,
                         "out_of_scope_abstained": report.out_of_scope_abstained,
                         "answerable": report.answerable, "out_of_scope": report.out_of_scope}
+    if args.xquad:
+        result["xquad"] = xquad_quality(retriever, out)
     del retriever, version
     if args.skip_service:
         return result
@@ -632,6 +655,9 @@ COLUMNS = (
     ("dev R@5", lambda r: f"{r['devset']['recall_at_5']:.3f}"),
     ("abstained ans./oos", lambda r: f"{r['devset']['answerable_abstained']:.2f} / "
                                      f"{r['devset']['out_of_scope_abstained']:.2f}"),
+    ("XQuAD R@5 de / en, abstained", lambda r: (
+        f"{r['xquad']['recall_at_5_de']:.3f} / {r['xquad']['recall_at_5_en']:.3f}, "
+        f"{r['xquad']['answerable_abstained']:.3f}")),
 )
 
 
@@ -668,6 +694,9 @@ def main() -> None:
     parser.add_argument("--seed-index", type=Path,
                         help="With --synthetic-vectors: a real index whose vectors are reused "
                              "and perturbed (default: the largest real index in --out).")
+    parser.add_argument("--xquad", action="store_true",
+                        help="Also run XQuAD's questions (2,368 with a gold sentence; minutes "
+                        "per size) and report R@1/R@5 and abstention.")
     parser.add_argument("--skip-service", action="store_true",
                         help="Build and measure in-process only: no server, rebuild or switch.")
     parser.add_argument("--switches", type=int, default=SWITCHES,

@@ -8,7 +8,10 @@ Writes, under ``--out``:
 * with ``--with-natoqa``, the bundled NATO corpus beside them as distractors
   (``corpus/natoqa/``), so the development set can be run against it too;
 * ``questions.jsonl``: XQuAD's 1,190 questions in German and in English, in the
-  development-set format (``gold_docs`` names the paragraph's document).
+  development-set format (``gold_docs`` names the paragraph's document);
+* ``questions-tune.jsonl`` and ``questions-held.jsonl``: the same questions split by
+  Wikipedia article (a hash of its title), so that what is fitted on one half (the
+  abstention calibration: docs/RETRIEVAL.md) is reported on the other.
 
 With ``--holdout-every N`` every N-th paragraph is left out of the corpus and
 its questions become out-of-scope: near-miss questions (same Wikipedia article,
@@ -24,6 +27,7 @@ Nothing of XQuAD is copied into the repository; the output goes where you say.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -65,7 +69,10 @@ def assemble(source: Path, out: Path, *, with_natoqa: bool, holdout_every: int) 
         shutil.copytree(ROOT / "corpus", corpus / "natoqa")
 
     counts = {"paragraphs": len(doc_of), "held_out": len(held_out), "answerable": 0, "oos": 0}
-    with (out / "questions.jsonl").open("w", encoding="utf-8") as fh:
+    title = {para["id"]: para.get("title", "") for para in paragraphs}
+    with (out / "questions.jsonl").open("w", encoding="utf-8") as fh, \
+            (out / "questions-tune.jsonl").open("w", encoding="utf-8") as tune, \
+            (out / "questions-held.jsonl").open("w", encoding="utf-8") as held:
         for q in queries:
             golds = [doc_of[g] for g in q["gold_ids"] if g in doc_of]
             record: dict[str, object] = {
@@ -79,8 +86,15 @@ def assemble(source: Path, out: Path, *, with_natoqa: bool, holdout_every: int) 
                 counts["oos"] += 1
             else:
                 counts["answerable"] += 1
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            fh.write(line)
+            (held if _held(title.get(q["gold_ids"][0], "")) else tune).write(line)
     return counts
+
+
+def _held(article: str) -> bool:
+    """Whether an article's questions are in the held-out half (stable across runs)."""
+    return int(hashlib.sha1(article.encode()).hexdigest(), 16) % 2 == 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,9 @@ def test_sizes_about_right_and_gold_kept(tmp_path: Path, size: int) -> None:
 
 def test_generated_text_has_no_gold_quote_and_paragraphs_fit_one_passage() -> None:
     docs, _ = scale_corpus.plan(900, seed=1)
-    quotes = [" ".join(q.split()) for q in scale_corpus.gold_quotes()]
+    answers = scale_corpus.xquad_answer_sentences()
+    assert len(answers) > 500  # XQuAD's answer sentences: no distractor holds one either
+    quotes = [" ".join(q.split()) for q in [*scale_corpus.gold_quotes(), *answers]]
     generated = [d for d in docs if d.name.startswith(scale_corpus.GENERATED_DIR)]
     assert generated
     low, high = scale_corpus.PARAGRAPH_WORDS
@@ -62,6 +64,14 @@ def test_generated_text_has_no_gold_quote_and_paragraphs_fit_one_passage() -> No
         for para in doc.paragraphs:
             assert low <= len(para.split()) <= high
             assert not any(q in para for q in quotes)
+
+
+def test_xquad_questions_have_their_answer_sentences_as_gold() -> None:
+    questions = scale_corpus.xquad_questions()
+    assert len(questions) > 2300 and {q["lang"] for q in questions} == {"de", "en"}
+    paragraphs = " ".join(p for ps in scale_corpus.xquad_articles().values() for p in ps)
+    for question in questions[::50]:
+        assert question["gold"] and all(g in paragraphs for g in question["gold"])
 
 
 def test_sidecars_are_valid_metadata(tmp_path: Path) -> None:

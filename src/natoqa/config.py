@@ -68,7 +68,7 @@ class RetrievalSettings(BaseModel):
         "difference of the model's mean query vectors of the two languages (0 = off).",
     )
     abstain_threshold: float = Field(
-        default=0.46, ge=0, le=1,
+        default=0.20, ge=0, le=1,
         description="Answer 'nothing relevant' below this calibrated probability that the "
         "sources answer the question (higher: abstain more often).",
     )

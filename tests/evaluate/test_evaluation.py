@@ -143,7 +143,7 @@ class _Scripted:
     def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> _Result:
         self.calls.append((question, tuple(history), k))
         passages, no_answer, conf = self.answers[question]
-        return _Result([_Hit(p) for p in passages], no_answer, conf, {"fused_top": conf})
+        return _Result([_Hit(p) for p in passages], no_answer, conf, {"dense_top": conf})
 
 
 def test_run_ranks_and_summary_per_group() -> None:
@@ -195,24 +195,26 @@ def test_abstention_curve_counts_both_sides() -> None:
 
 
 def test_fit_calibration_learns_which_way_evidence_points() -> None:
-    outs = [_outcome(f"a{i}", False, 0.0, fused_top=3.0 + 0.1 * i, missing=0.1) for i in range(20)]
-    outs += [_outcome(f"o{i}", True, 0.0, fused_top=1.5 + 0.1 * i, missing=0.8) for i in range(6)]
-    cal = fit_calibration(outs, ["fused_top", "missing"])
+    outs = [_outcome(f"a{i}", False, 0.0, dense_top=3.0 + 0.1 * i, missing_hits=0.1)
+            for i in range(20)]
+    outs += [_outcome(f"o{i}", True, 0.0, dense_top=1.5 + 0.1 * i, missing_hits=0.8)
+             for i in range(6)]
+    cal = fit_calibration(outs, ["dense_top", "missing_hits"])
     assert cal.weights[0] > 0 > cal.weights[1]
-    assert cal.probability({"fused_top": 3.5, "missing": 0.0}) > 0.9
-    assert cal.probability({"fused_top": 1.6, "missing": 0.9}) < 0.1
+    assert cal.probability({"dense_top": 3.5, "missing_hits": 0.0}) > 0.9
+    assert cal.probability({"dense_top": 1.6, "missing_hits": 0.9}) < 0.1
     point = operating_point(recalibrated(outs, cal), max_false_abstain=0.05)
     assert point.answerable_abstained <= 0.05 and point.out_of_scope_abstained == 1.0
-    cv = cross_validated(outs, folds=4, features=["fused_top", "missing"])
+    cv = cross_validated(outs, folds=4, features=["dense_top", "missing_hits"])
     assert [o.question.id for o in cv] == [o.question.id for o in outs]
     assert all(0.0 <= o.confidence <= 1.0 for o in cv)
 
 
 def test_calibration_needs_both_kinds_and_recorded_evidence() -> None:
     with pytest.raises(QuestionSetError, match="answerable and out-of-scope"):
-        fit_calibration([_outcome("a", False, 0.5, fused_top=1.0)], ["fused_top"])
+        fit_calibration([_outcome("a", False, 0.5, dense_top=1.0)], ["dense_top"])
     with pytest.raises(QuestionSetError, match="no evidence recorded"):
-        fit_calibration([_outcome("a", False, 0.5), _outcome("b", True, 0.1)], ["fused_top"])
+        fit_calibration([_outcome("a", False, 0.5), _outcome("b", True, 0.1)], ["dense_top"])
 
 
 # -- the development set in the repository --------------------------------------
@@ -280,6 +282,28 @@ def test_eval_without_index_says_how_to_build_one(tmp_path: Path) -> None:
 def test_eval_usage_errors(tmp_path: Path) -> None:
     assert _natoqa("eval").returncode == 2
     assert _natoqa("eval", str(DEVSET), "--save", str(tmp_path / "c.json")).returncode == 2
+    for weight, message in [(f"{DEVSET}=3", "needs --calibrate"),
+                            (f"{FOLLOWUPS}=3", "not one of the question files"),
+                            (f"{DEVSET}=many", "positive number"), (f"{DEVSET}=-1", "positive")]:
+        extra = [] if message == "needs --calibrate" else ["--calibrate"]
+        proc = _natoqa("eval", str(DEVSET), *extra, "--weight", weight)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_weights_count_outcomes_as_often_as_repeating_them() -> None:
+    outs = [_outcome(f"a{i}", False, 0.0, dense_top=3.0 + 0.1 * i, missing_hits=0.1 * (i % 3))
+            for i in range(12)]
+    outs += [_outcome(f"o{i}", True, 0.0, dense_top=2.0 + 0.3 * i, missing_hits=0.5)
+             for i in range(5)]
+    features = ["dense_top", "missing_hits"]
+    weighted = fit_calibration(outs, features, weights=[3.0] * 4 + [1.0] * 13)
+    repeated = fit_calibration(outs[:4] * 3 + outs[4:], features)
+    assert weighted.weights == pytest.approx(repeated.weights, abs=1e-5)
+    assert weighted.mean == pytest.approx(repeated.mean, abs=1e-5)
+    assert weighted != fit_calibration(outs, features)
+    with pytest.raises(ValueError, match="one non-negative number per outcome"):
+        fit_calibration(outs, features, weights=[1.0])
 
 
 @pytest.mark.slow

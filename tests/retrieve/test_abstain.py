@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,12 +18,22 @@ from natoqa.retrieve.abstain import FEATURES, Calibration, question_set_hash
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_bundled_calibration_uses_every_feature_and_says_what_it_was_fitted_on() -> None:
+def test_the_bundled_calibration_uses_every_feature_and_says_what_it_was_fitted_on(
+    tmp_path: Path,
+) -> None:
     cal = abstain.bundled()
     assert cal.features == FEATURES
     fitted = cal.fitted
-    assert fitted.questions == ("eval/devset.jsonl", "eval/followups.jsonl")
-    assert fitted.questions_sha256 == question_set_hash(ROOT / q for q in fitted.questions)
+    assert fitted.questions == ("eval/devset.jsonl", "eval/followups.jsonl",
+                                "XQ/questions-tune.jsonl")
+    # XQ is made as its note says: the recorded hash is of exactly those questions
+    assemble = subprocess.run(
+        [sys.executable, str(ROOT / "eval" / "assemble_xquad.py"), "--out", str(tmp_path),
+         "--with-natoqa", "--holdout-every", "6"], capture_output=True, text=True, check=False)
+    assert assemble.returncode == 0, assemble.stderr
+    assert "assemble_xquad.py --out XQ --with-natoqa --holdout-every 6" in fitted.note
+    files = [ROOT / q for q in fitted.questions[:2]] + [tmp_path / "questions-tune.jsonl"]
+    assert fitted.questions_sha256 == question_set_hash(files)
     assert "--calibrate" in fitted.command and fitted.date
     assert abstain.load(None) is cal
 

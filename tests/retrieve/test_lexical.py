@@ -135,11 +135,12 @@ def test_a_percent_sign_is_read_as_the_word() -> None:
 
 
 def test_place_names_are_capitalised_er_words_before_a_noun_inside_the_sentence() -> None:
-    assert place_names("Wie viele Mitglieder hatte der Warschauer Pakt?") == ["Warschauer"]
+    assert place_names("Wie viele Mitglieder hatte der Warschauer Pakt?") == ["Warschauer Pakt"]
     assert place_names("Was beschloss die Shanghaier Organisation für Zusammenarbeit?") == [
-        "Shanghaier"]
-    # a noun in -er before a name is matched too; the corpus knows such nouns
-    assert place_names("Was sagte der Minister Pistorius?") == ["Minister"]
+        "Shanghaier Organisation"]
+    # a noun in -er before a name is matched too (abstention reads it as a noun when the
+    # passages also write it alone: natoqa.retrieve.names)
+    assert place_names("Was sagte der Minister Pistorius?") == ["Minister Pistorius"]
     # adjectives stay lower case, the first word of a sentence is capitalised anyway
     assert place_names("Wer ist der neue Generalsekretär?") == []
     assert place_names("Berliner Politiker sagen was?") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from dataclasses import asdict, replace
@@ -29,6 +30,10 @@ CURVE = tuple(round(0.05 * i, 2) for i in range(1, 20))
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path),
               help="With --calibrate: write it, with what it was fitted on, in the format of "
               "natoqa/data/abstention.json (for NATOQA_RETRIEVAL_CALIBRATION).")
+@click.option("--weight", "weights", multiple=True, metavar="FILE=N",
+              help="With --calibrate: count the questions of FILE (one of QUESTIONS) N times "
+              "in the fit (default 1), e.g. to let a small question set count beside a large "
+              "one. Repeatable.")
 @click.option("--misses", is_flag=True,
               help="List the questions retrieval got wrong.")
 @click.pass_context
@@ -41,6 +46,7 @@ def eval_command(
     curve: bool,
     calibrate: bool,
     save: Path | None,
+    weights: tuple[str, ...],
     misses: bool,
 ) -> None:
     """Measure retrieval: recall@1/5/10, MRR@10, abstention and latency per language.
@@ -71,8 +77,9 @@ def eval_command(
     from natoqa.retrieve import abstain
     from natoqa.retrieve.retriever import Retriever
 
-    if save and not calibrate:
-        raise click.UsageError("--save needs --calibrate")
+    if (save or weights) and not calibrate:
+        raise click.UsageError(f"{'--save' if save else '--weight'} needs --calibrate")
+    weight_of = _file_weights(weights, questions)
     settings: Settings = ctx.obj
     qs = load_questions(questions)  # bad input fails before the model is loaded
     store = IndexStore(index or settings.index_dir)
@@ -103,7 +110,9 @@ def eval_command(
         out["curve"] = [asdict(p) for p in points]
         text += ["", "abstention trade-off (abstain below threshold):", format_curve(points)]
     if calibrate:
-        fitted = fit_calibration(outcomes)
+        per_file = {q.id: weight_of.get(path, 1.0)
+                    for path in questions for q in load_questions([path])}
+        fitted = fit_calibration(outcomes, weights=[per_file[o.question.id] for o in outcomes])
         point = operating_point(recalibrated(outcomes, fitted))
         calibration = replace(fitted, fitted=abstain.Provenance(
             date=datetime.now(UTC).date().isoformat(),
@@ -147,3 +156,21 @@ def eval_command(
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         click.echo("\n".join(text))
+
+
+def _file_weights(weights: tuple[str, ...], questions: tuple[Path, ...]) -> dict[Path, float]:
+    """``--weight FILE=N`` options as {question file: N}; a usage error names a bad one."""
+    out: dict[Path, float] = {}
+    for option in weights:
+        name, _, number = option.rpartition("=")
+        path = Path(name)
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.nan
+        if not name or not math.isfinite(value) or value <= 0:
+            raise click.UsageError(f"--weight {option!r}: expected FILE=N with N a positive number")
+        if path not in questions:
+            raise click.UsageError(f"--weight {option!r}: {name} is not one of the question files")
+        out[path] = value
+    return out

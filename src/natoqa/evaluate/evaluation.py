@@ -329,14 +329,17 @@ def format_curve(points: Sequence[CurvePoint]) -> str:
 
 
 def fit_calibration(
-    outcomes: Sequence[Outcome], features: Sequence[str] | None = None, *, l2: float = 1.0
+    outcomes: Sequence[Outcome], features: Sequence[str] | None = None, *, l2: float = 1.0,
+    weights: Sequence[float] | None = None,
 ) -> Calibration:
     """Fit P(answerable | evidence) by L2-regularised logistic regression (its provenance
     is left to the caller, who knows the command and the questions).
 
     Answerable and out-of-scope questions are weighted to count equally (the
-    latter are few); features are standardised, so ``l2`` treats them alike.
-    Plain Newton steps: a handful of features needs no library.
+    latter are few), each outcome times its ``weights`` entry (default 1: a small
+    question set can be made to count beside a large one); features are
+    standardised, so ``l2`` treats them alike. Plain Newton steps: a handful of
+    features needs no library.
     """
     from natoqa.retrieve.abstain import FEATURES, Calibration
 
@@ -345,10 +348,15 @@ def fit_calibration(
     x, y = _design(outcomes, names)
     if y.min() == y.max():
         raise QuestionSetError("calibration needs answerable and out-of-scope questions")
-    mean, scale = x.mean(axis=0), x.std(axis=0)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != y.shape or (w < 0).any():
+        raise ValueError("weights: one non-negative number per outcome")
+    positive = float((w * y).sum() / w.sum())
+    mean = np.average(x, axis=0, weights=w)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))
     scale[scale < 1e-9] = 1.0
     xs = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    sample_w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    sample_w = w * np.where(y == 1, 0.5 / positive, 0.5 / (1 - positive))
     penalty = np.full(xs.shape[1], l2)
     penalty[-1] = 0.0  # the bias is not shrunk
     beta = np.zeros(xs.shape[1])

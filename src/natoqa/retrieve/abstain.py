@@ -20,10 +20,13 @@ from typing import Any
 
 from natoqa.errors import ConfigError
 
-#: the evidence features the retriever computes; a calibration uses these (or some)
+#: the evidence features the retriever computes; a calibration uses these (or some).
+#: Each compares the question with what retrieval found, never with the whole index, so
+#: it means the same at 100 and at 100,000 passages (docs/RETRIEVAL.md, "Abstention at
+#: scale"): fused z-scores, their margin and the index's vocabulary did not.
 FEATURES = (
-    "unit_top", "dense_top", "fused_top", "margin", "coverage", "missing", "english", "foreign",
-    "terms_top", "top_coverage",
+    "unit_top", "dense_top", "english", "terms_top", "top_coverage",
+    "missing_hits", "foreign_hits", "dense_margin", "dense_gap",
 )
 #: the version of the file format; another one is refused
 FORMAT = 1

@@ -30,9 +30,9 @@ of it; the two dense rankings are blended (``history_weight``), so a pronoun
 finds what the earlier turn was about while a question that names its own
 topic still wins on its own words.
 
-Abstention: a logistic model over evidence features (best scores, margin,
-coverage, key terms the corpus never mentions) gives the probability that the
-question is answerable (:mod:`natoqa.retrieve.abstain`); below
+Abstention: a logistic model over evidence features (best scores, the dense margin
+over the next passages, key terms the best passages never mention) gives the
+probability that the question is answerable (:mod:`natoqa.retrieve.abstain`); below
 ``abstain_threshold`` the result is ``no_answer`` and its hits are marked
 low-confidence. The weights are fitted on the development set by
 ``natoqa eval --calibrate`` and shipped as data.
@@ -41,7 +41,6 @@ low-confidence. The weights are fitted on the development set by
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,13 +53,14 @@ from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedder, Vectors
 from natoqa.index import artifacts
 from natoqa.index.store import IndexVersion
-from natoqa.models import Hit
+from natoqa.models import DocumentMeta, Hit
 from natoqa.retrieve import abstain
 from natoqa.retrieve.abstain import Calibration
 from natoqa.retrieve.candidates import Block, Corpus, stats
 from natoqa.retrieve.lexical import LexicalIndex
-from natoqa.text.acronyms import equivalents, to_known
-from natoqa.text.analyzer import STOPWORDS, identifiers, numbered, place_names, spell_out
+from natoqa.retrieve.names import Names
+from natoqa.text.acronyms import to_known
+from natoqa.text.analyzer import identifiers, numbered, spell_out
 from natoqa.text.language import detect_language
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,9 @@ def _z(scores: Scores, mean: float, std: float) -> Scores:
     return (scores - mean) / std if std > 1e-9 else np.zeros_like(scores)
 
 
-# Words that name something: acronyms, numbers (years), capitalised words inside the sentence.
-_KEY_TERM = re.compile(r"\b(?:[A-ZÄÖÜ]{2,}\w*|\d{3,}|(?<=\w )[A-ZÄÖÜ][\w-]+)")
+#: how many of the best passages abstention's evidence looks at (names, dense margin),
+#: whatever number of hits the caller asked for
+EVIDENCE_DEPTH = 5
 
 
 class Retriever:
@@ -126,7 +127,6 @@ class Retriever:
         # a question may name what the corpus says about its documents ("AFP", the authors)
         bibliography = _bibliography(index)
         self._identifiers: set[str] = identifiers(bibliography) | artifacts.passage_names(index)
-        self._bibliography_terms = frozenset(self.lexical.query_terms(bibliography))
         #: acronyms the corpus writes with numbers ("AP 4"): a series, each number a name
         self._series = {parts[0] for name in self._identifiers if (parts := numbered(name))}
         self.corpus_language = artifacts.version_language(index)
@@ -145,40 +145,14 @@ class Retriever:
                                       sparse.densify(ids, weights), 0.0)
         return signals.terms if signals.terms is not None else np.zeros(len(block), np.float32)
 
-    def missing_share(self, text: str) -> float:
-        """Share of the question's key terms (names, acronyms, numbers) that neither the
-        passages nor the documents' metadata have."""
-        terms = [t for t in _KEY_TERM.findall(text) if t.lower() not in STOPWORDS]
-        if not terms:
-            return 0.0
-        return sum(not self._knows(t) for t in terms) / len(terms)
-
-    def foreign(self, text: str, language: str | None = None) -> float:
-        """1 when the question names something the index (passages and metadata) never
-        contains: an acronym or number, or in German a name made from a place.
-
-        Unlike other capitalised words these are names whatever the language's
-        spelling of nouns, so an English question about "the CSTO" or "1999" is
-        caught as surely as a German one; German adds "der Warschauer Pakt".
-        """
-        if any(self._names_unknown(name) for name in identifiers(text)):
-            return 1.0
-        if (language or detect_language(text)) != "de":
-            return 0.0
-        return float(not all(self._knows(name) for name in place_names(text)))
-
-    def _knows(self, word: str) -> bool:
-        known, named = self.lexical.known_terms, self._bibliography_terms
-        return any(q in known or q in named
-                   for form in equivalents(word) for q in self.lexical.query_terms(form))
-
-    def _names_unknown(self, name: str) -> bool:
-        if not self._identifiers.isdisjoint(equivalents(name)):  # "UN" where the corpus has "VN"
-            return False
-        # "AP 4" is a name when the corpus numbers AP ("AP 1", "AP 2"); in "the NATO 32"
-        # the number counts NATO's members, so only "NATO" has to be known.
-        parts = numbered(name)
-        return parts is None or parts[0] not in self._identifiers or parts[0] in self._series
+    def names(self, rows: Sequence[int]) -> Names:
+        """What the passages at ``rows`` and their documents' metadata name: abstention
+        looks the question's names up there (:mod:`natoqa.retrieve.names`)."""
+        passages = [self.index.passages[row] for row in rows]
+        documents = {p.doc_id: self.index.documents.get(p.doc_id) for p in passages}
+        text = "\n".join([*(p.text for p in passages),
+                          *(_metadata(d.meta) for d in documents.values() if d is not None)])
+        return Names(text, self.lexical.query_terms, self._series)
 
     def context(self, history: Sequence[str]) -> str:
         turns = self.settings.history_turns
@@ -259,23 +233,26 @@ class Retriever:
 
         m = len(block)
         k = max(1, min(k, m))
-        top = np.argpartition(-fused, k - 1)[:k] if k < m else np.arange(m)
-        top = top[np.argsort(-fused[top], kind="stable")]
-        order2 = np.partition(-fused, 1)[:2] if m > 1 else np.array([-fused[0], -fused[0]])
+        depth = max(k, min(EVIDENCE_DEPTH, m))
+        ranked = np.argpartition(-fused, depth - 1)[:depth] if depth < m else np.arange(m)
+        ranked = ranked[np.argsort(-fused[ranked], kind="stable")]
+        top = ranked[:k]
         best_unit = max(float(f.units.max()) if len(f.units) else float((block.passage @ q).max())
                         for f, q in zip(found, qvecs, strict=True))
         top_row = int(block.rows[top[0]])
+        best = [int(block.rows[r]) for r in ranked[:EVIDENCE_DEPTH]]
+        names = self.names(best)
+        others = dense[ranked[1:EVIDENCE_DEPTH]]
         evidence = {
             "unit_top": best_unit,
             "dense_top": float(dense[top[0]]),
-            "fused_top": float(fused[top[0]]),
-            "margin": float(-order2[0] + order2[1]) if m > 1 else 0.0,
-            "coverage": float(coverage),
-            "missing": self.missing_share(question),
             "english": float(language == "en"),
-            "foreign": self.foreign(question, language),
             "top_coverage": self.lexical.row_coverage(question,
                                                       self.index.passages[top_row].text),
+            "missing_hits": names.missing_share(question),
+            "foreign_hits": names.foreign(question, language),
+            "dense_margin": float(dense[top[0]] - others.max()) if len(others) else 0.0,
+            "dense_gap": float(dense[top[0]] - others.mean()) if len(others) else 0.0,
         }
         if use_terms:  # without them (an older index, another model) the feature is left out
             terms0 = found[0].terms
@@ -315,12 +292,14 @@ class Retriever:
                      zip(spans.tolist(), cosines[inside].tolist(), strict=True))
 
 
+def _metadata(meta: DocumentMeta) -> str:
+    """A document's title, authors, publisher and series, as one line."""
+    return " ".join((meta.title, *meta.authors, meta.publisher or "", meta.series or ""))
+
+
 def _bibliography(index: IndexVersion) -> str:
     """The documents' titles, authors, publishers and series, as one text."""
-    return "\n".join(
-        " ".join((m.title, *m.authors, m.publisher or "", m.series or ""))
-        for m in (record.meta for record in index.documents.values())
-    )
+    return "\n".join(_metadata(record.meta) for record in index.documents.values())
 
 
 def language_shifts(

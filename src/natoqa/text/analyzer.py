@@ -50,7 +50,7 @@ _IDENTIFIER = re.compile(r"\b[A-ZÄÖÜ]{2,}\d*(?![A-ZÄÖÜ])|(?<![\w,.])\d{3,}
 # German writes adjectives in lower case, except those made from a place name, which end
 # in -er and stay capitalised before their noun: "Warschauer Pakt", "Münchner
 # Sicherheitskonferenz". Mid-sentence, such a pair is a name.
-_PLACE_NAME = re.compile(r"(?<=[\w,] )[A-ZÄÖÜ][a-zäöüß]+er(?= [A-ZÄÖÜ]\w)")
+_PLACE_NAME = re.compile(r"(?<=[\w,] )[A-ZÄÖÜ][a-zäöüß]+er [A-ZÄÖÜ][\w-]+")
 
 
 def tokens(text: str) -> list[str]:
@@ -101,7 +101,8 @@ def numbered(identifier: str) -> tuple[str, str] | None:
 
 
 def place_names(text: str) -> list[str]:
-    """The German place-derived names of ``text`` ("Warschauer" in "der Warschauer Pakt").
+    """The German place-derived names of ``text``, the place with its noun ("Warschauer
+    Pakt" in "der Warschauer Pakt").
 
     Only for German text: English capitalises every name, and its names of places
     ("Warsaw") differ from the German corpus's, so an English question's would be
