@@ -151,9 +151,11 @@ def measure(size: int, args: argparse.Namespace, rng: np.random.Generator) -> di
     exact = np.argsort(-scores, axis=1)[:, :K]
     out: dict[str, Any] = {"rows": size, "dim": DIM, "queries": args.queries,
                            "m": args.m, "ef_construction": args.ef_construction}
-    if args.faiss:
+    if args.faiss or args.faiss_only:
         out["faiss"] = faiss_recall(vectors, queries, exact, args)
         print(f"{size:>7} rows: FAISS {out['faiss']}", flush=True)
+        if args.faiss_only:
+            return out
     with start_cluster({**SETTINGS, "fsync": "on"}) as cluster:
         primary, standby = cluster.primary, cluster.standby
         with primary.connect() as conn:
@@ -265,6 +267,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--faiss", action="store_true",
                         help="Also FAISS's HNSW on the same vectors (build time, recall@50).")
+    parser.add_argument("--faiss-only", action="store_true",
+                        help="Only FAISS (the same vectors as a run with the same --seed and "
+                        "--sizes): no PostgreSQL.")
     parser.add_argument("--json", type=Path, help="Write every figure here.")
     args = parser.parse_args()
     args.ef_search = [int(x) for x in args.ef_search.split(",")]
