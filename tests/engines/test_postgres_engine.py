@@ -78,6 +78,14 @@ def test_hnsw_nearest_neighbours_on_the_standby(
             "SELECT 1 - (embedding <=> %s::vector) FROM hnsw_passages WHERE id = %s",
             (literal(queries[0]), int(exact[0][0])),
         ).fetchone()
+        # what the store relies on (docs/SCALE-OUT.md): an HNSW scan yields at most
+        # ef_search rows, unless it is iterative
+        wide = "SELECT count(*) FROM (SELECT id FROM hnsw_passages " \
+               "ORDER BY embedding <=> %s::vector LIMIT 150) s"
+        conn.execute("SET hnsw.ef_search = 40")
+        assert conn.execute(wide, (literal(queries[0]),)).fetchone() == (40,)
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        assert conn.execute(wide, (literal(queries[0]),)).fetchone() == (150,)
     assert row is not None
     assert row[0] == pytest.approx(float(queries[0] @ vectors[exact[0][0]]), abs=1e-5)
     assert [f[0] for f in found] == exact[:, 0].tolist()  # the nearest is found for every query
