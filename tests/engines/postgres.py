@@ -19,8 +19,9 @@ Fixtures (use them in a ``conftest.py`` with ``from tests.engines.postgres impor
 ``pg_cluster`` (session: both servers, stopped and removed at the end of the session
 even when tests fail), ``pg_primary`` and ``pg_standby`` (the cluster's servers, started
 again if an earlier test stopped or killed them). Tests that use them are slow
-(``@pytest.mark.slow``). Without the wheel they are skipped, and fail under CI
-(``CI`` set), where scripts/setup must have installed it.
+(``@pytest.mark.slow``). Without the wheel or the driver (psycopg) they are skipped, and
+fail under CI (``CI`` set), where scripts/setup must have installed them; test modules
+import psycopg inside their tests, so that they are collected without it.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import psycopg
 import pytest
+
+if TYPE_CHECKING:  # imported when used: without the postgres extra the tests skip, not fail
+    import psycopg
 
 #: the database every cluster has (created on the primary before the standby is copied)
 DATABASE = "natoqa"
@@ -135,6 +138,13 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def check_available() -> None:
+    """PostgresUnavailable unless the driver and usable binaries are installed."""
+    if importlib.util.find_spec("psycopg") is None:
+        raise PostgresUnavailable(f"the driver psycopg is not installed; {INSTALL_HINT}")
+    bin_dir()
+
+
 @cache
 def bin_dir() -> Path:
     """The folder with ``initdb``, ``postgres``, ``pg_basebackup`` (and ``pg_ctl``), usable by
@@ -211,6 +221,8 @@ class PostgresServer:
 
     def connect(self, database: str = DATABASE, **kwargs: Any) -> psycopg.Connection[Any]:
         """A new connection (autocommit unless told otherwise); close it (``with``)."""
+        import psycopg
+
         kwargs.setdefault("autocommit", True)
         kwargs.setdefault("connect_timeout", 10)
         return psycopg.connect(self.dsn_for(database), **kwargs)
@@ -488,7 +500,7 @@ def _unavailable(err: PostgresUnavailable) -> None:
 def pg_cluster() -> Iterator[PostgresCluster]:
     """A real PostgreSQL primary and hot standby for the session (stopped at its end)."""
     try:
-        bin_dir()
+        check_available()
     except PostgresUnavailable as err:
         _unavailable(err)
     with start_cluster() as cluster:

@@ -5,9 +5,7 @@ writes, servers that stop, crash and start again without losing committed rows."
 from __future__ import annotations
 
 import numpy as np
-import psycopg
 import pytest
-from psycopg import sql
 
 from tests.engines.postgres import PostgresCluster, PostgresServer, server_version
 
@@ -95,6 +93,8 @@ def test_hnsw_nearest_neighbours_on_the_standby(
 
 
 def test_the_standby_refuses_writes(pg_standby: PostgresServer) -> None:
+    import psycopg
+
     with pg_standby.connect() as conn:
         row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
         assert row == (True,)
@@ -105,6 +105,8 @@ def test_the_standby_refuses_writes(pg_standby: PostgresServer) -> None:
 def test_committed_rows_survive_a_crash_and_reach_a_restarted_standby(
     pg_cluster: PostgresCluster, pg_primary: PostgresServer, pg_standby: PostgresServer
 ) -> None:
+    from psycopg import sql
+
     table = sql.Identifier("survivors")
     with pg_primary.connect() as conn:
         conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY)").format(table))
