@@ -70,6 +70,10 @@ class PostgresCommandError(RuntimeError):
     """A PostgreSQL command failed; the message carries its output and the server log's end."""
 
 
+class PortInUse(PostgresCommandError):
+    """The server could not listen on its port: another process took it."""
+
+
 # -- the binaries and the user ------------------------------------------------------------------
 
 
@@ -290,10 +294,24 @@ class PostgresServer:
                     f"-- {self.log_path} --\n{self.log_tail()}"
                 )
             time.sleep(0.02)
-        raise PostgresCommandError(
+        error = PortInUse if "could not bind" in self.log_tail(5) else PostgresCommandError
+        raise error(
             f"{self.name} exited with {self._process.returncode} while starting\n"
             f"-- {self.log_path} --\n{self.log_tail()}"
         )
+
+    def start_on_a_free_port(self, tries: int = 3) -> None:
+        """Start on ``port``, or on another free port when something took that one between
+        ``free_port()`` and the start (the new port is appended to postgresql.conf)."""
+        for attempt in range(tries):
+            self.configure({"port": str(self.port)})
+            try:
+                self.start()
+                return
+            except PortInUse:
+                if attempt == tries - 1:
+                    raise
+                self.port = free_port()
 
     def stop(self, mode: StopMode = "fast", timeout: float = 60) -> None:
         """Stop the server: ``fast`` (SIGINT: roll back sessions, checkpoint, exit; what
@@ -468,14 +486,14 @@ def start_cluster(
         primary.pg("initdb", "-D", str(primary.data_dir), "-U", ROLE, "--auth=trust",
                    "--encoding=UTF8", "--locale=C", "--locale-provider=builtin",
                    "--builtin-locale=C.UTF-8", "--no-sync", "--no-instructions")
-        primary.configure({**common, "port": str(primary.port)})
-        primary.start()
+        primary.configure(common)
+        primary.start_on_a_free_port()
         with primary.connect("postgres") as conn:
             conn.execute(f"CREATE DATABASE {DATABASE}")
         primary.pg("pg_basebackup", "-d", primary.dsn_for("postgres"), "-D", str(standby.data_dir),
                    "-R", "-X", "stream", "-C", "-S", SLOT, "--checkpoint=fast", "--no-sync")
-        standby.configure({"port": str(standby.port)})
-        standby.start()
+        standby.port = free_port()  # chosen while the primary holds its own
+        standby.start_on_a_free_port()
         cluster.wait_for_replay()
         yield cluster
     finally:
