@@ -59,7 +59,8 @@ USER_VARIABLE = "NATOQA_TESTS_PG_USER"
 #: kernel has; only a machine crash would) and small shared memory
 TEST_SETTINGS: Mapping[str, str] = {"fsync": "off", "shared_buffers": "64MB"}
 StopMode = Literal["smart", "fast", "immediate"]
-INSTALL_HINT = "install the postgres extra: .venv/bin/pip install -e '.[postgres]' (scripts/setup)"
+INSTALL_HINT = ("install the postgres extra: .venv/bin/python -m pip install -e '.[postgres]' "
+                "(scripts/setup does)")
 
 
 class PostgresUnavailable(RuntimeError):
