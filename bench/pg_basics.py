@@ -32,6 +32,11 @@ graph: their nearest neighbours are barely nearer than the rest) measures:
 
     .venv/bin/python bench/pg_basics.py --sizes 10000,100000 --faiss \\
         --json docs/bench-results/2026-12-06-pg-basics/pg-basics.json
+    .venv/bin/python bench/pg_basics.py --sizes 2500 --queries 200 --faiss \\
+        --vectors INDEX/versions/V/segments/S/sentence_vectors.npy
+
+``--vectors`` measures real vectors instead (rows and queries drawn from the file: a
+passage-like query, not a question's; the model's questions need the model).
 
 Runs as root (the servers as ``nobody``) or as an ordinary user. See docs/SCALE-OUT.md.
 """
@@ -144,12 +149,31 @@ def recall_at_k(found: Sequence[Sequence[int]], exact: npt.NDArray[np.int64]) ->
                           for f, e in zip(found, exact, strict=True)]))
 
 
+def stored_vectors(path: Path, size: int, queries: int, rng: np.random.Generator
+                   ) -> tuple[Vectors, Vectors]:
+    """``size`` rows and ``queries`` other rows of a stored ``.npy`` (e.g. an index segment's
+    ``passage_vectors.npy``), drawn at random, normalised."""
+    stored = np.load(path, mmap_mode="r")
+    if stored.ndim != 2 or stored.shape[1] != DIM:
+        raise SystemExit(f"{path}: shape {stored.shape}, expected (n, {DIM})")
+    if len(stored) < size + queries:
+        raise SystemExit(f"{path} has {len(stored)} rows: fewer than {size} + {queries} queries")
+    picked = rng.choice(len(stored), size + queries, replace=False)
+    rows = np.asarray(stored[np.sort(picked)], dtype=np.float32)
+    rows = rows[rng.permutation(len(rows))]
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows[:size], rows[size:]
+
+
 def measure(size: int, args: argparse.Namespace, rng: np.random.Generator) -> dict[str, Any]:
-    vectors = unit_vectors(size, rng)
-    queries = unit_vectors(args.queries, rng)
+    if args.vectors is None:
+        vectors, queries = unit_vectors(size, rng), unit_vectors(args.queries, rng)
+    else:
+        vectors, queries = stored_vectors(args.vectors, size, args.queries, rng)
     scores = queries @ vectors.T
     exact = np.argsort(-scores, axis=1)[:, :K]
     out: dict[str, Any] = {"rows": size, "dim": DIM, "queries": args.queries,
+                           "vectors": str(args.vectors or "random"),
                            "m": args.m, "ef_construction": args.ef_construction}
     if args.faiss or args.faiss_only:
         out["faiss"] = faiss_recall(vectors, queries, exact, args)
@@ -265,6 +289,9 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--vectors", type=Path,
+                        help="A .npy of stored 384-d vectors (an index's passage or sentence "
+                        "vectors) instead of random ones; the queries are other rows of it.")
     parser.add_argument("--faiss", action="store_true",
                         help="Also FAISS's HNSW on the same vectors (build time, recall@50).")
     parser.add_argument("--faiss-only", action="store_true",
