@@ -405,8 +405,11 @@ def xquad_quality(retriever: Any, out: Path) -> dict[str, Any]:
 
     path = out / "xquad-questions.jsonl"
     if not path.is_file():
-        path.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n"
-                                for q in scale_corpus.xquad_questions()), encoding="utf-8")
+        questions = scale_corpus.xquad_questions()
+        if not questions:
+            raise SystemExit(f"--xquad: no XQuAD benchmark at {scale_corpus.XQUAD.parent}")
+        path.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions),
+                        encoding="utf-8")
     print("  XQuAD …", flush=True)
     report = evaluation.summarise(
         evaluation.run(retriever, evaluation.load_questions([path]), k=10))
