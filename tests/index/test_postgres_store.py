@@ -8,6 +8,9 @@ each other's versions."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -270,6 +273,64 @@ def test_a_build_whose_connection_dies_before_its_commit_leaves_nothing(
     # the dead session's lock went with it
     second = build(store, new)
     assert store.current() == second
+
+
+#: a build that stops before its commit and waits to be killed
+KILLED_BUILD = """
+import sys, time
+from natoqa.index.postgres import PostgresStore
+from tests.index.test_postgres_store import document, manifest_of
+store = PostgresStore(sys.argv[1], schema=sys.argv[2])
+docs = {"a": document("a", 2), "z": document("z")}
+with store.build_lock() as locked, locked.writer(manifest_of(docs)) as writer:
+    writer.add(docs.values())
+    print("written", flush=True)
+    time.sleep(120)
+    writer.commit()
+"""
+
+
+def test_a_build_process_killed_before_its_commit_leaves_nothing_and_no_lock(
+    pg_primary: PostgresServer, store: PostgresStore, schema: str
+) -> None:
+    first = build(store, {"a": document("a")})
+    rows = store.table_rows()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, pg_primary.dsn, schema],
+                               stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "written"
+        with pytest.raises(IndexLocked):
+            store.activate(first)
+    finally:
+        process.kill()
+        process.wait()
+    # the server ends the dead client's session: its transaction and its lock
+    with store.build_lock(timeout=10):
+        pass
+    assert (store.current(), [v.name for v in store.versions()]) == (first, [first])
+    assert store.table_rows() == rows
+
+
+def test_a_primary_killed_during_a_build_keeps_the_committed_version(
+    pg_cluster: PostgresCluster, store: PostgresStore, replica: PostgresStore
+) -> None:
+    first = build(store, {"a": document("a"), "b": document("b")})
+    rows = store.table_rows()
+    new = {"a": document("a"), "b": document("b", 2)}
+    with (store.build_lock() as locked, pytest.raises(StoreUnreachable),
+          locked.writer(manifest_of(new)) as writer):
+        writer.keep(["a"])
+        writer.add([new["b"]])
+        pg_cluster.primary.kill()
+        pg_cluster.primary.start()
+        writer.commit()
+    assert (store.current(), store.table_rows()) == (first, rows)
+    store.verify(first)
+    pg_cluster.wait_for_replay()
+    assert replica.current() == first
+    assert build(store, new) == store.current()
 
 
 def test_an_error_inside_the_writer_rolls_everything_back(store: PostgresStore) -> None:
