@@ -39,6 +39,7 @@ import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -451,8 +452,9 @@ class PostgresStore:
                 "LEFT JOIN current_version c ON c.version = v.number ORDER BY v.number"
             ).fetchall()
         return [StoredVersion(int(r[0]), str(r[1]), bool(r[2]),
-                              r[3].isoformat(timespec="seconds"), str(r[4]), int(r[5]),
-                              int(r[6]), int(r[7]), int(r[8]), float(r[9])) for r in rows]
+                              r[3].astimezone(UTC).isoformat(timespec="seconds"), str(r[4]),
+                              int(r[5]), int(r[6]), int(r[7]), int(r[8]), float(r[9]))
+                for r in rows]
 
     def info(self) -> list[VersionInfo]:
         """The versions as the files store lists them."""
@@ -769,7 +771,6 @@ class VersionWriter:
             for old in stale:
                 _copy_document(conn, old, v)
             dim = self.store._require_schema(conn)
-            manifest.dim = manifest.dim or dim
             stored = {k: v_ for k, v_ in asdict(manifest).items() if k not in _FILE_FIELDS}
             counts = _count_rows(conn, v)
             check = _check_rows(conn, v, manifest.version, manifest, dim, counts)
