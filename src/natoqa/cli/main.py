@@ -30,7 +30,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 #: the commands that read or write the index: until the PostgreSQL store is wired in
 #: (natoqa.index.postgres), they refuse NATOQA_STORE=postgresql://… rather than ignore it
-_FILES_STORE_ONLY = frozenset({"ask", "build", "docs", "eval", "index", "inspect", "serve"})
+_FILES_STORE_ONLY = frozenset({"build", "eval", "index", "serve"})
 
 
 def settings_of(ctx: click.Context) -> Settings:
