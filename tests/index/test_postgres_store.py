@@ -227,15 +227,17 @@ def test_a_second_build_is_refused_while_one_holds_the_lock(store: PostgresStore
         with pytest.raises(IndexLocked):
             store.prune(1)
     # released: the next build runs, and one waiting for the lock gets it when it is free
-    release = threading.Event()
+    held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         with store.build_lock():
+            held.set()
             release.wait(10)
 
     holder = threading.Thread(target=hold)
     holder.start()
     try:
+        assert held.wait(10)
         threading.Timer(0.5, release.set).start()
         name = build_waiting(store, {"a": document("a", 3)})
     finally:
