@@ -21,6 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+#: the real PostgreSQL's fixtures (pg_cluster, pg_primary, pg_standby) for every folder, so
+#: tests/engines and tests/index share one session cluster
+pytest_plugins = ["tests.engines.postgres"]
+
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 SHARED = ROOT.parent / "shared"

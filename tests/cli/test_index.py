@@ -128,3 +128,14 @@ def test_serve_refuses_an_index_of_another_model_in_one_line(
     code, _, err = run("serve", "--index", str(root))
     assert code == 1 and "was built with model" in err and "natoqa build" in err
     assert "Traceback" not in err and versions[2] in err
+
+
+@pytest.mark.parametrize("command", [["build"], ["index", "list"], ["serve"]])
+def test_a_postgresql_store_is_refused_until_the_commands_use_it(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("NATOQA_STORE", "postgresql://natoqa:s3cret@db:5432/natoqa")
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2
+    assert "does not use the PostgreSQL store yet" in result.output
+    assert "s3cret" not in result.output

@@ -1,5 +1,2 @@
-"""The real engines' fixtures (tests/engines/postgres.py)."""
-
-from tests.engines.postgres import pg_cluster, pg_primary, pg_standby
-
-__all__ = ["pg_cluster", "pg_primary", "pg_standby"]
+"""The real engines' fixtures (tests/engines/postgres.py) are registered for all tests by
+tests/conftest.py (``pytest_plugins``), so that every folder shares one session cluster."""
