@@ -266,9 +266,9 @@ def build_index(
             full_rebuild=prev.full_reason,
             timings=timings,
         )
-        log.info("read %d documents (%d skipped, %d new or changed) into %d passages in %.1fs",
-                 len(records), len(scan.skipped), len(fresh), report.passages,
-                 timings["scan_s"])
+        log.info("read %d documents (%d skipped, %d new or changed: %d passages) into %d "
+                 "passages in %.1fs", len(records), len(scan.skipped), len(scan.documents),
+                 len(fresh), report.passages, timings["scan_s"])
         _diff(report, prev.documents, hashes)
         if prev.full_reason:
             log.warning("full rebuild: %s", prev.full_reason)
