@@ -1,0 +1,242 @@
+"""A version of the PostgreSQL store opened for questions: the reader half (issue 20).
+
+:class:`PostgresVersion` implements :class:`natoqa.index.reader.VersionReader`
+(docs/SCALE-OUT.md §2b). Opening a version reads, in one ``REPEATABLE READ READ ONLY``
+snapshot, what is per version and asked for by every question: the live passages'
+columns (ids, documents, kinds, lengths), the documents, BM25's postings and lengths,
+the decompounder's word counts and the names. A question then costs one HNSW query per
+query vector and graph (:meth:`PostgresVersion.nearest`) and one query for its
+candidates' rows (:meth:`PostgresVersion.fetch`); a passage's text is fetched when a hit
+needs it. Every query names the version's number, never "current": a version opened
+keeps answering from its own rows while others are committed (rows are immutable; only
+pruning deletes them).
+
+Works on a primary and on a hot standby. One connection per opened version, used by one
+thread at a time (a lock); a lost connection is opened again at the next call, and
+errors are natoqa's (:class:`~natoqa.errors.StoreUnreachable` when the server cannot be
+reached).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from natoqa.errors import IndexIncompatible, IndexStoreError
+from natoqa.index.lexicon import Lexicon
+from natoqa.index.postgres import (
+    _LIVE,
+    SCHEMA_VERSION,
+    Connection,
+    PostgresStore,
+    _passage,
+)
+from natoqa.index.reader import Rows, StoredRows, Vectors
+from natoqa.index.segments import PassageTable
+from natoqa.index.store import DocumentRecord, _meta_from_json
+from natoqa.models import Passage
+from natoqa.text.analyzer import identifiers
+
+log = logging.getLogger(__name__)
+
+#: pgvector's largest ``hnsw.ef_search``
+MAX_EF_SEARCH = 1000
+#: passages whose texts are kept once fetched (hits are asked for several times)
+_CACHED_PASSAGES = 4096
+
+
+class PostgresVersion:
+    """One version of a :class:`PostgresStore` (default: the current one), opened for
+    questions. IndexNotFound without it; IndexIncompatible for a store of an older schema
+    (a build with this natoqa upgrades it)."""
+
+    def __init__(self, store: PostgresStore, version: str | None = None) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        with self._session("opening a version") as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            dim = store._require_schema(conn)
+            schema = store._schema_row(conn)
+            if schema is not None and schema[0] < SCHEMA_VERSION:
+                raise IndexIncompatible(
+                    f"the index in {store.where} (schema {store.schema!r}) has store schema "
+                    f"{schema[0]}: build once with this natoqa to upgrade it")
+            self.number, self.version, self.manifest = store._version(conn, version)
+            self.dim = dim
+            v = {"v": self.number}
+            docs = conn.execute(
+                "SELECT d.doc_id, d.meta, d.content_hash, d.passages, d.fmt, d.words, d.names "
+                f"FROM documents d WHERE {_LIVE} ORDER BY d.doc_id", v).fetchall()
+            rows = conn.execute(
+                "SELECT p.id, p.passage_id, d.doc_id, p.kind, p.ordinal, "
+                "length(p.passage->>'text'), p.length FROM passages p "
+                f"JOIN documents d ON d.id = p.document WHERE {_LIVE} ORDER BY p.id",
+                v).fetchall()
+            postings = conn.execute(
+                "SELECT o.term, o.passage, o.tf FROM postings o JOIN passages p ON "
+                f"p.id = o.passage JOIN documents d ON d.id = p.document WHERE {_LIVE}",
+                v).fetchall()
+            units = conn.execute(
+                "SELECT count(*), count(u.term_ids) FROM units u JOIN passages p ON "
+                f"p.id = u.passage JOIN documents d ON d.id = p.document WHERE {_LIVE}",
+                v).fetchone()
+        self.documents = {str(r[0]): DocumentRecord(str(r[0]), _meta_from_json(r[1]),
+                                                    str(r[2]), int(r[3]), str(r[4]))
+                          for r in docs}
+        #: passages.id of each row, ascending
+        self.ids = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        self.passages = PassageTable([str(r[1]) for r in rows], [str(r[2]) for r in rows],
+                                     [str(r[3]) for r in rows], [int(r[4]) for r in rows],
+                                     [int(r[5]) for r in rows],
+                                     functools.lru_cache(_CACHED_PASSAGES)(self._passage))
+        assert units is not None
+        self.unit_count = int(units[0])
+        self.stored_terms = self.unit_count > 0 and int(units[1]) == self.unit_count
+        lengths = [r[6] for r in rows]
+        self._lexicon: Lexicon | None = None
+        self._names: set[str] | None = None
+        if rows and all(x is not None for x in lengths) and all(r[5] is not None for r in docs):
+            self._lexicon = self._postings_lexicon(postings, np.asarray(lengths, np.float32),
+                                                   [r[5] for r in docs])
+            self._names = set().union(*(r[6] or () for r in docs))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"PostgresVersion({self.store.where}, {self.version})"
+
+    # -- connection -----------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self, what: str) -> Iterator[Connection]:
+        """The version's connection (opened again when lost), for one thread at a time,
+        with psycopg's errors as natoqa's."""
+        with self._lock, self.store._errors(what):
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._conn = self.store.connect()
+            yield self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- per-version tables ---------------------------------------------------------------
+
+    def _postings_lexicon(self, postings: list[tuple[Any, ...]], lengths: Vectors,
+                          words: list[Any]) -> Lexicon:
+        vocabulary: dict[str, int] = {}
+        term_of = np.fromiter((vocabulary.setdefault(str(r[0]), len(vocabulary))
+                               for r in postings), np.int64, len(postings))
+        passage = np.fromiter((int(r[1]) for r in postings), np.int64, len(postings))
+        tf = np.fromiter((float(r[2]) for r in postings), np.float32, len(postings))
+        counts: Counter[str] = Counter()
+        for document in words:
+            counts.update(document if isinstance(document, dict) else json.loads(document))
+        return Lexicon.from_postings(list(vocabulary), term_of,
+                                     np.searchsorted(self.ids, passage), tf, lengths, counts)
+
+    def lexicons(self) -> list[tuple[Lexicon, Rows]]:
+        if self._lexicon is None:  # rows written by schema 1: derived (slow, as format 1)
+            log.warning("index %s has no stored postings (written by an older natoqa): "
+                        "analysing its passages; rebuild it to open faster", self.version)
+            self._lexicon = Lexicon.build([p.text for p in self.passages])
+        return [(self._lexicon, np.arange(len(self), dtype=np.int64))]
+
+    def names(self) -> set[str]:
+        if self._names is None:
+            self._names = set().union(*(identifiers(p.text) for p in self.passages))
+        return self._names
+
+    def _passage(self, row: int) -> Passage:
+        with self._session("reading a passage") as conn:
+            found = conn.execute("SELECT passage FROM passages WHERE id = %s",
+                                 (int(self.ids[row]),)).fetchone()
+        assert found is not None, "a live passage row is gone (pruned under a reader?)"
+        return _passage(found[0])
+
+    # -- questions ------------------------------------------------------------------------
+
+    def nearest(self, queries: Vectors, width: int, ef: int, *, units: bool) -> Rows:
+        """HNSW's ``width`` nearest passages (or units' passages) of each query vector
+        among the version's live rows. pgvector returns at most ``hnsw.ef_search`` rows
+        of a scan, so it is at least ``width``; ``iterative_scan`` keeps scanning where
+        the version's filter drops rows."""
+        if units:
+            sql = ("SELECT u.passage FROM units u JOIN passages p ON p.id = u.passage "
+                   f"JOIN documents d ON d.id = p.document WHERE {_LIVE} "
+                   "ORDER BY u.embedding <=> %(q)s LIMIT %(w)s")
+        else:
+            sql = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document "
+                   f"WHERE {_LIVE} ORDER BY p.embedding <=> %(q)s LIMIT %(w)s")
+        found: list[int] = []
+        with self._session("searching nearest neighbours") as conn, conn.transaction():
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                         "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                         (str(min(MAX_EF_SEARCH, max(width, ef))),))
+            for query in np.asarray(queries, dtype=np.float32):
+                found.extend(int(r[0]) for r in conn.execute(
+                    sql, {"v": self.number, "q": query, "w": width}).fetchall())
+        return self._rows_of(np.asarray(found, dtype=np.int64))
+
+    def _rows_of(self, ids: npt.NDArray[np.int64]) -> Rows:
+        """The rows of passages ``ids`` (ids not in the version dropped)."""
+        if not len(ids) or not len(self.ids):
+            return np.zeros(0, dtype=np.int64)
+        rows: Rows = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return np.asarray(rows[self.ids[rows] == ids], dtype=np.int64)
+
+    def fetch(self, rows: Rows) -> StoredRows:
+        """One query: the passages' vectors with their units' vectors, spans and terms."""
+        ids = self.ids[rows]
+        with self._session("reading candidates") as conn:
+            cursor = conn.cursor(binary=True)
+            found = cursor.execute(
+                "SELECT p.id, CASE WHEN coalesce(u.ordinal, 0) = 0 THEN p.embedding END, "
+                "u.start_at, u.end_at, u.embedding, u.term_ids, u.term_weights "
+                "FROM passages p LEFT JOIN units u ON u.passage = p.id "
+                "WHERE p.id = ANY(%s) ORDER BY p.id, u.ordinal", (ids.tolist(),)).fetchall()
+        passage: list[Vectors] = []
+        units: list[Vectors] = []
+        unit_of: list[int] = []
+        spans: list[tuple[int, int]] = []
+        term_ids: list[bytes] = []
+        term_weights: list[bytes] = []
+        for row in found:
+            if row[1] is not None:
+                passage.append(row[1])
+            if row[4] is not None:
+                units.append(row[4])
+                unit_of.append(len(passage) - 1)
+                spans.append((int(row[2]), int(row[3])))
+                term_ids.append(bytes(row[5] or b""))
+                term_weights.append(bytes(row[6] or b""))
+        if len(passage) != len(rows):
+            raise IndexStoreError(f"index {self.version}: {len(passage)} of {len(rows)} "
+                                    f"candidate passages found (pruned under a reader?)")
+        n_units = len(units)
+        with_terms = self.stored_terms and n_units > 0 and all(term_ids)
+        ids_array = (np.frombuffer(b"".join(term_ids), dtype="<i4").reshape(n_units, -1)
+                     .astype(np.int32) if with_terms else None)
+        weights = (np.frombuffer(b"".join(term_weights), dtype="<f4").reshape(n_units, -1)
+                   .astype(np.float32) if with_terms else None)
+        return StoredRows(
+            passage=np.stack(passage).astype(np.float32, copy=False) if passage
+            else np.zeros((0, self.dim), np.float32),
+            units=np.stack(units).astype(np.float32, copy=False) if units
+            else np.zeros((0, self.dim), np.float32),
+            unit_of=np.asarray(unit_of, dtype=np.int64),
+            spans=np.asarray(spans, dtype=np.int32).reshape(n_units, 2),
+            term_ids=ids_array, term_weights=weights)
