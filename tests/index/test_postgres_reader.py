@@ -9,6 +9,7 @@ version's own arrays (what a builder for PostgreSQL will write)."""
 from __future__ import annotations
 
 import hashlib
+import random
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -52,6 +53,8 @@ DOCUMENTS: dict[str, list[tuple[str, str]]] = {
         ("Smith, J. (2024) Burden sharing in the alliance. London: Press.", "backmatter"),
     ],
 }
+WORDS = ["Abschreckung", "Ostflanke", "Rüstung", "Cyberabwehr", "Bündnisfall", "Haushalt",
+         "Brigade", "Litauen", "Gipfel", "Drohnen", "Munition", "Luftverteidigung", "Marine"]
 EDITED = ("Die Brigade in Litauen wächst bis 2027 auf 5000 Soldaten. Ihr Kommando sitzt in "
           "Vilnius und übt mit Panzern.", "body")
 QUESTIONS = [
@@ -193,20 +196,25 @@ def test_questions_rank_alike_from_files_and_from_the_standby(
 def test_nearest_asks_hnsw_for_as_many_rows_as_the_width(
     tmp_path: Path, store: PostgresStore
 ) -> None:
+    """pgvector returns at most ``hnsw.ef_search`` rows of an HNSW scan (40 by default):
+    the reader sets it to the width, so 60 passages give 60 candidates."""
     from natoqa.index.postgres_reader import PostgresVersion
 
-    files = files_version(tmp_path / "files", DOCUMENTS)
+    rng = random.Random(3)
+    generated = {f"g{d:02d}.txt": [(" ".join(rng.sample(WORDS, 6)) + f" im Jahr {1990 + i}.",
+                                    "body") for i in range(3)] for d in range(20)}
+    files = files_version(tmp_path / "files", generated)
     copy_into(store, files)
     version = PostgresVersion(store)
-    units = version.unit_count
-    assert units > 40  # more than pgvector's default ef_search (40)
     with version._session("test") as conn:
         conn.execute("SET enable_seqscan = off")  # the HNSW index, not an exact scan
-    query = TermedBag().embed_batch(["Soldaten der Brigade in Litauen"], kind="query")
-    found = version.nearest(query, units, 1, units=True)
-    assert len(found) == units  # not capped at ef_search
+    query = TermedBag().embed_batch(["Brigade in Litauen und Drohnen"], kind="query")
+    found = version.nearest(query, 60, 1, units=False)
+    assert sorted(found.tolist()) == list(range(60))  # all of them: not capped at 40
     exact = np.asarray(files.segments[0].vectors) @ query[0]
-    assert version.nearest(query, 3, 1, units=False)[0] == int(np.argmax(exact))
+    best = version.nearest(query, 3, 1, units=False)
+    assert np.sort(exact[best]) == pytest.approx(np.sort(exact)[-3:])  # the best 3 (ties)
+    version.close()
 
 
 def test_a_reader_opened_after_a_commit_answers_from_the_new_version(
