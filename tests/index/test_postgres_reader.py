@@ -9,6 +9,7 @@ version's own arrays (what a builder for PostgreSQL will write)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import uuid
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from natoqa.config import RetrievalSettings
+from natoqa.errors import IndexIncompatible
 from natoqa.index import artifacts
 from natoqa.index import units as sentence_units
 from natoqa.index.store import DocumentRecord, IndexStore, IndexVersion, Manifest, new_version_name
@@ -244,3 +246,39 @@ def test_a_reader_opened_after_a_commit_answers_from_the_new_version(
     before = Retriever(old, TermedBag()).search(question, k=3)
     assert_same(before, Retriever(first, TermedBag()).search(question, k=3))
     assert all("Vilnius" not in h.passage.text for h in before.hits)
+
+
+def test_a_store_of_schema_1_is_upgraded_by_a_build_and_read_without_postings(
+    tmp_path: Path, store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store an older natoqa made (schema 1: no postings) is refused by the reader until
+    a build upgrades it; a version written without postings is read with its lexicon
+    derived from its texts, and ranks as the files version."""
+    from dataclasses import replace
+
+    from natoqa.index import postgres
+    from natoqa.index.postgres_reader import PostgresVersion
+
+    with store.connect() as conn, conn.transaction():
+        conn.execute(f"CREATE SCHEMA {store.schema}")
+        conn.execute(f"SET search_path TO {store.schema}, public")
+        conn.execute(postgres._SCHEMA_SQL.format(dim=TermedBag.dim, m=16, ef=64))
+        conn.execute("INSERT INTO store_schema (version, dim) VALUES (1, %s)", (TermedBag.dim,))
+    with pytest.raises(IndexIncompatible, match="store schema 1"):
+        PostgresVersion(store)
+
+    files = files_version(tmp_path / "files", DOCUMENTS)
+    manifest = Manifest.from_json(files.manifest.to_json())
+    with store.build_lock() as locked, locked.writer(manifest) as writer:
+        writer.add(replace(d, postings=None) for d in new_documents(files, list(DOCUMENTS)))
+        writer.commit()
+    with store.connect() as conn:
+        assert conn.execute("SELECT version FROM store_schema").fetchone() == (2,)
+    with caplog.at_level(logging.WARNING):
+        version = PostgresVersion(store)
+        by_pg = Retriever(version, TermedBag())
+    assert "no stored postings" in caplog.text
+    by_files = Retriever(files, TermedBag())
+    for question, history in QUESTIONS:
+        assert_same(by_pg.search(question, history, k=4), by_files.search(question, history, k=4))
+    version.close()
