@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 MAX_EF_SEARCH = 1000
 #: passages whose texts are kept once fetched (hits are asked for several times)
 _CACHED_PASSAGES = 4096
+#: a query vector's nearest passages, and the passages of its nearest units (live in %(v)s)
+_NEAREST_PASSAGES = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document "
+                     f"WHERE {_LIVE} ORDER BY p.embedding <=> %(q)s LIMIT %(w)s")
+_NEAREST_UNITS = ("SELECT u.passage FROM units u JOIN passages p ON p.id = u.passage "
+                  f"JOIN documents d ON d.id = p.document WHERE {_LIVE} "
+                  "ORDER BY u.embedding <=> %(q)s LIMIT %(w)s")
 
 
 class PostgresVersion:
@@ -169,26 +175,25 @@ class PostgresVersion:
 
     # -- questions ------------------------------------------------------------------------
 
-    def nearest(self, queries: Vectors, width: int, ef: int, *, units: bool) -> Rows:
-        """HNSW's ``width`` nearest passages (or units' passages) of each query vector
-        among the version's live rows. pgvector returns at most ``hnsw.ef_search`` rows
-        of a scan, so it is at least ``width``; ``iterative_scan`` keeps scanning where
-        the version's filter drops rows."""
-        if units:
-            sql = ("SELECT u.passage FROM units u JOIN passages p ON p.id = u.passage "
-                   f"JOIN documents d ON d.id = p.document WHERE {_LIVE} "
-                   "ORDER BY u.embedding <=> %(q)s LIMIT %(w)s")
-        else:
-            sql = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document "
-                   f"WHERE {_LIVE} ORDER BY p.embedding <=> %(q)s LIMIT %(w)s")
+    def nearest(self, queries: Vectors, width: int, ef: int, *,
+                units: bool | None = None) -> Rows:
+        """HNSW's ``width`` nearest passages and passages of the ``width`` nearest units
+        (``units``: only these, or only passages) of each query vector among the
+        version's live rows, in one round trip (a pipeline). pgvector returns at most
+        ``hnsw.ef_search`` rows of a scan, so it is set to at least ``width``;
+        ``iterative_scan`` keeps scanning where the version's filter drops rows."""
+        graphs = [_NEAREST_UNITS] if units else [_NEAREST_PASSAGES] if units is False else \
+            [_NEAREST_PASSAGES, _NEAREST_UNITS]
         found: list[int] = []
         with self._session("searching nearest neighbours") as conn, conn.transaction():
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                         "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                         (str(min(MAX_EF_SEARCH, max(width, ef))),))
-            for query in np.asarray(queries, dtype=np.float32):
-                found.extend(int(r[0]) for r in conn.execute(
-                    sql, {"v": self.number, "q": query, "w": width}).fetchall())
+            with conn.pipeline():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                             "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                             (str(min(MAX_EF_SEARCH, max(width, ef))),))
+                cursors = [conn.execute(sql, {"v": self.number, "q": query, "w": width})
+                           for sql in graphs for query in np.asarray(queries, dtype=np.float32)]
+            for cursor in cursors:
+                found.extend(int(r[0]) for r in cursor.fetchall())
         return self._rows_of(np.asarray(found, dtype=np.int64))
 
     def _rows_of(self, ids: npt.NDArray[np.int64]) -> Rows:

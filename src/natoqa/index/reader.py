@@ -60,9 +60,11 @@ class VersionReader(Protocol):
         """The identifiers the passages contain (:func:`natoqa.index.artifacts.passage_names`)."""
         ...
 
-    def nearest(self, queries: Vectors, width: int, ef: int, *, units: bool) -> Rows:
-        """The rows of the ``width`` nearest passages (``units``: of the passages of the
-        ``width`` nearest units) of every query vector, flattened, repeats allowed."""
+    def nearest(self, queries: Vectors, width: int, ef: int, *,
+                units: bool | None = None) -> Rows:
+        """The rows of the ``width`` nearest passages and of the passages of the ``width``
+        nearest units (``units`` True or False: only these, or only passages) of every
+        query vector, flattened, repeats allowed."""
         ...
 
     def fetch(self, rows: Rows) -> StoredRows:

@@ -65,7 +65,7 @@ class ReaderCorpus(Corpus):
         """Sorted distinct rows: per query vector the reader's ``width`` nearest passages
         and passages of the ``width`` nearest units, and each lexical score's ``width``
         best passages (as :meth:`Corpus.candidates`)."""
-        found = [self.reader.nearest(queries, width, ef, units=units) for units in (False, True)]
+        found = [self.reader.nearest(queries, width, ef)]
         for lexical_scores in lexical:
             k = min(width, len(lexical_scores))
             if k:
