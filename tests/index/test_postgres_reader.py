@@ -282,3 +282,26 @@ def test_a_store_of_schema_1_is_upgraded_by_a_build_and_read_without_postings(
     for question, history in QUESTIONS:
         assert_same(by_pg.search(question, history, k=4), by_files.search(question, history, k=4))
     version.close()
+
+
+def test_a_lost_connection_is_store_unreachable_and_the_next_question_reconnects(
+    tmp_path: Path, pg_primary: PostgresServer, store: PostgresStore
+) -> None:
+    from natoqa.errors import StoreUnreachable
+    from natoqa.index.postgres_reader import PostgresVersion
+
+    files = files_version(tmp_path / "files", DOCUMENTS)
+    copy_into(store, files)
+    version = PostgresVersion(store)
+    retriever = Retriever(version, TermedBag())
+    question = "Wie viele Soldaten sieht das New Force Model vor?"
+    want = retriever.search(question, k=3)
+    with version._session("test") as conn:
+        pid = conn.info.backend_pid
+    with pg_primary.connect() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(StoreUnreachable, match="cannot be reached") as caught:
+        retriever.search(question, k=3)
+    assert "password" not in str(caught.value)
+    assert_same(retriever.search(question, k=3), want)
+    version.close()
