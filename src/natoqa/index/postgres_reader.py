@@ -58,7 +58,14 @@ _NEAREST_PASSAGES = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.d
 _NEAREST_UNITS = ("SELECT u.passage FROM units u JOIN passages p ON p.id = u.passage "
                   f"JOIN documents d ON d.id = p.document WHERE {_LIVE} "
                   "ORDER BY u.embedding <=> %(q)s LIMIT %(w)s")
-
+#: candidates' rows: their vectors; their units in order, each unit's vector as raw bytes
+#: (pgvector's binary form without its 4-byte header: float4 big-endian) and its latent
+#: terms as written (little-endian int32 ids, float32 weights)
+_FETCH_PASSAGES = "SELECT p.embedding FROM passages p WHERE p.id = ANY(%s) ORDER BY p.id"
+_FETCH_UNITS = (
+    "SELECT u.passage, u.start_at, u.end_at, substring(vector_send(u.embedding) FROM 5), "
+    "u.term_ids, u.term_weights FROM units u WHERE u.passage = ANY(%s) "
+    "ORDER BY u.passage, u.ordinal")
 
 class PostgresVersion:
     """One version of a :class:`PostgresStore` (default: the current one), opened for
@@ -204,44 +211,31 @@ class PostgresVersion:
         return np.asarray(rows[self.ids[rows] == ids], dtype=np.int64)
 
     def fetch(self, rows: Rows) -> StoredRows:
-        """One query: the passages' vectors with their units' vectors, spans and terms."""
-        ids = self.ids[rows]
+        """The passages' vectors, and their units' vectors, spans and terms: two queries in
+        one round trip (units' vectors as raw bytes, joined once: loading a vector object
+        per unit, or aggregating them in the server, cost more than the queries)."""
+        ids = self.ids[rows].tolist()
         with self._session("reading candidates") as conn:
-            cursor = conn.cursor(binary=True)
-            found = cursor.execute(
-                "SELECT p.id, CASE WHEN coalesce(u.ordinal, 0) = 0 THEN p.embedding END, "
-                "u.start_at, u.end_at, u.embedding, u.term_ids, u.term_weights "
-                "FROM passages p LEFT JOIN units u ON u.passage = p.id "
-                "WHERE p.id = ANY(%s) ORDER BY p.id, u.ordinal", (ids.tolist(),)).fetchall()
-        passage: list[Vectors] = []
-        units: list[Vectors] = []
-        unit_of: list[int] = []
-        spans: list[tuple[int, int]] = []
-        term_ids: list[bytes] = []
-        term_weights: list[bytes] = []
-        for row in found:
-            if row[1] is not None:
-                passage.append(row[1])
-            if row[4] is not None:
-                units.append(row[4])
-                unit_of.append(len(passage) - 1)
-                spans.append((int(row[2]), int(row[3])))
-                term_ids.append(bytes(row[5] or b""))
-                term_weights.append(bytes(row[6] or b""))
-        if len(passage) != len(rows):
-            raise IndexStoreError(f"index {self.version}: {len(passage)} of {len(rows)} "
-                                    f"candidate passages found (pruned under a reader?)")
-        n_units = len(units)
-        with_terms = self.stored_terms and n_units > 0 and all(term_ids)
-        ids_array = (np.frombuffer(b"".join(term_ids), dtype="<i4").reshape(n_units, -1)
-                     .astype(np.int32) if with_terms else None)
-        weights = (np.frombuffer(b"".join(term_weights), dtype="<f4").reshape(n_units, -1)
-                   .astype(np.float32) if with_terms else None)
+            cursor, units_cursor = conn.cursor(binary=True), conn.cursor(binary=True)
+            with conn.pipeline():
+                cursor.execute(_FETCH_PASSAGES, (ids,))
+                units_cursor.execute(_FETCH_UNITS, (ids,))
+            found = cursor.fetchall()
+            units = units_cursor.fetchall()
+        if len(found) != len(rows):
+            raise IndexStoreError(f"index {self.version}: {len(found)} of {len(rows)} "
+                                  f"candidate passages found (pruned under a reader?)")
+        n = len(units)
+        owner = np.fromiter((int(u[0]) for u in units), np.int64, n)
+        with_terms = self.stored_terms and n > 0 and all(u[4] is not None for u in units)
         return StoredRows(
-            passage=np.stack(passage).astype(np.float32, copy=False) if passage
+            passage=np.stack([r[0] for r in found]).astype(np.float32, copy=False) if found
             else np.zeros((0, self.dim), np.float32),
-            units=np.stack(units).astype(np.float32, copy=False) if units
-            else np.zeros((0, self.dim), np.float32),
-            unit_of=np.asarray(unit_of, dtype=np.int64),
-            spans=np.asarray(spans, dtype=np.int32).reshape(n_units, 2),
-            term_ids=ids_array, term_weights=weights)
+            units=np.frombuffer(b"".join(u[3] for u in units), dtype=">f4")
+            .astype(np.float32).reshape(n, self.dim),
+            unit_of=np.searchsorted(self.ids[rows], owner).astype(np.int64),
+            spans=np.asarray([(u[1], u[2]) for u in units], dtype=np.int32).reshape(n, 2),
+            term_ids=np.frombuffer(b"".join(u[4] for u in units), dtype="<i4")
+            .reshape(n, -1).astype(np.int32) if with_terms else None,
+            term_weights=np.frombuffer(b"".join(u[5] for u in units), dtype="<f4")
+            .reshape(n, -1).astype(np.float32) if with_terms else None)
