@@ -2,8 +2,8 @@
 
 The scale-out store beside the files + FAISS default (docs/SCALE-OUT.md). This module is
 its **versions half**: the schema, a build's single transaction, activate (rollback),
-prune, the list of versions and their verification. Retrieval over it (the reader) is
-not built yet.
+prune, the list of versions and their verification. Questions are answered from a
+version by :mod:`natoqa.index.postgres_reader`.
 
 Layout (all tables in one PostgreSQL schema, ``natoqa`` by default, so a database can
 hold several stores and other applications' tables)::
@@ -15,6 +15,8 @@ hold several stores and other applications' tables)::
                       added_in <= v < coalesce(retired_in, infinity)
     passages          immutable rows of a document row, with vector(dim) + HNSW
     units             immutable sentence units of a passage, with vector(dim) + HNSW
+                      and their latent terms (schema 2)
+    postings          BM25's inverted index: term, passage, frequency (schema 2)
 
 Rows are written once and deleted only by pruning: an edit of one document retires
 its row (one small ``UPDATE``) and adds a new one with its passages and units, so
