@@ -37,7 +37,11 @@ from tests.fakes import TermedBag  # noqa: E402
 from tests.index.test_postgres_reader import copy_into, files_version  # noqa: E402
 
 from natoqa.index.postgres import PostgresStore  # noqa: E402
-from natoqa.index.postgres_reader import PostgresVersion  # noqa: E402
+from natoqa.index.postgres_reader import (  # noqa: E402
+    _NEAREST_PASSAGES,
+    _NEAREST_UNITS,
+    PostgresVersion,
+)
 from natoqa.retrieve.retriever import Retriever  # noqa: E402
 
 STEMS = ["Abschreckung", "Ostflanke", "Rüstung", "Cyberabwehr", "Bündnisfall", "Haushalt",
@@ -104,6 +108,15 @@ def main() -> None:
             top1 += ids["files"][:1] == ids["pg"][:1]
             top5 += len(set(ids["files"]) & set(ids["pg"]))
         out["search"] = {k: percentiles(v) for k, v in timings.items()}
+        query = TermedBag().embed_batch([questions[0]], kind="query")[0]
+        with version._session("explain") as conn, conn.transaction():
+            conn.execute("SELECT set_config('hnsw.ef_search', '200', true), "
+                         "set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            for name, sql in (("passages", _NEAREST_PASSAGES), ("units", _NEAREST_UNITS)):
+                plan = "\n".join(str(r[0]) for r in conn.execute(
+                    "EXPLAIN (ANALYZE) " + sql, {"v": version.number, "q": query, "w": 200}))
+                out[f"plan_{name}_uses_hnsw"] = f"{name}_embedding" in plan
+                out[f"plan_{name}"] = plan.splitlines()
         out["top1_agree"] = round(top1 / len(questions), 3)
         out["top5_overlap"] = round(top5 / (5 * len(questions)), 3)
         out["pg_bytes"] = cluster.primary.disk_bytes()
