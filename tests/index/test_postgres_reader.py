@@ -305,3 +305,18 @@ def test_a_lost_connection_is_store_unreachable_and_the_next_question_reconnects
     assert "password" not in str(caught.value)
     assert_same(retriever.search(question, k=3), want)
     version.close()
+
+
+def test_an_empty_version_abstains(
+    tmp_path: Path, store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from natoqa.index.postgres_reader import PostgresVersion
+
+    files = files_version(tmp_path / "files", {})
+    copy_into(store, files)
+    with caplog.at_level(logging.WARNING):
+        version = PostgresVersion(store)
+        result = Retriever(version, TermedBag()).search("Wie viele Soldaten?")
+    assert len(version) == 0 and result.no_answer and result.hits == []
+    assert "no stored postings" not in caplog.text
+    version.close()

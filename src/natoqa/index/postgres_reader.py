@@ -118,7 +118,7 @@ class PostgresVersion:
         lengths = [r[6] for r in rows]
         self._lexicon: Lexicon | None = None
         self._names: set[str] | None = None
-        if rows and all(x is not None for x in lengths) and all(r[5] is not None for r in docs):
+        if all(x is not None for x in lengths) and all(r[5] is not None for r in docs):
             self._lexicon = self._postings_lexicon(postings, np.asarray(lengths, np.float32),
                                                    [r[5] for r in docs])
             self._names = set().union(*(r[6] or () for r in docs))
