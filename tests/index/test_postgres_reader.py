@@ -320,3 +320,23 @@ def test_an_empty_version_abstains(
     assert len(version) == 0 and result.no_answer and result.hits == []
     assert "no stored postings" not in caplog.text
     version.close()
+
+
+def test_questions_asked_at_once_each_get_their_own_answer(
+    tmp_path: Path, store: PostgresStore
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from natoqa.index.postgres_reader import PostgresVersion
+
+    files = files_version(tmp_path / "files", DOCUMENTS)
+    copy_into(store, files)
+    version = PostgresVersion(store)
+    by_pg, by_files = Retriever(version, TermedBag()), Retriever(files, TermedBag())
+    asked = QUESTIONS * 4
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda q: by_pg.search(q[0], q[1], k=3), asked))
+    for (question, history), got in zip(asked, answers, strict=True):
+        assert_same(got, by_files.search(question, history, k=3))
+    assert 1 <= len(version._idle) <= 4
+    version.close()

@@ -11,10 +11,10 @@ needs it. Every query names the version's number, never "current": a version ope
 keeps answering from its own rows while others are committed (rows are immutable; only
 pruning deletes them).
 
-Works on a primary and on a hot standby. One connection per opened version, used by one
-thread at a time (a lock); a lost connection is opened again at the next call, and
-errors are natoqa's (:class:`~natoqa.errors.StoreUnreachable` when the server cannot be
-reached).
+Works on a primary and on a hot standby. Each question running at once has a connection of
+its own (up to four kept idle for the next ones); a lost one is dropped and a new one
+opened at the next call, and errors are natoqa's
+(:class:`~natoqa.errors.StoreUnreachable` when the server cannot be reached).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 
 from natoqa.errors import IndexIncompatible, IndexStoreError
 from natoqa.index.lexicon import Lexicon
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 MAX_EF_SEARCH = 1000
 #: passages whose texts are kept once fetched (hits are asked for several times)
 _CACHED_PASSAGES = 4096
+#: connections an opened version keeps for the next questions
+_IDLE_CONNECTIONS = 4
 #: a query vector's nearest passages, and the passages of its nearest units (live in %(v)s)
 _NEAREST_PASSAGES = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document "
                      f"WHERE {_LIVE} ORDER BY p.embedding <=> %(q)s LIMIT %(w)s")
@@ -75,7 +78,8 @@ class PostgresVersion:
     def __init__(self, store: PostgresStore, version: str | None = None) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._conn: Connection | None = None
+        self._idle: list[Connection] = []
+        self._closed = False
         with self._session("opening a version") as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             dim = store._require_schema(conn)
@@ -133,18 +137,34 @@ class PostgresVersion:
 
     @contextmanager
     def _session(self, what: str) -> Iterator[Connection]:
-        """The version's connection (opened again when lost), for one thread at a time,
-        with psycopg's errors as natoqa's."""
-        with self._lock, self.store._errors(what):
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = self.store.connect()
-            yield self._conn
+        """A connection of the version's own (an idle one, or a new one: one per question
+        running at once), with psycopg's errors as natoqa's; a lost one is dropped."""
+        with self.store._errors(what):
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed or conn.broken:
+                conn = self.store.connect()
+            try:
+                yield conn
+            finally:
+                if conn.closed or conn.broken or \
+                        conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.close()
+                else:
+                    with self._lock:
+                        keep = not self._closed and len(self._idle) < _IDLE_CONNECTIONS
+                        if keep:
+                            self._idle.append(conn)
+                    if not keep:
+                        conn.close()
 
     def close(self) -> None:
+        """Close the version's connections (it cannot be asked again)."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     # -- per-version tables ---------------------------------------------------------------
 
