@@ -31,6 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 from natoqa.errors import IndexIncompatible, IndexStoreError
 from natoqa.index.lexicon import Lexicon
@@ -61,14 +64,23 @@ _NEAREST_PASSAGES = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.d
 _NEAREST_UNITS = ("SELECT u.passage FROM units u JOIN passages p ON p.id = u.passage "
                   f"JOIN documents d ON d.id = p.document WHERE {_LIVE} "
                   "ORDER BY u.embedding <=> %(q)s LIMIT %(w)s")
-#: candidates' rows: their vectors; their units in order, each unit's vector as raw bytes
-#: (pgvector's binary form without its 4-byte header: float4 big-endian) and its latent
-#: terms as written (little-endian int32 ids, float32 weights)
+#: candidates' rows: their vectors; their units in order, each unit's vector (loaded as
+#: raw bytes: pgvector's binary form, a 4-byte header and float4 big-endian) and its
+#: latent terms as written (little-endian int32 ids, float32 weights)
 _FETCH_PASSAGES = "SELECT p.embedding FROM passages p WHERE p.id = ANY(%s) ORDER BY p.id"
 _FETCH_UNITS = (
-    "SELECT u.passage, u.start_at, u.end_at, substring(vector_send(u.embedding) FROM 5), "
+    "SELECT u.passage, u.start_at, u.end_at, u.embedding, "
     "u.term_ids, u.term_weights FROM units u WHERE u.passage = ANY(%s) "
     "ORDER BY u.passage, u.ordinal")
+
+class _RawLoader(Loader):
+    """A binary value as its bytes (the units' vectors, converted all at once)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
 
 class PostgresVersion:
     """One version of a :class:`PostgresStore` (default: the current one), opened for
@@ -223,6 +235,13 @@ class PostgresVersion:
                 found.extend(int(r[0]) for r in cursor.fetchall())
         return self._rows_of(np.asarray(found, dtype=np.int64))
 
+    @staticmethod
+    def _vector_oid(conn: Connection) -> int:
+        info = conn.adapters.types.get("vector")
+        if info is None:
+            raise IndexStoreError("the database has no pgvector")
+        return int(info.oid)
+
     def _rows_of(self, ids: npt.NDArray[np.int64]) -> Rows:
         """The rows of passages ``ids`` (ids not in the version dropped)."""
         if not len(ids) or not len(self.ids):
@@ -237,6 +256,7 @@ class PostgresVersion:
         ids = self.ids[rows].tolist()
         with self._session("reading candidates") as conn:
             cursor, units_cursor = conn.cursor(binary=True), conn.cursor(binary=True)
+            units_cursor.adapters.register_loader(self._vector_oid(conn), _RawLoader)
             with conn.pipeline():
                 cursor.execute(_FETCH_PASSAGES, (ids,))
                 units_cursor.execute(_FETCH_UNITS, (ids,))
@@ -252,7 +272,7 @@ class PostgresVersion:
             passage=np.stack([r[0] for r in found]).astype(np.float32, copy=False) if found
             else np.zeros((0, self.dim), np.float32),
             units=np.frombuffer(b"".join(u[3] for u in units), dtype=">f4")
-            .astype(np.float32).reshape(n, self.dim),
+            .reshape(n, self.dim + 1)[:, 1:].astype(np.float32),
             unit_of=np.searchsorted(self.ids[rows], owner).astype(np.int64),
             spans=np.asarray([(u[1], u[2]) for u in units], dtype=np.int32).reshape(n, 2),
             term_ids=np.frombuffer(b"".join(u[4] for u in units), dtype="<i4")
