@@ -22,6 +22,7 @@ import numpy.typing as npt
 from natoqa.index import ann
 from natoqa.index import units as sentence_units
 from natoqa.index.lexicon import Lexicon
+from natoqa.index.reader import VersionReader
 from natoqa.index.store import IndexVersion
 from natoqa.models import DocumentMeta, Passage
 from natoqa.text.analyzer import identifiers
@@ -105,6 +106,6 @@ def passage_names(index: IndexVersion) -> set[str]:
     return names
 
 
-def version_language(index: IndexVersion) -> str:
+def version_language(index: IndexVersion | VersionReader) -> str:
     return index.manifest.corpus_language or corpus_language(
         index.passages, {d: r.meta for d, r in index.documents.items()})

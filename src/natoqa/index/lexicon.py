@@ -100,6 +100,27 @@ class Lexicon:
         np.cumsum(np.bincount(term_ids, minlength=len(terms)), out=indptr[1:])
         return cls(terms, indptr, doc_rows.astype(np.int32), tf, lengths, counts, decompound)
 
+    def per_row(self) -> list[dict[str, float]]:
+        """Each row's postings (term -> frequency): how the PostgreSQL store keeps them."""
+        out: list[dict[str, float]] = [{} for _ in range(self.size)]
+        tf = self.tf.tolist()
+        rows = self.rows.tolist()
+        for t, term in enumerate(self.terms):
+            for i in range(int(self.indptr[t]), int(self.indptr[t + 1])):
+                out[rows[i]][term] = tf[i]
+        return out
+
+    @classmethod
+    def from_postings(cls, terms: Sequence[str], term_of: npt.NDArray[np.int64],
+                      rows: npt.NDArray[np.int64], tf: npt.NDArray[np.float32],
+                      lengths: npt.NDArray[np.float32], counts: Counter[str]) -> Lexicon:
+        """From one (term, row, frequency) triple per posting, in any order."""
+        order = np.lexsort((rows, term_of))
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(term_of, minlength=len(terms)), out=indptr[1:])
+        return cls(list(terms), indptr, rows[order].astype(np.int32),
+                   tf[order].astype(np.float32), lengths.astype(np.float32), counts)
+
     # -- storage ---------------------------------------------------------------
 
     def files(self) -> dict[str, npt.NDArray[Any] | bytes]:

@@ -2,8 +2,8 @@
 
 The scale-out store beside the files + FAISS default (docs/SCALE-OUT.md). This module is
 its **versions half**: the schema, a build's single transaction, activate (rollback),
-prune, the list of versions and their verification. Retrieval over it (the reader) is
-not built yet.
+prune, the list of versions and their verification. Questions are answered from a
+version by :mod:`natoqa.index.postgres_reader`.
 
 Layout (all tables in one PostgreSQL schema, ``natoqa`` by default, so a database can
 hold several stores and other applications' tables)::
@@ -15,6 +15,8 @@ hold several stores and other applications' tables)::
                       added_in <= v < coalesce(retired_in, infinity)
     passages          immutable rows of a document row, with vector(dim) + HNSW
     units             immutable sentence units of a passage, with vector(dim) + HNSW
+                      and their latent terms (schema 2)
+    postings          BM25's inverted index: term, passage, frequency (schema 2)
 
 Rows are written once and deleted only by pruning: an edit of one document retires
 its row (one small ``UPDATE``) and adds a new one with its passages and units, so
@@ -37,7 +39,8 @@ import json
 import re
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from typing import Any
@@ -62,6 +65,7 @@ from natoqa.index.store import (
 )
 from natoqa.index.units import UnitSpan
 from natoqa.models import Passage
+from natoqa.text.analyzer import identifiers, words
 
 try:
     import psycopg
@@ -77,7 +81,7 @@ except ImportError as _missing:  # pragma: no cover - without the postgres extra
     ) from _missing
 
 #: the schema this code writes; a store with a higher one was made by a newer natoqa
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SCHEMA = "natoqa"
 #: HNSW's build parameters (pgvector's defaults; docs/SCALE-OUT.md §1)
 HNSW_M = 16
@@ -199,6 +203,12 @@ class NewDocument:
     vectors: Vectors
     units: Sequence[Sequence[UnitSpan]] = ()
     unit_vectors: Vectors | None = None
+    #: BM25's postings of each passage (term -> frequency; :meth:`Lexicon.per_row`), None:
+    #: not given (the reader derives them from the texts)
+    postings: Sequence[Mapping[str, float]] | None = None
+    #: the units' latent terms, one fixed-width row per unit (ids, weights)
+    unit_term_ids: npt.NDArray[np.signedinteger[Any]] | None = None
+    unit_term_weights: Vectors | None = None
 
     def check(self, dim: int) -> None:
         """ValueError unless the parts fit together and the vectors are finite and ``dim``-d."""
@@ -218,6 +228,13 @@ class NewDocument:
         if got != count or (self.unit_vectors is not None and count
                             and self.unit_vectors.shape[1:] != (dim,)):
             raise ValueError(f"{doc_id}: {got} unit vectors for {count} units of {dim} dims")
+        if self.postings is not None and len(self.postings) != n:
+            raise ValueError(f"{doc_id}: postings for {len(self.postings)} of {n} passages")
+        if (self.unit_term_ids is None) != (self.unit_term_weights is None) or (
+                self.unit_term_ids is not None and self.unit_term_weights is not None and (
+                    self.unit_term_ids.shape != self.unit_term_weights.shape
+                    or len(self.unit_term_ids) != count)):
+            raise ValueError(f"{doc_id}: latent terms do not fit its {count} units")
         for vectors in (self.vectors, self.unit_vectors):
             if vectors is not None and len(vectors) and not np.isfinite(vectors).all():
                 raise ValueError(f"{doc_id}: vectors with NaN or infinity")
@@ -331,6 +348,24 @@ CREATE INDEX IF NOT EXISTS units_embedding ON units
     USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef});
 """
 
+#: schema 2: what the reader needs beyond vectors (BM25's postings and lengths, the
+#: decompounder's word counts, abstention's names, the units' latent terms); NULL in rows
+#: written by schema 1
+_SCHEMA_V2_SQL = """
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS words jsonb;
+ALTER TABLE documents ADD COLUMN IF NOT EXISTS names text[];
+ALTER TABLE passages ADD COLUMN IF NOT EXISTS length real;
+ALTER TABLE units ADD COLUMN IF NOT EXISTS term_ids bytea;
+ALTER TABLE units ADD COLUMN IF NOT EXISTS term_weights bytea;
+CREATE TABLE IF NOT EXISTS postings (
+    term    text NOT NULL,
+    passage bigint NOT NULL REFERENCES passages ON DELETE CASCADE,
+    tf      real NOT NULL,
+    PRIMARY KEY (term, passage)
+);
+CREATE INDEX IF NOT EXISTS postings_passage ON postings (passage);
+"""
+
 #: live(d, v): document row d belongs to version v
 _LIVE = "d.added_in <= %(v)s AND (d.retired_in IS NULL OR d.retired_in > %(v)s)"
 
@@ -421,8 +456,12 @@ class PostgresStore:
                     raise IndexIncompatible(
                         f"the index in {self.where} (schema {self.schema!r}) holds {row[1]}-"
                         f"dimensional vectors, this build {dim}: use another schema or drop it")
+                if row[0] < SCHEMA_VERSION:  # an older natoqa's store: upgraded in place
+                    conn.execute(_SCHEMA_V2_SQL)
+                    conn.execute("UPDATE store_schema SET version = %s", (SCHEMA_VERSION,))
                 return
             conn.execute(_SCHEMA_SQL.format(dim=int(dim), m=HNSW_M, ef=HNSW_EF_CONSTRUCTION))
+            conn.execute(_SCHEMA_V2_SQL)
             conn.execute("INSERT INTO store_schema (version, dim) VALUES (%s, %s)",
                          (SCHEMA_VERSION, dim))
 
@@ -715,28 +754,43 @@ class VersionWriter:
             doc_rows = _reserve(conn, "document_ids", len(docs))
             passage_rows = _reserve(conn, "passage_ids", n_passages)
             with conn.cursor().copy(
-                "COPY documents (id, doc_id, content_hash, fmt, meta, passages, added_in) "
-                "FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "text", "text", "text", "jsonb", "int4", "int8"])
+                "COPY documents (id, doc_id, content_hash, fmt, meta, passages, added_in, "
+                "words, names) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "text", "text", "text", "jsonb", "int4", "int8",
+                                "jsonb", "text[]"])
                 for row, doc in zip(doc_rows, docs, strict=True):
                     r = doc.record
                     copy.write_row((row, r.doc_id, r.content_hash, r.fmt,
-                                    Jsonb(asdict(r.meta)), r.passages, self.number))
+                                    Jsonb(asdict(r.meta)), r.passages, self.number,
+                                    *_lexical_of(doc)))
             at = 0
             with conn.cursor().copy(
-                "COPY passages (id, document, passage_id, ordinal, kind, passage, embedding) "
-                "FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int8", "text", "int4", "text", "jsonb", "vector"])
+                "COPY passages (id, document, passage_id, ordinal, kind, passage, embedding, "
+                "length) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "text", "int4", "text", "jsonb", "vector",
+                                "float4"])
                 for row, doc in zip(doc_rows, docs, strict=True):
-                    for p, vector in zip(doc.passages, doc.vectors, strict=True):
+                    for i, (p, vector) in enumerate(zip(doc.passages, doc.vectors, strict=True)):
+                        length = (None if doc.postings is None
+                                  else float(sum(doc.postings[i].values())))
                         copy.write_row((passage_rows[at], row, p.passage_id, p.ordinal, p.kind,
-                                        Jsonb(asdict(p)), vector))
+                                        Jsonb(asdict(p)), vector, length))
+                        at += 1
+            at = 0
+            with conn.cursor().copy("COPY postings (term, passage, tf) FROM STDIN "
+                                    "(FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int8", "float4"])
+                for doc in docs:
+                    for postings in doc.postings or [{}] * len(doc.passages):
+                        for term, tf in postings.items():
+                            copy.write_row((term, passage_rows[at], float(tf)))
                         at += 1
             at = 0
             with conn.cursor().copy(
-                "COPY units (passage, ordinal, start_at, end_at, gap_start, gap_end, embedding) "
-                "FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int4", "int4", "int4", "int4", "int4", "vector"])
+                "COPY units (passage, ordinal, start_at, end_at, gap_start, gap_end, embedding, "
+                "term_ids, term_weights) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int4", "int4", "int4", "int4", "int4", "vector",
+                                "bytea", "bytea"])
                 for doc in docs:
                     spans = doc.units or [()] * len(doc.passages)
                     flat = 0
@@ -745,7 +799,7 @@ class VersionWriter:
                             assert doc.unit_vectors is not None
                             copy.write_row((passage_rows[at], k, span.start, span.end,
                                             span.gap_start, span.gap_end,
-                                            doc.unit_vectors[flat]))
+                                            doc.unit_vectors[flat], *_terms_of(doc, flat)))
                             flat += 1
                         at += 1
         self.added.update(ids)
@@ -784,7 +838,7 @@ class VersionWriter:
                  build_seconds if build_seconds is not None else manifest.build_seconds))
             if activate:
                 _set_current(conn, v)
-            conn.execute("ANALYZE documents, passages, units")
+            conn.execute("ANALYZE documents, passages, units, postings")
             conn.commit()
         self.committed = True
         return manifest.version
@@ -805,17 +859,20 @@ def _reserve(conn: Connection, sequence: str, n: int) -> list[int]:
 def _copy_document(conn: Connection, old: int, version: int) -> None:
     """A document row with its passages and units again, as new rows added in ``version``."""
     conn.execute(
-        "WITH d AS (INSERT INTO documents (doc_id, content_hash, fmt, meta, passages, added_in) "
-        "  SELECT doc_id, content_hash, fmt, meta, passages, %(v)s FROM documents "
-        "  WHERE id = %(old)s RETURNING id), "
+        "WITH d AS (INSERT INTO documents (doc_id, content_hash, fmt, meta, passages, added_in, "
+        "  words, names) SELECT doc_id, content_hash, fmt, meta, passages, %(v)s, words, names "
+        "  FROM documents WHERE id = %(old)s RETURNING id), "
         "m AS MATERIALIZED (SELECT id AS old, nextval('passage_ids') AS new FROM passages "
-        "  WHERE document = %(old)s), "
-        "p AS (INSERT INTO passages (id, document, passage_id, ordinal, kind, passage, embedding)"
-        "  SELECT m.new, d.id, q.passage_id, q.ordinal, q.kind, q.passage, q.embedding "
-        "  FROM passages q JOIN m ON q.id = m.old CROSS JOIN d) "
-        "INSERT INTO units (passage, ordinal, start_at, end_at, gap_start, gap_end, embedding) "
-        "SELECT m.new, u.ordinal, u.start_at, u.end_at, u.gap_start, u.gap_end, u.embedding "
-        "FROM units u JOIN m ON u.passage = m.old",
+        "  WHERE document = %(old)s ORDER BY id), "
+        "p AS (INSERT INTO passages (id, document, passage_id, ordinal, kind, passage, embedding,"
+        "  length) SELECT m.new, d.id, q.passage_id, q.ordinal, q.kind, q.passage, q.embedding,"
+        "  q.length FROM passages q JOIN m ON q.id = m.old CROSS JOIN d), "
+        "u AS (INSERT INTO units (passage, ordinal, start_at, end_at, gap_start, gap_end, "
+        "  embedding, term_ids, term_weights) SELECT m.new, u.ordinal, u.start_at, u.end_at, "
+        "  u.gap_start, u.gap_end, u.embedding, u.term_ids, u.term_weights "
+        "  FROM units u JOIN m ON u.passage = m.old) "
+        "INSERT INTO postings (term, passage, tf) SELECT o.term, m.new, o.tf "
+        "FROM postings o JOIN m ON o.passage = m.old",
         {"v": version, "old": old})
 
 
@@ -878,6 +935,27 @@ def _check_rows(conn: Connection, number: int, name: str, manifest: Manifest, di
         problems.append(f"vectors of another dimension than {dim}: {bad[0]} passages, "
                         f"{bad[1]} units")
     return VersionCheck(name, documents, passages, units, tuple(problems))
+
+
+def _lexical_of(doc: NewDocument) -> tuple[Jsonb | None, list[str] | None]:
+    """A document's word counts (the decompounder's) and names (abstention's): None without
+    postings (the reader derives both from the texts)."""
+    if doc.postings is None:
+        return None, None
+    counts: Counter[str] = Counter()
+    names: set[str] = set()
+    for p in doc.passages:
+        counts.update(words(p.text))
+        names |= identifiers(p.text)
+    return Jsonb(dict(counts)), sorted(names)
+
+
+def _terms_of(doc: NewDocument, unit: int) -> tuple[bytes | None, bytes | None]:
+    """A unit's latent terms as stored: little-endian int32 ids, float32 weights."""
+    if doc.unit_term_ids is None or doc.unit_term_weights is None:
+        return None, None
+    return (np.asarray(doc.unit_term_ids[unit], dtype="<i4").tobytes(),
+            np.asarray(doc.unit_term_weights[unit], dtype="<f4").tobytes())
 
 
 def _passage(data: dict[str, Any]) -> Passage:

@@ -52,6 +52,7 @@ from natoqa.config import RetrievalSettings
 from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedder, Vectors
 from natoqa.index import artifacts
+from natoqa.index.reader import VersionReader
 from natoqa.index.store import IndexVersion
 from natoqa.models import DocumentMeta, Hit
 from natoqa.retrieve import abstain
@@ -59,6 +60,7 @@ from natoqa.retrieve.abstain import Calibration
 from natoqa.retrieve.candidates import Block, Corpus, stats
 from natoqa.retrieve.lexical import LexicalIndex
 from natoqa.retrieve.names import Names
+from natoqa.retrieve.reader_corpus import ReaderCorpus
 from natoqa.text.acronyms import to_known
 from natoqa.text.analyzer import identifiers, numbered, spell_out
 from natoqa.text.language import detect_language
@@ -96,7 +98,7 @@ class Retriever:
 
     def __init__(
         self,
-        index: IndexVersion,
+        index: IndexVersion | VersionReader,
         embedder: Embedder,
         settings: RetrievalSettings | None = None,
         *,
@@ -114,8 +116,16 @@ class Retriever:
         # titles do not make an English question's words look known to the German prose
         # (docs/RETRIEVAL.md, step 8)
         back = np.asarray(index.passages.kinds == "backmatter", dtype=bool)
-        self.corpus = Corpus(index, penalties, with_terms=embedder.has_terms,
-                             exact=self.settings.exact, background=back)
+        # the one place the two stores differ: files (segments) or a reader (a database,
+        # docs/SCALE-OUT.md §2b); everything below reads the corpus and the lexicon alike
+        if isinstance(index, IndexVersion):
+            self.corpus = Corpus(index, penalties, with_terms=embedder.has_terms,
+                                 exact=self.settings.exact, background=back)
+            lexicons, names = artifacts.lexicons(index), artifacts.passage_names(index)
+        else:
+            self.corpus = ReaderCorpus(index, penalties, with_terms=embedder.has_terms,
+                                       exact=self.settings.exact, background=back)
+            lexicons, names = index.lexicons(), index.names()
         stored = self.corpus.stored_terms
         if not stored and embedder.has_terms and self.corpus.unit_count:
             log.warning("index %s has no latent terms (built by an older natoqa): rebuild "
@@ -123,10 +133,10 @@ class Retriever:
         elif stored and not embedder.has_terms:
             log.warning("index %s has latent terms but the model gives none: ranking and "
                         "abstention run without them", index.version)
-        self.lexical = LexicalIndex.from_parts(artifacts.lexicons(index), background=back)
+        self.lexical = LexicalIndex.from_parts(lexicons, background=back)
         # a question may name what the corpus says about its documents ("AFP", the authors)
         bibliography = _bibliography(index)
-        self._identifiers: set[str] = identifiers(bibliography) | artifacts.passage_names(index)
+        self._identifiers: set[str] = identifiers(bibliography) | names
         #: acronyms the corpus writes with numbers ("AP 4"): a series, each number a name
         self._series = {parts[0] for name in self._identifiers if (parts := numbered(name))}
         self.corpus_language = artifacts.version_language(index)
@@ -297,7 +307,7 @@ def _metadata(meta: DocumentMeta) -> str:
     return " ".join((meta.title, *meta.authors, meta.publisher or "", meta.series or ""))
 
 
-def _bibliography(index: IndexVersion) -> str:
+def _bibliography(index: IndexVersion | VersionReader) -> str:
     """The documents' titles, authors, publishers and series, as one text."""
     return "\n".join(_metadata(record.meta) for record in index.documents.values())
 

@@ -1,0 +1,281 @@
+"""A version of the PostgreSQL store opened for questions: the reader half (issue 20).
+
+:class:`PostgresVersion` implements :class:`natoqa.index.reader.VersionReader`
+(docs/SCALE-OUT.md §2b). Opening a version reads, in one ``REPEATABLE READ READ ONLY``
+snapshot, what is per version and asked for by every question: the live passages'
+columns (ids, documents, kinds, lengths), the documents, BM25's postings and lengths,
+the decompounder's word counts and the names. A question then costs one HNSW query per
+query vector and graph (:meth:`PostgresVersion.nearest`) and one query for its
+candidates' rows (:meth:`PostgresVersion.fetch`); a passage's text is fetched when a hit
+needs it. Every query names the version's number, never "current": a version opened
+keeps answering from its own rows while others are committed (rows are immutable; only
+pruning deletes them).
+
+Works on a primary and on a hot standby. Each question running at once has a connection of
+its own (up to four kept idle for the next ones); a lost one is dropped and a new one
+opened at the next call, and errors are natoqa's
+(:class:`~natoqa.errors.StoreUnreachable` when the server cannot be reached).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
+
+from natoqa.errors import IndexIncompatible, IndexStoreError
+from natoqa.index.lexicon import Lexicon
+from natoqa.index.postgres import (
+    _LIVE,
+    SCHEMA_VERSION,
+    Connection,
+    PostgresStore,
+    _passage,
+)
+from natoqa.index.reader import Rows, StoredRows, Vectors
+from natoqa.index.segments import PassageTable
+from natoqa.index.store import DocumentRecord, _meta_from_json
+from natoqa.models import Passage
+from natoqa.text.analyzer import identifiers
+
+log = logging.getLogger(__name__)
+
+#: pgvector's largest ``hnsw.ef_search``
+MAX_EF_SEARCH = 1000
+#: passages whose texts are kept once fetched (hits are asked for several times)
+_CACHED_PASSAGES = 4096
+#: connections an opened version keeps for the next questions
+_IDLE_CONNECTIONS = 4
+#: a query vector's nearest passages, and the passages of its nearest units (live in %(v)s)
+_NEAREST_PASSAGES = ("SELECT p.id FROM passages p JOIN documents d ON d.id = p.document "
+                     f"WHERE {_LIVE} ORDER BY p.embedding <=> %(q)s LIMIT %(w)s")
+_NEAREST_UNITS = ("SELECT u.passage FROM units u JOIN passages p ON p.id = u.passage "
+                  f"JOIN documents d ON d.id = p.document WHERE {_LIVE} "
+                  "ORDER BY u.embedding <=> %(q)s LIMIT %(w)s")
+#: candidates' rows: their vectors; their units in order, each unit's vector (loaded as
+#: raw bytes: pgvector's binary form, a 4-byte header and float4 big-endian) and its
+#: latent terms as written (little-endian int32 ids, float32 weights)
+_FETCH_PASSAGES = "SELECT p.embedding FROM passages p WHERE p.id = ANY(%s) ORDER BY p.id"
+_FETCH_UNITS = (
+    "SELECT u.passage, u.start_at, u.end_at, u.embedding, "
+    "u.term_ids, u.term_weights FROM units u WHERE u.passage = ANY(%s) "
+    "ORDER BY u.passage, u.ordinal")
+
+class _RawLoader(Loader):
+    """A binary value as its bytes (the units' vectors, converted all at once)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
+class PostgresVersion:
+    """One version of a :class:`PostgresStore` (default: the current one), opened for
+    questions. IndexNotFound without it; IndexIncompatible for a store of an older schema
+    (a build with this natoqa upgrades it)."""
+
+    def __init__(self, store: PostgresStore, version: str | None = None) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._idle: list[Connection] = []
+        self._closed = False
+        with self._session("opening a version") as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            dim = store._require_schema(conn)
+            schema = store._schema_row(conn)
+            if schema is not None and schema[0] < SCHEMA_VERSION:
+                raise IndexIncompatible(
+                    f"the index in {store.where} (schema {store.schema!r}) has store schema "
+                    f"{schema[0]}: build once with this natoqa to upgrade it")
+            self.number, self.version, self.manifest = store._version(conn, version)
+            self.dim = dim
+            v = {"v": self.number}
+            docs = conn.execute(
+                "SELECT d.doc_id, d.meta, d.content_hash, d.passages, d.fmt, d.words, d.names "
+                f"FROM documents d WHERE {_LIVE} ORDER BY d.doc_id", v).fetchall()
+            rows = conn.execute(
+                "SELECT p.id, p.passage_id, d.doc_id, p.kind, p.ordinal, "
+                "length(p.passage->>'text'), p.length FROM passages p "
+                f"JOIN documents d ON d.id = p.document WHERE {_LIVE} ORDER BY p.id",
+                v).fetchall()
+            postings = conn.execute(
+                "SELECT o.term, o.passage, o.tf FROM postings o JOIN passages p ON "
+                f"p.id = o.passage JOIN documents d ON d.id = p.document WHERE {_LIVE}",
+                v).fetchall()
+            units = conn.execute(
+                "SELECT count(*), count(u.term_ids) FROM units u JOIN passages p ON "
+                f"p.id = u.passage JOIN documents d ON d.id = p.document WHERE {_LIVE}",
+                v).fetchone()
+        self.documents = {str(r[0]): DocumentRecord(str(r[0]), _meta_from_json(r[1]),
+                                                    str(r[2]), int(r[3]), str(r[4]))
+                          for r in docs}
+        #: passages.id of each row, ascending
+        self.ids = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
+        self.passages = PassageTable([str(r[1]) for r in rows], [str(r[2]) for r in rows],
+                                     [str(r[3]) for r in rows], [int(r[4]) for r in rows],
+                                     [int(r[5]) for r in rows],
+                                     functools.lru_cache(_CACHED_PASSAGES)(self._passage))
+        assert units is not None
+        self.unit_count = int(units[0])
+        self.stored_terms = self.unit_count > 0 and int(units[1]) == self.unit_count
+        lengths = [r[6] for r in rows]
+        self._lexicon: Lexicon | None = None
+        self._names: set[str] | None = None
+        if all(x is not None for x in lengths) and all(r[5] is not None for r in docs):
+            self._lexicon = self._postings_lexicon(postings, np.asarray(lengths, np.float32),
+                                                   [r[5] for r in docs])
+            self._names = set().union(*(r[6] or () for r in docs))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"PostgresVersion({self.store.where}, {self.version})"
+
+    # -- connection -----------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self, what: str) -> Iterator[Connection]:
+        """A connection of the version's own (an idle one, or a new one: one per question
+        running at once), with psycopg's errors as natoqa's; a lost one is dropped."""
+        with self.store._errors(what):
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed or conn.broken:
+                conn = self.store.connect()
+            try:
+                yield conn
+            finally:
+                if conn.closed or conn.broken or \
+                        conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.close()
+                else:
+                    with self._lock:
+                        keep = not self._closed and len(self._idle) < _IDLE_CONNECTIONS
+                        if keep:
+                            self._idle.append(conn)
+                    if not keep:
+                        conn.close()
+
+    def close(self) -> None:
+        """Close the version's connections (it cannot be asked again)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- per-version tables ---------------------------------------------------------------
+
+    def _postings_lexicon(self, postings: list[tuple[Any, ...]], lengths: Vectors,
+                          words: list[Any]) -> Lexicon:
+        vocabulary: dict[str, int] = {}
+        term_of = np.fromiter((vocabulary.setdefault(str(r[0]), len(vocabulary))
+                               for r in postings), np.int64, len(postings))
+        passage = np.fromiter((int(r[1]) for r in postings), np.int64, len(postings))
+        tf = np.fromiter((float(r[2]) for r in postings), np.float32, len(postings))
+        counts: Counter[str] = Counter()
+        for document in words:
+            counts.update(document if isinstance(document, dict) else json.loads(document))
+        return Lexicon.from_postings(list(vocabulary), term_of,
+                                     np.searchsorted(self.ids, passage), tf, lengths, counts)
+
+    def lexicons(self) -> list[tuple[Lexicon, Rows]]:
+        if self._lexicon is None:  # rows written by schema 1: derived (slow, as format 1)
+            log.warning("index %s has no stored postings (written by an older natoqa): "
+                        "analysing its passages; rebuild it to open faster", self.version)
+            self._lexicon = Lexicon.build([p.text for p in self.passages])
+        return [(self._lexicon, np.arange(len(self), dtype=np.int64))]
+
+    def names(self) -> set[str]:
+        if self._names is None:
+            self._names = set().union(*(identifiers(p.text) for p in self.passages))
+        return self._names
+
+    def _passage(self, row: int) -> Passage:
+        with self._session("reading a passage") as conn:
+            found = conn.execute("SELECT passage FROM passages WHERE id = %s",
+                                 (int(self.ids[row]),)).fetchone()
+        assert found is not None, "a live passage row is gone (pruned under a reader?)"
+        return _passage(found[0])
+
+    # -- questions ------------------------------------------------------------------------
+
+    def nearest(self, queries: Vectors, width: int, ef: int, *,
+                units: bool | None = None) -> Rows:
+        """HNSW's ``width`` nearest passages and passages of the ``width`` nearest units
+        (``units``: only these, or only passages) of each query vector among the
+        version's live rows, in one round trip (a pipeline). pgvector returns at most
+        ``hnsw.ef_search`` rows of a scan, so it is set to at least ``width``;
+        ``iterative_scan`` keeps scanning where the version's filter drops rows."""
+        graphs = [_NEAREST_UNITS] if units else [_NEAREST_PASSAGES] if units is False else \
+            [_NEAREST_PASSAGES, _NEAREST_UNITS]
+        found: list[int] = []
+        with self._session("searching nearest neighbours") as conn, conn.transaction():
+            with conn.pipeline():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                             "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                             (str(min(MAX_EF_SEARCH, max(width, ef))),))
+                cursors = [conn.execute(sql, {"v": self.number, "q": query, "w": width})
+                           for sql in graphs for query in np.asarray(queries, dtype=np.float32)]
+            for cursor in cursors:
+                found.extend(int(r[0]) for r in cursor.fetchall())
+        return self._rows_of(np.asarray(found, dtype=np.int64))
+
+    @staticmethod
+    def _vector_oid(conn: Connection) -> int:
+        info = conn.adapters.types.get("vector")
+        if info is None:
+            raise IndexStoreError("the database has no pgvector")
+        return int(info.oid)
+
+    def _rows_of(self, ids: npt.NDArray[np.int64]) -> Rows:
+        """The rows of passages ``ids`` (ids not in the version dropped)."""
+        if not len(ids) or not len(self.ids):
+            return np.zeros(0, dtype=np.int64)
+        rows: Rows = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return np.asarray(rows[self.ids[rows] == ids], dtype=np.int64)
+
+    def fetch(self, rows: Rows) -> StoredRows:
+        """The passages' vectors, and their units' vectors, spans and terms: two queries in
+        one round trip (units' vectors as raw bytes, joined once: loading a vector object
+        per unit, or aggregating them in the server, cost more than the queries)."""
+        ids = self.ids[rows].tolist()
+        with self._session("reading candidates") as conn:
+            cursor, units_cursor = conn.cursor(binary=True), conn.cursor(binary=True)
+            units_cursor.adapters.register_loader(self._vector_oid(conn), _RawLoader)
+            with conn.pipeline():
+                cursor.execute(_FETCH_PASSAGES, (ids,))
+                units_cursor.execute(_FETCH_UNITS, (ids,))
+            found = cursor.fetchall()
+            units = units_cursor.fetchall()
+        if len(found) != len(rows):
+            raise IndexStoreError(f"index {self.version}: {len(found)} of {len(rows)} "
+                                  f"candidate passages found (pruned under a reader?)")
+        n = len(units)
+        owner = np.fromiter((int(u[0]) for u in units), np.int64, n)
+        with_terms = self.stored_terms and n > 0 and all(u[4] is not None for u in units)
+        return StoredRows(
+            passage=np.stack([r[0] for r in found]).astype(np.float32, copy=False) if found
+            else np.zeros((0, self.dim), np.float32),
+            units=np.frombuffer(b"".join(u[3] for u in units), dtype=">f4")
+            .reshape(n, self.dim + 1)[:, 1:].astype(np.float32),
+            unit_of=np.searchsorted(self.ids[rows], owner).astype(np.int64),
+            spans=np.asarray([(u[1], u[2]) for u in units], dtype=np.int32).reshape(n, 2),
+            term_ids=np.frombuffer(b"".join(u[4] for u in units), dtype="<i4")
+            .reshape(n, -1).astype(np.int32) if with_terms else None,
+            term_weights=np.frombuffer(b"".join(u[5] for u in units), dtype="<f4")
+            .reshape(n, -1).astype(np.float32) if with_terms else None)
