@@ -200,6 +200,11 @@ class Corpus:
                 part.terms = None
         self.unit_count = units
         self.approximate = not exact and any(p.passage_graph is not None for p in self.parts)
+        self._statistics(n, background)
+
+    def _statistics(self, n: int, background: npt.NDArray[np.bool_] | None) -> None:
+        """What fusion normalises by: a fixed sample of the ``n`` passages (every one when
+        questions are scored exactly), leaving out the ``background`` rows."""
         #: every passage, when questions are scored on all of them; else None
         self.everything: Block | None = None
         if background is not None and (background.all() or not background.any()):

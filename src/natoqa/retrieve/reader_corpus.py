@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from natoqa.index.reader import VersionReader
-from natoqa.retrieve.candidates import SAMPLE, Block, Corpus, Rows, Scores
+from natoqa.retrieve.candidates import Block, Corpus, Rows, Scores
 
 
 class ReaderCorpus(Corpus):
@@ -36,19 +36,7 @@ class ReaderCorpus(Corpus):
         self.terms = self.stored_terms and with_terms
         #: scored on candidates unless told to score everything
         self.approximate = not exact
-        self.everything = None
-        if background is not None and (background.all() or not background.any()):
-            background = None
-        self.prose = None if background is None else np.flatnonzero(~background)
-        self.sample_prose = None
-        if self.approximate:
-            pool = np.arange(n) if self.prose is None else self.prose
-            rows = (pool if len(pool) <= SAMPLE else
-                    np.sort(np.random.default_rng(0).choice(pool, SAMPLE, replace=False)))
-            self.sample = self._with_matrix(self.gather(rows))
-        else:
-            self.everything = self.sample = self._with_matrix(self.gather(np.arange(n)))
-            self.sample_prose = self.prose
+        self._statistics(n, background)
 
     def gather(self, rows: Rows) -> Block:
         """The version's passages ``rows`` (sorted, distinct) with their units."""
