@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -147,27 +146,6 @@ def assert_same(got: RetrievalResult, want: RetrievalResult) -> None:
         assert [u[:2] for u in got.unit_scores[key]] == [u[:2] for u in units]
         assert [u[2] for u in got.unit_scores[key]] == pytest.approx([u[2] for u in units],
                                                                      abs=1e-5)
-
-
-@pytest.fixture
-def schema() -> str:
-    return f"r_{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def store(pg_primary: PostgresServer, schema: str) -> Iterator[PostgresStore]:
-    from natoqa.index.postgres import PostgresStore
-
-    yield PostgresStore(pg_primary.dsn, schema=schema)
-    with pg_primary.connect() as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-@pytest.fixture
-def replica(pg_standby: PostgresServer, schema: str) -> PostgresStore:
-    from natoqa.index.postgres import PostgresStore
-
-    return PostgresStore(pg_standby.dsn, schema=schema)
 
 
 def test_questions_rank_alike_from_files_and_from_the_standby(

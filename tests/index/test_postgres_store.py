@@ -12,8 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,27 +83,6 @@ def build(store: PostgresStore, docs: Mapping[str, NewDocument], *, base: str | 
         writer.keep(same)
         writer.add(d for k, d in docs.items() if k not in same)
         return writer.commit(activate=activate)
-
-
-@pytest.fixture
-def schema() -> str:
-    return f"t_{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def store(pg_primary: PostgresServer, schema: str) -> Iterator[PostgresStore]:
-    from natoqa.index.postgres import PostgresStore
-
-    yield PostgresStore(pg_primary.dsn, schema=schema)
-    with pg_primary.connect() as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-@pytest.fixture
-def replica(pg_standby: PostgresServer, schema: str) -> PostgresStore:
-    from natoqa.index.postgres import PostgresStore
-
-    return PostgresStore(pg_standby.dsn, schema=schema)
 
 
 def test_a_commit_is_read_back_on_the_standby(
