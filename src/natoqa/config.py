@@ -164,6 +164,11 @@ class Settings(BaseSettings):
         "pgvector as 'postgresql://user:password@host:5432/database' (docs/SCALE-OUT.md; "
         "needs the postgres extra). Its password is never shown.",
     )
+    store_schema: str = Field(
+        "natoqa", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="The PostgreSQL schema that holds the index (with NATOQA_STORE=postgresql"
+        "://…): one database can hold several indexes, and other applications' tables.",
+    )
 
     # --- service ---------------------------------------------------------
     host: str = "127.0.0.1"

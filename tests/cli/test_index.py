@@ -130,12 +130,17 @@ def test_serve_refuses_an_index_of_another_model_in_one_line(
     assert "Traceback" not in err and versions[2] in err
 
 
-@pytest.mark.parametrize("command", [["build"], ["index", "list"], ["serve"]])
-def test_a_postgresql_store_is_refused_until_the_commands_use_it(
+DEVSET = str(Path(__file__).parents[2] / "eval" / "devset.jsonl")
+
+
+@pytest.mark.parametrize("command", [["index", "list"], ["index", "rollback"], ["serve"],
+                                     ["eval", DEVSET]])
+def test_an_unreachable_postgresql_store_is_one_line_without_its_password(
     monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    monkeypatch.setenv("NATOQA_STORE", "postgresql://natoqa:s3cret@db:5432/natoqa")
+    # port 1 on the loopback: refused at once, as a database that is down
+    monkeypatch.setenv("NATOQA_STORE", "postgresql://natoqa:s3cret@127.0.0.1:1/natoqa")
     result = CliRunner().invoke(main, command)
-    assert result.exit_code == 2
-    assert "does not use the PostgreSQL store yet" in result.output
-    assert "s3cret" not in result.output
+    assert result.exit_code == 1, result.output
+    assert "cannot be reached" in result.output and "127.0.0.1:1/natoqa" in result.output
+    assert "s3cret" not in result.output and "Traceback" not in result.output

@@ -262,8 +262,9 @@ def test_a_store_of_schema_1_is_upgraded_by_a_build_and_read_without_postings(
     version.close()
 
 
-def test_a_lost_connection_is_store_unreachable_and_the_next_question_reconnects(
-    tmp_path: Path, pg_primary: PostgresServer, store: PostgresStore
+def test_a_lost_connection_is_replaced_and_a_server_that_is_gone_is_store_unreachable(
+    tmp_path: Path, pg_primary: PostgresServer, store: PostgresStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from natoqa.errors import StoreUnreachable
     from natoqa.index.postgres_reader import PostgresVersion
@@ -274,13 +275,24 @@ def test_a_lost_connection_is_store_unreachable_and_the_next_question_reconnects
     retriever = Retriever(version, TermedBag())
     question = "Wie viele Soldaten sieht das New Force Model vor?"
     want = retriever.search(question, k=3)
-    with version._session("test") as conn:
-        pid = conn.info.backend_pid
-    with pg_primary.connect() as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    def kill_idle_connection() -> None:
+        with version._session("test") as conn:
+            pid = conn.info.backend_pid
+        with pg_primary.connect() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    # an idle connection the server dropped (a restart, a failover): the question is asked
+    # again on a new one, and the caller sees nothing
+    kill_idle_connection()
+    assert_same(retriever.search(question, k=3), want)
+    # the server gone for good: no new connection either
+    kill_idle_connection()
+    monkeypatch.setattr(store, "url", "postgresql://natoqa:password@127.0.0.1:1/natoqa")
     with pytest.raises(StoreUnreachable, match="cannot be reached") as caught:
         retriever.search(question, k=3)
     assert "password" not in str(caught.value)
+    monkeypatch.undo()  # back: the next question reconnects
     assert_same(retriever.search(question, k=3), want)
     version.close()
 

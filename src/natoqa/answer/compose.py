@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from natoqa.answer.phrases import phrase
-from natoqa.index.store import IndexVersion
+from natoqa.index.stores import OpenVersion
 from natoqa.models import Answer, Citation, DocumentMeta, Hit, Passage, PassageKind
 from natoqa.retrieve.retriever import RetrievalResult
 from natoqa.text import analyzer
@@ -244,7 +244,7 @@ def _select(
 def compose(
     question: str,
     result: RetrievalResult,
-    index: IndexVersion,
+    index: OpenVersion,
     language: Language,
     history: Sequence[str] = (),
     max_sentences: int = MAX_SENTENCES,
@@ -307,7 +307,7 @@ def compose(
 def _citation(
     rank: int,
     hit: Hit,
-    index: IndexVersion,
+    index: OpenVersion,
     sentences: list[_Sentence],
     chosen: list[_Sentence] | None,
     relevance: Mapping[tuple[int, int], float],  # (rank, index) of unquoted sentences

@@ -37,7 +37,7 @@ from natoqa.api.schemas import request_models
 from natoqa.config import Settings, get_settings, worker_settings
 from natoqa.embed.base import load_embedder
 from natoqa.embed.batching import QueryBatcher
-from natoqa.index.store import IndexStore
+from natoqa.index.stores import version_source
 from natoqa.ingest.cleaning.meta import prepare_detection
 from natoqa.service.builds import BuildQueue
 from natoqa.service.cache import AnswerCache
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
             if settings.batch_queries:
                 lanes = [load_embedder(settings) for _ in range(settings.model_lanes - 1)]
                 embedder = QueryBatcher(embedder, *lanes)
-            svc = QAService(embedder, IndexStore(settings.index_dir), settings.retrieval,
+            svc = QAService(embedder, version_source(settings), settings.retrieval,
                             cache=AnswerCache(settings.cache_size))
             svc.load()
             # one throw-away query per model copy: the first real one would pay the lazy set-up
@@ -127,7 +127,7 @@ def _documents(service: QAService, settings: Settings) -> DocumentService:
         return service.reload(force=True).version
 
     builds = BuildQueue(
-        settings.corpus_dir, service.store.root, lambda: load_embedder(settings), switch,
+        settings.corpus_dir, settings.index_dir, lambda: load_embedder(settings), switch,
         delay=settings.build_delay, keep_versions=settings.keep_versions,
         ann_min_passages=settings.ann_min_passages,
         segment_passages=settings.segment_passages,

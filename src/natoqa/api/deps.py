@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from natoqa.api.limits import presented_key
 from natoqa.api.problems import ProblemError
 from natoqa.config import Settings
+from natoqa.index.store import IndexStore
 from natoqa.service.service import QAService
 
 
@@ -27,6 +28,22 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 ServiceDep = Annotated[QAService, Depends(get_service)]
+
+
+async def get_files_store(request: Request) -> IndexStore:
+    """The server's index folder; 409 when its index is in PostgreSQL, where documents and
+    versions change by ``natoqa build`` / ``natoqa index`` against the primary (replicas
+    read a standby)."""
+    store = request.app.state.service.store
+    if not isinstance(store, IndexStore):
+        raise ProblemError(
+            "conflict", "this server reads its index from PostgreSQL: change documents and "
+            "versions with 'natoqa build' and 'natoqa index' against the primary "
+            "(docs/SCALE-OUT.md)")
+    return store
+
+
+FilesStoreDep = Annotated[IndexStore, Depends(get_files_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 

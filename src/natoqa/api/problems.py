@@ -24,12 +24,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from natoqa.api.middleware import REQUEST_ID_HEADER, current_request_id
-from natoqa.errors import IndexStoreError, NatoqaError, NotFound
+from natoqa.errors import IndexStoreError, NatoqaError, NotFound, StoreUnreachable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://natoqa.dev/problems/"
+#: seconds a caller is asked to wait while the index's database is unreachable: the
+#: server polls it every NATOQA_RELOAD_INTERVAL (1 s) and answers again at once
+STORE_RETRY_AFTER = 2
+STORE_DOWN = "the index's database cannot be reached just now; retry shortly"
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                     "reporting it.", "server_error"),
         ProblemType("index-unavailable", 503, "Index unavailable",
                     "No index is loaded (the server is starting or no index was built).",
+                    "server_error"),
+        ProblemType("store-unavailable", 503, "Index store unavailable",
+                    "The database holding the index (`NATOQA_STORE`) cannot be reached; the "
+                    "server reconnects by itself: retry after `Retry-After` seconds.",
                     "server_error"),
         ProblemType("corpus-unavailable", 503, "Corpus unavailable",
                     "The server's corpus folder (`NATOQA_CORPUS_DIR`) is missing.",
@@ -161,6 +169,8 @@ def problem_for_exception(exc: BaseException, instance: str | None) -> dict[str,
     """The problem body for an exception raised while answering (used mid-stream)."""
     if isinstance(exc, ProblemError):
         return problem_body(exc.kind.slug, exc.detail, instance=instance, **exc.extra)
+    if isinstance(exc, StoreUnreachable):
+        return problem_body("store-unavailable", STORE_DOWN, instance=instance)
     if isinstance(exc, IndexStoreError):
         return problem_body("index-unavailable", exc.message, instance=instance)
     if isinstance(exc, NotFound):
@@ -280,6 +290,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
         return problem(404, "not-found", exc.message, instance=request.url.path)
+
+    @app.exception_handler(StoreUnreachable)
+    async def _store_down(request: Request, exc: StoreUnreachable) -> JSONResponse:
+        # the database's address is for operators (/readyz with a key, the log), not callers
+        return problem(503, "store-unavailable", STORE_DOWN, instance=request.url.path,
+                       headers={"Retry-After": str(STORE_RETRY_AFTER)})
 
     @app.exception_handler(IndexStoreError)
     async def _no_index(request: Request, exc: IndexStoreError) -> JSONResponse:

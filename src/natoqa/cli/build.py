@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,36 +47,52 @@ def build(
 
     Only passages whose text is new are embedded; the others keep their vectors.
     The running server (``natoqa serve``) switches to the new version by itself.
+    With NATOQA_STORE=postgresql://… the version is written to that database (its
+    primary) in one transaction; every server reading it switches at the commit.
 
     \b
     Examples:
       natoqa build
       natoqa build --corpus corpus/ --index index/ --json
       natoqa build --watch               # rebuild whenever a file in corpus/ changes
+      NATOQA_STORE=postgresql://natoqa@db:5432/natoqa natoqa build --wait 600
     """
     from natoqa.embed.base import load_embedder
     from natoqa.index.builder import build_index, build_lock, check_corpus
     from natoqa.index.progress import embedding_progress
+    from natoqa.index.stores import postgres_store
 
     settings = settings_of(ctx)
     corpus = corpus or settings.corpus_dir
     index = index or settings.index_dir
     lock_wait = wait if wait is not None else (300.0 if watch else 0.0)
     check_corpus(corpus)
+    database = postgres_store(settings)
     if not lock_wait:
-        with build_lock(index):  # say "another build is running" now, not after model loading
+        # say "another build is running" (or "the database is down") now, not after the model
+        with database.build_lock() if database else build_lock(index):
             pass
     embedder = load_embedder(settings)
 
     def once() -> BuildReport:
         with embedding_progress() as progress:
-            report = build_index(
-                corpus, index, embedder, keep_versions=settings.keep_versions,
-                lock_timeout=lock_wait, force=force, progress=progress,
-                ann_min_passages=settings.ann_min_passages,
-                segment_passages=settings.segment_passages,
-                unit_vectors=settings.unit_vectors,
-            )
+            if database is not None:
+                from natoqa.index.postgres_build import build_postgres
+
+                report = build_postgres(
+                    corpus, database, embedder, keep_versions=settings.keep_versions,
+                    lock_timeout=lock_wait, force=force, progress=progress,
+                    unit_vectors=settings.unit_vectors,
+                    cache_file=_resume_file(index, database.schema),
+                )
+            else:
+                report = build_index(
+                    corpus, index, embedder, keep_versions=settings.keep_versions,
+                    lock_timeout=lock_wait, force=force, progress=progress,
+                    ann_min_passages=settings.ann_min_passages,
+                    segment_passages=settings.segment_passages,
+                    unit_vectors=settings.unit_vectors,
+                )
         _print_build(report, as_json, compact=watch)
         return report
 
@@ -88,6 +105,17 @@ def build(
         once()
     except KeyboardInterrupt:
         fail("build interrupted: the current index is unchanged", EXIT_INTERRUPTED)
+
+
+def _resume_file(index: Path, schema: str) -> Path | None:
+    """Where a PostgreSQL build keeps what it embedded until it commits, so an interrupted
+    one resumes: in the index folder, when it can be written (a read-only container has
+    none, and goes without)."""
+    try:
+        index.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return index / f".embeddings-{schema}.sqlite" if os.access(index, os.W_OK) else None
 
 
 def _print_build(report: BuildReport, as_json: bool, *, compact: bool) -> None:

@@ -61,6 +61,7 @@ def eval_command(
       natoqa eval eval/devset.jsonl eval/followups.jsonl --calibrate --save calibration.json
     """
     from natoqa.embed.base import load_embedder
+    from natoqa.errors import IndexNotFound
     from natoqa.evaluate.evaluation import (
         abstention_curve,
         cross_validated,
@@ -74,6 +75,7 @@ def eval_command(
         summarise,
     )
     from natoqa.index.store import IndexStore
+    from natoqa.index.stores import version_source
     from natoqa.retrieve import abstain
     from natoqa.retrieve.retriever import Retriever
 
@@ -82,8 +84,9 @@ def eval_command(
     weight_of = _file_weights(weights, questions)
     settings: Settings = ctx.obj
     qs = load_questions(questions)  # bad input fails before the model is loaded
-    store = IndexStore(index or settings.index_dir)
-    store.manifest()  # IndexNotFound with a hint, before the model is loaded
+    store = IndexStore(index) if index else version_source(settings)
+    if store.current() is None:  # a hint before the model is loaded
+        raise IndexNotFound(f"no index in {store.where}: run 'natoqa build' first")
     abstention = abstain.load(settings.retrieval.calibration)  # a bad file fails early
     embedder = load_embedder(settings)
     version = store.load(expect_dim=embedder.dim, expect_model=embedder.model_id)

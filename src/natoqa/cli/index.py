@@ -31,20 +31,28 @@ def index_list(ctx: click.Context, index: Path | None, verify: bool, as_json: bo
     Examples:
       natoqa index list
       natoqa index list --verify --json
+      NATOQA_STORE=postgresql://natoqa@db:5432/natoqa natoqa index list --verify
     """
     from dataclasses import asdict
 
     from natoqa.errors import IndexStoreError
     from natoqa.index.store import IndexStore
+    from natoqa.index.stores import postgres_store
 
-    store = IndexStore(index or settings_of(ctx).index_dir)
-    rows = [asdict(info) for info in store.info()]
+    settings = settings_of(ctx)
+    database = postgres_store(settings)
+    store = IndexStore(index or settings.index_dir)
+    rows = [asdict(info) for info in (database or store).info()]
     if not rows:
-        fail(f"no index versions in {store.root}: run 'natoqa build' first")
+        fail(f"no index versions in {database.where if database else store.root}: run "
+             "'natoqa build' first")
     if verify:
         for row in rows:
             try:
-                store.load(row["version"], full_check=True)
+                if database is not None:  # rows against manifest and commit counts
+                    database.verify(row["version"])
+                else:
+                    store.load(row["version"], full_check=True)
             except IndexStoreError as exc:
                 row["error"] = exc.message
             row["verified"] = row["error"] is None
@@ -84,8 +92,15 @@ def index_rollback(
     """
     from natoqa.index.builder import rollback
     from natoqa.index.store import IndexStore
+    from natoqa.index.stores import postgres_store
 
     settings = settings_of(ctx)
+    database = postgres_store(settings)
+    if database is not None:
+        before = database.current()
+        now = database.rollback(version, lock_timeout=wait)
+        click.echo(f"index in {database.where}: {now} is current (was {before})")
+        return
     index_dir = index or settings.index_dir
     before = IndexStore(index_dir).current()
     now = rollback(index_dir, version, lock_timeout=wait)

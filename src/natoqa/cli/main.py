@@ -28,11 +28,6 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     sys.exit(code)
 
 
-#: the commands that read or write the index: until the PostgreSQL store is wired in
-#: (natoqa.index.postgres), they refuse NATOQA_STORE=postgresql://… rather than ignore it
-_FILES_STORE_ONLY = frozenset({"build", "eval", "index", "serve"})
-
-
 def settings_of(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj
     return settings
@@ -72,10 +67,6 @@ def main(ctx: click.Context, verbose: bool) -> None:
         ctx.obj = load_settings()
     except NatoqaError as exc:
         fail(exc.message, 2)
-    if ctx.obj.store_url is not None and ctx.invoked_subcommand in _FILES_STORE_ONLY:
-        fail(f"NATOQA_STORE is a PostgreSQL URL, and 'natoqa {ctx.invoked_subcommand}' does not "
-             "use the PostgreSQL store yet (issue 20, docs/SCALE-OUT.md): unset NATOQA_STORE "
-             "(or set it to 'files') to use the index in NATOQA_INDEX_DIR", 2)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

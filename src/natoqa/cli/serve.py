@@ -39,6 +39,7 @@ def serve(
       natoqa serve
       natoqa serve --index index/ --host 0.0.0.0 --port 8080
       NATOQA_TORCH_THREADS=1 natoqa serve --workers 2    # throughput on 2 cores
+      NATOQA_STORE=postgresql://reader@standby:5432/natoqa natoqa serve   # a replica
     """
     from natoqa.logs import configure_logging
 
@@ -51,7 +52,7 @@ def serve(
     from natoqa.config import WORKER_SETTINGS, to_json, updated
     from natoqa.embed.base import resolve_model
     from natoqa.errors import ConfigError, IndexStoreError, ModelError
-    from natoqa.index.store import IndexStore
+    from natoqa.index.stores import version_source
 
     updates: dict[str, Any] = {}
     if index:
@@ -66,11 +67,11 @@ def serve(
         settings = updated(settings, **updates)
     except ConfigError as exc:
         raise click.UsageError(exc.message) from None
-    store = IndexStore(settings.index_dir)
-    if not store.exists():
-        fail(f"no index in {settings.index_dir}: run 'natoqa build' first")
-    try:  # a broken index, or one of another model: one clear line now, not a traceback
-        store.load(expect_model=resolve_model(settings)[1])
+    source = version_source(settings)
+    try:  # no index, a broken one, or one of another model: one clear line, not a traceback
+        if source.current() is None:
+            fail(f"no index in {source.where}: run 'natoqa build' first")
+        source.load(expect_model=resolve_model(settings)[1]).close()
     except IndexStoreError as exc:
         fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
     except ModelError as exc:

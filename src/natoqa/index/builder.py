@@ -269,7 +269,7 @@ def build_index(
         log.info("read %d documents (%d skipped, %d new or changed: %d passages) into %d "
                  "passages in %.1fs", len(records), len(scan.skipped), len(scan.documents),
                  len(fresh), report.passages, timings["scan_s"])
-        _diff(report, prev.documents, hashes)
+        diff_documents(report, prev.documents, hashes)
         if prev.full_reason:
             log.warning("full rebuild: %s", prev.full_reason)
         elif prev.rewrite:
@@ -309,7 +309,7 @@ def build_index(
                     if prev.current is not None and prev.reuse else {})
         units = (_reusable_units(prev.current, embedder, reuse_docs, unit_vectors)
                  if prev.current is not None and prev.reuse and prev.units_reusable else {})
-        chunks = _chunks(new_passages, segment_passages)
+        chunks = chunks_of(new_passages, segment_passages)
         # the words of everything the new segments join, so compounds split alike in all
         words = _word_counts(prev.current, kept)
         counts = [Counter(w for p in chunk for w in analyzer_words(p.text)) for chunk in chunks] \
@@ -323,21 +323,9 @@ def build_index(
                 # segment by segment: a build holds one segment's vectors at a time
                 done = {"passages": 0, "sentences": 0}
                 for chunk, own in zip(chunks, counts, strict=False):
-                    tracker = _offset(progress, done)
-                    # retrieval's sentence vectors (natoqa.index.units), reused by text as
-                    # well; pooled, first: their passes give their passages' vectors too
-                    pooled: dict[str, Vectors] = {}
-                    t = time.perf_counter()
-                    extras = dict(sentence_vectors.build(
-                        chunk, cache, units,
-                        progress=functools.partial(tracker, "sentences") if tracker else None,
-                        mode=unit_vectors, passage_vectors=pooled,
-                    ))
-                    timings["embed_sentences_s"] = (timings.get("embed_sentences_s", 0)
-                                                    + _since(t))
-                    t = time.perf_counter()
-                    vectors = _vectors(chunk, reusable, cache, tracker, report, pooled)
-                    timings["embed_s"] = timings.get("embed_s", 0) + _since(t)
+                    vectors, extras = embed_segment(
+                        chunk, cache, report, offset_progress(progress, done), units=units,
+                        reusable=reusable, unit_vectors=unit_vectors)
                     # what retrieval would otherwise derive at every load
                     t = time.perf_counter()
                     extras |= artifacts.build(chunk, extras, vectors,
@@ -377,6 +365,34 @@ def build_index(
         report.pruned = store.prune(keep_versions)
         report.seconds = _since(started)
         return report
+
+
+def embed_segment(
+    chunk: list[Passage],
+    embedder: Embedder,
+    report: BuildReport,
+    progress: Progress | None = None,
+    *,
+    units: dict[str, sentence_vectors.Unit] | None = None,
+    reusable: dict[str, Vectors] | None = None,
+    unit_vectors: UnitVectors = "separate",
+) -> tuple[Vectors, dict[str, Any]]:
+    """A segment's passage vectors and its sentence units' arrays (natoqa.index.units),
+    reusing what ``units`` / ``reusable`` hold by text; its times go to ``report``."""
+    timings = report.timings
+    # units first: in the pooled mode their passes give their passages' vectors too
+    pooled: dict[str, Vectors] = {}
+    t = time.perf_counter()
+    extras: dict[str, Any] = dict(sentence_vectors.build(
+        chunk, embedder, units or {},
+        progress=functools.partial(progress, "sentences") if progress else None,
+        mode=unit_vectors, passage_vectors=pooled,
+    ))
+    timings["embed_sentences_s"] = timings.get("embed_sentences_s", 0) + _since(t)
+    t = time.perf_counter()
+    vectors = _vectors(chunk, reusable or {}, embedder, progress, report, pooled)
+    timings["embed_s"] = timings.get("embed_s", 0) + _since(t)
+    return vectors, extras
 
 
 #: merge small segments once there are this many (Lucene's merge factor, in spirit)
@@ -424,7 +440,7 @@ def _plan_segments(
     return kept, merged
 
 
-def _chunks(passages: list[Passage], size: int) -> list[list[Passage]]:
+def chunks_of(passages: list[Passage], size: int) -> list[list[Passage]]:
     """``passages`` cut into segments of about ``size`` (whole documents; none if empty)."""
     chunks: list[list[Passage]] = []
     current: list[Passage] = []
@@ -439,7 +455,7 @@ def _chunks(passages: list[Passage], size: int) -> list[list[Passage]]:
     return chunks
 
 
-def _offset(progress: Progress | None, done: dict[str, int]) -> Progress | None:
+def offset_progress(progress: Progress | None, done: dict[str, int]) -> Progress | None:
     """Progress of one segment reported as progress of the build so far."""
     if progress is None:
         return None
@@ -480,6 +496,30 @@ def _since(t: float) -> float:
     return round(time.perf_counter() - t, 3)
 
 
+def manifest_change(
+    m: Manifest, embedder: Embedder, settings: dict[str, Any], unit_vectors: UnitVectors,
+) -> tuple[str | None, str | None]:
+    """Why a version built as ``m`` says cannot be reused as it is: (why every passage is
+    embedded again, why only every sentence unit is); (None, None) when it can."""
+    if m.model_id != embedder.model_id or m.dim != embedder.dim:
+        return f"model changed ({m.model_id} -> {embedder.model_id}): re-embedding everything", None
+    if m.passage_settings != settings:
+        changed = sorted(
+            k for k in {*m.passage_settings, *settings}
+            if m.passage_settings.get(k) != settings.get(k)
+        )
+        return f"passage settings changed ({', '.join(changed)}): re-embedding everything", None
+    if m.unit_rules != sentence_vectors.RULES:
+        # its units may be other texts: embed every unit again (passage vectors stay)
+        return None, (f"{m.version} was cut into sentence units by other rules (version "
+                      f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
+                      "re-embedding every unit")
+    if m.unit_vectors != unit_vectors:
+        return None, (f"{m.version}'s sentence units were embedded {m.unit_vectors}, now "
+                      f"{unit_vectors}: re-embedding every unit")
+    return None, None
+
+
 def _previous(
     store: IndexStore, embedder: Embedder, settings: dict[str, Any],
     unit_vectors: UnitVectors = "separate",
@@ -494,36 +534,19 @@ def _previous(
         log.warning("current index %s unusable, rebuilding fully: %s", version, exc.message)
         return _Previous(version, {}, None, f"current index {version} unusable: {exc.message}")
     docs = dict(current.manifest.documents)
-    m = current.manifest
-    if m.model_id != embedder.model_id or m.dim != embedder.dim:
-        reason = f"model changed ({m.model_id} -> {embedder.model_id}): re-embedding everything"
-        return _Previous(version, docs, current, reason)
-    if m.passage_settings != settings:
-        changed = sorted(
-            k for k in {*m.passage_settings, *settings}
-            if m.passage_settings.get(k) != settings.get(k)
-        )
-        reason = f"passage settings changed ({', '.join(changed)}): re-embedding everything"
-        return _Previous(version, docs, current, reason)
-    if m.unit_rules != sentence_vectors.RULES:
-        # its units may be other texts: embed every unit again (passage vectors stay)
-        return _Previous(version, docs, current, None,
-                         f"{version} was cut into sentence units by other rules (version "
-                         f"{m.unit_rules or 'unrecorded'}, now {sentence_vectors.RULES}): "
-                         "re-embedding every unit", units_reusable=False)
-    if m.unit_vectors != unit_vectors:
-        return _Previous(version, docs, current, None,
-                         f"{version}'s sentence units were embedded {m.unit_vectors}, now "
-                         f"{unit_vectors}: re-embedding every unit", units_reusable=False)
+    full, units = manifest_change(current.manifest, embedder, settings, unit_vectors)
+    if full or units:
+        return _Previous(version, docs, current, full, units, units_reusable=False)
     if embedder.has_terms and any(
         sentence_vectors.TERM_IDS_FILE not in s.extras and len(s.passages)
         and sentence_vectors.ROWS_FILE in s.extras for s in current.segments
     ):
         return _Previous(version, docs, current, None,
                          f"{version} has no latent terms (built by an older natoqa)")
-    if m.format < FORMAT:
+    if current.manifest.format < FORMAT:
         return _Previous(version, docs, current, None,
-                         f"{version} is in index format {m.format}: rewriting it as {FORMAT}")
+                         f"{version} is in index format {current.manifest.format}: rewriting "
+                         f"it as {FORMAT}")
     return _Previous(version, docs, current, None)
 
 
@@ -563,7 +586,7 @@ def _vectors(
     return vectors
 
 
-def _diff(report: BuildReport, before: dict[str, str], after: dict[str, str]) -> None:
+def diff_documents(report: BuildReport, before: dict[str, str], after: dict[str, str]) -> None:
     for doc_id, digest in sorted(after.items()):
         if doc_id not in before:
             report.added.append(doc_id)

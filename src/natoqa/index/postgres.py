@@ -577,6 +577,20 @@ class PostgresStore:
         return {str(r[0]): DocumentRecord(str(r[0]), _meta_from_json(r[1]), str(r[2]),
                                           int(r[3]), str(r[4])) for r in rows}
 
+    def word_counts(self, version: str | None = None, *,
+                    exclude: Iterable[str] = ()) -> Counter[str]:
+        """The decompounder's word counts of a version's live documents, but ``exclude``:
+        what a build splits its new documents' compounds by, as the files build does."""
+        with self._errors("reading word counts"), self.connect() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._require_schema(conn)
+            number, _, _ = self._version(conn, version)
+            rows = conn.execute(
+                "SELECT w.key, sum(w.value::bigint) FROM documents d, jsonb_each_text(d.words) w "
+                f"WHERE {_LIVE} AND d.doc_id <> ALL(%(x)s) GROUP BY w.key",
+                {"v": number, "x": sorted(exclude)}).fetchall()
+        return Counter({str(r[0]): int(r[1]) for r in rows})
+
     def table_rows(self) -> dict[str, int]:
         """Rows of every table, whatever version they belong to (what pruning frees)."""
         with self._errors("counting rows"), self.connect() as conn:
@@ -627,6 +641,30 @@ class PostgresStore:
         """Make an existing version current (a rollback or roll-forward), under the lock."""
         with self.build_lock(lock_timeout) as locked:
             locked.activate(version)
+
+    def rollback(self, version: str | None = None, *, lock_timeout: float = 0.0) -> str:
+        """Make an earlier version current again: ``version``, or the one committed before the
+        current one; verified and of the current one's model first. Returns its name."""
+        with self.build_lock(lock_timeout) as locked:
+            versions = self.versions()
+            current = next((v for v in versions if v.current), None)
+            if current is None:
+                raise IndexNotFound(f"no current index version in {self.where}: nothing to "
+                                    "roll back")
+            if version is None:
+                older = [v for v in versions if v.number < current.number]
+                if not older:
+                    raise IndexNotFound(f"no version older than {current.name} in "
+                                        f"{self.where} (see 'natoqa index list')")
+                version = older[-1].name
+            self.verify(version)  # IndexNotFound / IndexCorrupt: the current one stays
+            target = self.manifest(version)
+            if target.model_id != current.model_id:
+                raise IndexIncompatible(
+                    f"{version} was built with model {target.model_id}, the current version "
+                    f"with {current.model_id}: a server would refuse it")
+            locked.activate(version)
+        return version
 
     def prune(self, keep: int, *, lock_timeout: float = 0.0) -> list[str]:
         """Delete all but the newest ``keep`` versions (never the current one) and the rows

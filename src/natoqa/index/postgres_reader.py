@@ -24,9 +24,9 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
-from natoqa.errors import IndexIncompatible, IndexStoreError
+from natoqa.errors import IndexIncompatible, IndexStoreError, StoreUnreachable
 from natoqa.index.lexicon import Lexicon
 from natoqa.index.postgres import (
     _LIVE,
@@ -45,12 +45,14 @@ from natoqa.index.postgres import (
     _passage,
 )
 from natoqa.index.reader import Rows, StoredRows, Vectors
+from natoqa.index.reading_order import ReadingOrder
 from natoqa.index.segments import PassageTable
-from natoqa.index.store import DocumentRecord, _meta_from_json
+from natoqa.index.store import DocumentRecord, _meta_from_json, check_compatible
 from natoqa.models import Passage
 from natoqa.text.analyzer import identifiers
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: pgvector's largest ``hnsw.ef_search``
 MAX_EF_SEARCH = 1000
@@ -82,10 +84,12 @@ class _RawLoader(Loader):
         return bytes(data)
 
 
-class PostgresVersion:
+class PostgresVersion(ReadingOrder):
     """One version of a :class:`PostgresStore` (default: the current one), opened for
     questions. IndexNotFound without it; IndexIncompatible for a store of an older schema
     (a build with this natoqa upgrades it)."""
+
+    passages: PassageTable
 
     def __init__(self, store: PostgresStore, version: str | None = None) -> None:
         self.store = store
@@ -128,6 +132,8 @@ class PostgresVersion:
                                      [str(r[3]) for r in rows], [int(r[4]) for r in rows],
                                      [int(r[5]) for r in rows],
                                      functools.lru_cache(_CACHED_PASSAGES)(self._passage))
+        self._order(self.passages.ids, self.passages.doc_ids, self.passages.ordinals,
+                    self.passages.kinds)
         assert units is not None
         self.unit_count = int(units[0])
         self.stored_terms = self.unit_count > 0 and int(units[1]) == self.unit_count
@@ -147,13 +153,25 @@ class PostgresVersion:
 
     # -- connection -----------------------------------------------------------------------
 
+    def _run(self, what: str, query: Callable[[Connection], T]) -> T:
+        """``query`` on a connection of the version's own; once more on a new connection
+        when it fails as unreachable: an idle connection is found dead only when used,
+        after the server restarted or failed over since."""
+        try:
+            with self._session(what) as conn:
+                return query(conn)
+        except StoreUnreachable:
+            with self._session(what, fresh=True) as conn:
+                return query(conn)
+
     @contextmanager
-    def _session(self, what: str) -> Iterator[Connection]:
-        """A connection of the version's own (an idle one, or a new one: one per question
-        running at once), with psycopg's errors as natoqa's; a lost one is dropped."""
+    def _session(self, what: str, *, fresh: bool = False) -> Iterator[Connection]:
+        """A connection of the version's own (an idle one unless ``fresh``, or a new one:
+        one per question running at once), with psycopg's errors as natoqa's; a lost one
+        is dropped."""
         with self.store._errors(what):
             with self._lock:
-                conn = self._idle.pop() if self._idle else None
+                conn = self._idle.pop() if self._idle and not fresh else None
             if conn is None or conn.closed or conn.broken:
                 conn = self.store.connect()
             try:
@@ -206,9 +224,8 @@ class PostgresVersion:
         return self._names
 
     def _passage(self, row: int) -> Passage:
-        with self._session("reading a passage") as conn:
-            found = conn.execute("SELECT passage FROM passages WHERE id = %s",
-                                 (int(self.ids[row]),)).fetchone()
+        found = self._run("reading a passage", lambda conn: conn.execute(
+            "SELECT passage FROM passages WHERE id = %s", (int(self.ids[row]),)).fetchone())
         assert found is not None, "a live passage row is gone (pruned under a reader?)"
         return _passage(found[0])
 
@@ -223,16 +240,22 @@ class PostgresVersion:
         ``iterative_scan`` keeps scanning where the version's filter drops rows."""
         graphs = [_NEAREST_UNITS] if units else [_NEAREST_PASSAGES] if units is False else \
             [_NEAREST_PASSAGES, _NEAREST_UNITS]
-        found: list[int] = []
-        with self._session("searching nearest neighbours") as conn, conn.transaction():
-            with conn.pipeline():
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                             "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                             (str(min(MAX_EF_SEARCH, max(width, ef))),))
-                cursors = [conn.execute(sql, {"v": self.number, "q": query, "w": width})
-                           for sql in graphs for query in np.asarray(queries, dtype=np.float32)]
-            for cursor in cursors:
-                found.extend(int(r[0]) for r in cursor.fetchall())
+
+        def search(conn: Connection) -> list[int]:
+            found: list[int] = []
+            with conn.transaction():
+                with conn.pipeline():
+                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                                 (str(min(MAX_EF_SEARCH, max(width, ef))),))
+                    cursors = [conn.execute(sql, {"v": self.number, "q": query, "w": width})
+                               for sql in graphs
+                               for query in np.asarray(queries, dtype=np.float32)]
+                for cursor in cursors:
+                    found.extend(int(r[0]) for r in cursor.fetchall())
+            return found
+
+        found = self._run("searching nearest neighbours", search)
         return self._rows_of(np.asarray(found, dtype=np.int64))
 
     @staticmethod
@@ -254,14 +277,16 @@ class PostgresVersion:
         one round trip (units' vectors as raw bytes, joined once: loading a vector object
         per unit, or aggregating them in the server, cost more than the queries)."""
         ids = self.ids[rows].tolist()
-        with self._session("reading candidates") as conn:
+
+        def read(conn: Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
             cursor, units_cursor = conn.cursor(binary=True), conn.cursor(binary=True)
             units_cursor.adapters.register_loader(self._vector_oid(conn), _RawLoader)
             with conn.pipeline():
                 cursor.execute(_FETCH_PASSAGES, (ids,))
                 units_cursor.execute(_FETCH_UNITS, (ids,))
-            found = cursor.fetchall()
-            units = units_cursor.fetchall()
+            return cursor.fetchall(), units_cursor.fetchall()
+
+        found, units = self._run("reading candidates", read)
         if len(found) != len(rows):
             raise IndexStoreError(f"index {self.version}: {len(found)} of {len(rows)} "
                                   f"candidate passages found (pruned under a reader?)")
@@ -279,3 +304,27 @@ class PostgresVersion:
             .reshape(n, -1).astype(np.int32) if with_terms else None,
             term_weights=np.frombuffer(b"".join(u[5] for u in units), dtype="<f4")
             .reshape(n, -1).astype(np.float32) if with_terms else None)
+
+
+class PostgresVersions:
+    """Where a server takes its versions from in PostgreSQL, as :class:`IndexStore` is for
+    files: the current version's name (polled by the reloader) and a version opened for
+    questions. Works on a primary and on a hot standby."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.where = f"{store.where} (schema {store.schema})"
+
+    def current(self) -> str | None:
+        return self.store.current()
+
+    def load(self, version: str | None = None, *, expect_dim: int | None = None,
+             expect_model: str | None = None) -> PostgresVersion:
+        """The version opened; IndexIncompatible when its vectors are not the model's."""
+        opened = PostgresVersion(self.store, version)
+        try:
+            check_compatible(opened.manifest, expect_dim, expect_model)
+        except IndexStoreError:
+            opened.close()
+            raise
+        return opened

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from natoqa.index.lexicon import Lexicon
 from natoqa.index.segments import PassageTable
 from natoqa.index.store import DocumentRecord, Manifest
+from natoqa.models import Passage
 
 Vectors = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.int64]
@@ -69,4 +70,20 @@ class VersionReader(Protocol):
 
     def fetch(self, rows: Rows) -> StoredRows:
         """The rows ``rows`` (sorted, distinct) with their units and terms."""
+        ...
+
+    def passage(self, passage_id: str) -> Passage:
+        """A passage by id; NotFound when the version has none of that id."""
+        ...
+
+    def document_rows(self, doc_id: str) -> list[int]:
+        """Rows of a document's passages in reading order (:class:`ReadingOrder`)."""
+        ...
+
+    def neighbours(self, passage_id: str, window: int = 1) -> tuple[list[Passage], list[Passage]]:
+        """The passages just before and after one, of the same kind, in reading order."""
+        ...
+
+    def close(self) -> None:
+        """Release what the version holds (connections) once requests on it are done."""
         ...

@@ -47,7 +47,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError, NotFound
+from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexNotFound, IndexStoreError
+from natoqa.index.reading_order import ReadingOrder
 from natoqa.index.segments import (
     PASSAGE_VECTORS,
     SEGMENTS_DIR,
@@ -180,7 +181,7 @@ def _meta_from_json(data: dict[str, Any]) -> DocumentMeta:
     return DocumentMeta(**data)
 
 
-class IndexVersion:
+class IndexVersion(ReadingOrder):
     """One loaded, read-only version: passages and documents in memory, vectors mapped.
 
     Its passages are the live rows of its segments, in order: row ``i`` of the
@@ -189,6 +190,8 @@ class IndexVersion:
     started with while the service switches to a newer one, even after the
     version's folder was pruned.
     """
+
+    passages: VersionPassages
 
     def __init__(
         self,
@@ -204,16 +207,10 @@ class IndexVersion:
         self.offsets = np.cumsum([0, *(len(s.live) for s in self.segments)]).astype(np.int64)
         self.passages = VersionPassages(self.segments, self.offsets)
         self.documents = documents
-        ids = [s.passages.ids[i] for s in self.segments for i in s.live.tolist()]
-        self._row_by_id = {passage_id: i for i, passage_id in enumerate(ids)}
-        doc_ids = [s.passages.doc_ids[i] for s in self.segments for i in s.live.tolist()]
-        ordinals = np.concatenate([s.passages.ordinals[s.live] for s in self.segments]
-                                  or [np.zeros(0, np.int64)])
-        self._rows_by_doc: dict[str, list[int]] = {}
-        for i, doc_id in enumerate(doc_ids):
-            self._rows_by_doc.setdefault(doc_id, []).append(i)
-        for rows in self._rows_by_doc.values():
-            rows.sort(key=lambda r: int(ordinals[r]))
+        self._order([s.passages.ids[i] for s in self.segments for i in s.live.tolist()],
+                    [s.passages.doc_ids[i] for s in self.segments for i in s.live.tolist()],
+                    np.concatenate([s.passages.ordinals[s.live] for s in self.segments]
+                                   or [np.zeros(0, np.int64)]), self.passages.kinds)
 
     @cached_property
     def vectors(self) -> Vectors:
@@ -235,31 +232,11 @@ class IndexVersion:
     def version(self) -> str:
         return self.manifest.version
 
+    def close(self) -> None:
+        """Nothing to release: the maps go when the last request drops the version."""
+
     def __len__(self) -> int:
         return len(self.passages)
-
-    def row(self, passage_id: str) -> int:
-        try:
-            return self._row_by_id[passage_id]
-        except KeyError:
-            raise NotFound(f"no passage with id {passage_id!r}") from None
-
-    def passage(self, passage_id: str) -> Passage:
-        return self.passages[self.row(passage_id)]
-
-    def document_rows(self, doc_id: str) -> list[int]:
-        """Rows of a document's passages in reading order (body, then footnotes)."""
-        return self._rows_by_doc.get(doc_id, [])
-
-    def neighbours(self, passage_id: str, window: int = 1) -> tuple[list[Passage], list[Passage]]:
-        """The passages just before and after one, of the same kind, in reading order."""
-        target = self.passage(passage_id)
-        rows = [r for r in self.document_rows(target.doc_id)
-                if self.passages.kind(r) == target.kind]
-        pos = rows.index(self.row(passage_id))
-        before = [self.passages[r] for r in rows[max(0, pos - window) : pos]]
-        after = [self.passages[r] for r in rows[pos + 1 : pos + 1 + window]]
-        return before, after
 
     def vectors_by_text(self, doc_ids: set[str] | None = None) -> dict[str, Vectors]:
         """Stored vector per passage text (of ``doc_ids`` only, when given, live or deleted),
@@ -324,6 +301,21 @@ def _new_folder(parent: Path, prefix: str) -> Path:
     raise FileExistsError(f"no free temporary name in {parent}")
 
 
+def check_compatible(manifest: Manifest, expect_dim: int | None = None,
+                     expect_model: str | None = None) -> None:
+    """IndexIncompatible when a version's vectors are not the running model's."""
+    if expect_dim is not None and manifest.dim != expect_dim:
+        raise IndexIncompatible(
+            f"index {manifest.version} has {manifest.dim}-dimensional vectors, the model "
+            f"{expect_dim}"
+        )
+    if expect_model is not None and manifest.model_id != expect_model:
+        raise IndexIncompatible(
+            f"index {manifest.version} was built with model {manifest.model_id}, "
+            f"this process runs {expect_model}: rebuild it"
+        )
+
+
 class IndexStore:
     """An index folder holding versions, one of them current.
 
@@ -334,6 +326,11 @@ class IndexStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    @property
+    def where(self) -> str:
+        """The store as logs and ``/readyz`` name it."""
+        return str(self.root)
 
     @property
     def versions_dir(self) -> Path:
@@ -424,15 +421,7 @@ class IndexStore:
             raise IndexIncompatible(f"index format {manifest.format}, expected {FORMAT}")
         if manifest.version != version:
             raise IndexCorrupt(f"folder {version} holds a manifest of {manifest.version}")
-        if expect_dim is not None and manifest.dim != expect_dim:
-            raise IndexIncompatible(
-                f"index {version} has {manifest.dim}-dimensional vectors, the model {expect_dim}"
-            )
-        if expect_model is not None and manifest.model_id != expect_model:
-            raise IndexIncompatible(
-                f"index {version} was built with model {manifest.model_id}, "
-                f"this process runs {expect_model}: rebuild it"
-            )
+        check_compatible(manifest, expect_dim, expect_model)
         skip = tuple(f"{SEGMENTS_DIR}/{name}/" for name in verified)
         for name in sorted(manifest.checksums):
             if not name.startswith(skip):

@@ -115,7 +115,7 @@ class Retriever:
         # nor coverage: indexing it does not change how the prose scores, and its English
         # titles do not make an English question's words look known to the German prose
         # (docs/RETRIEVAL.md, step 8)
-        back = np.asarray(index.passages.kinds == "backmatter", dtype=bool)
+        back = np.asarray(index.passages.kinds == "backmatter", dtype=np.bool_)
         # the one place the two stores differ: files (segments) or a reader (a database,
         # docs/SCALE-OUT.md §2b); everything below reads the corpus and the lexicon alike
         if isinstance(index, IndexVersion):

@@ -17,8 +17,9 @@ from typing import Any
 from natoqa.answer.compose import compose
 from natoqa.config import RetrievalSettings
 from natoqa.embed.base import Embedder
-from natoqa.errors import IndexStoreError
-from natoqa.index.store import IndexStore, IndexVersion, utc_now
+from natoqa.errors import IndexStoreError, StoreUnreachable
+from natoqa.index.store import utc_now
+from natoqa.index.stores import OpenVersion, VersionSource
 from natoqa.models import Answer
 from natoqa.retrieve import abstain
 from natoqa.retrieve.retriever import Retriever
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Engine:
-    index: IndexVersion
+    index: OpenVersion
     retriever: Retriever
 
 
@@ -49,7 +50,7 @@ class QAService:
     def __init__(
         self,
         embedder: Embedder,
-        store: IndexStore,
+        store: VersionSource,
         retrieval: RetrievalSettings | None = None,
         *,
         cache: AnswerCache | None = None,
@@ -70,17 +71,28 @@ class QAService:
         self._loaded_at: str | None = None
         self._last_reload_at: str | None = None
         self._reloads = 0
+        #: why the store (a database) cannot be reached, as the last poll found it: questions
+        #: are refused at once (503 with Retry-After) until a poll reaches it again
+        self.unreachable: str | None = None
 
     @property
     def engine(self) -> Engine:
         engine = self._engine
         if engine is None:
             raise IndexStoreError("no index loaded")
+        if self.unreachable is not None:
+            raise StoreUnreachable(self.unreachable)
         return engine
 
     @property
-    def ready(self) -> bool:
+    def loaded(self) -> bool:
+        """An index version is loaded (liveness: true even while its store is unreachable)."""
         return self._engine is not None
+
+    @property
+    def ready(self) -> bool:
+        """Questions can be answered now: a version is loaded and its store reachable."""
+        return self._engine is not None and self.unreachable is None
 
     def _make_engine(self, version: str | None = None) -> Engine:
         index = self.store.load(
@@ -109,9 +121,18 @@ class QAService:
             loaded = self._engine.index.version if self._engine else None
             try:
                 target = version or self.store.current()
+            except StoreUnreachable as exc:
+                if self.unreachable is None:
+                    log.error("index store unreachable, refusing questions until it is "
+                              "back: %s", exc.message)
+                self.unreachable = self.last_reload_error = exc.message
+                return ReloadResult(False, loaded, loaded, None, exc.message)
             except IndexStoreError as exc:
                 self.last_reload_error = exc.message
                 return ReloadResult(False, loaded, loaded, None, exc.message)
+            if self.unreachable is not None:
+                log.info("index store reachable again, answering from %s", loaded)
+                self.unreachable = self.last_reload_error = None
             if target is None or target == loaded:
                 if self._refused is not None and target == loaded:
                     # CURRENT went back (rollback): the refused version is history now
@@ -128,9 +149,11 @@ class QAService:
                 log.error("refused index version %s, still answering from %s: %s",
                           target, loaded, exc.message)
                 return ReloadResult(False, loaded, loaded, target, self.last_reload_error)
-            self._engine = engine
+            previous, self._engine = self._engine, engine
             self._loaded_at = utc_now()
             _show(engine)
+            if previous is not None:  # its connections (PostgreSQL) close once idle
+                previous.index.close()
             self._reloads += 1
             self._refused = None
             self.last_reload_error = None
@@ -147,8 +170,9 @@ class QAService:
             on_disk = None
         manifest = engine.index.manifest if engine else None
         return {
-            "ready": engine is not None,
-            "index_dir": str(self.store.root),
+            "ready": self.ready,
+            "store": self.store.where,
+            "store_unreachable": self.unreachable,
             "version": manifest.version if manifest else None,
             "current_on_disk": on_disk,
             "up_to_date": manifest is not None and manifest.version == on_disk,
@@ -193,3 +217,4 @@ def _show(engine: Engine) -> None:
     """The metrics' index gauges follow every load and switch (each worker its own)."""
     index = engine.index
     refresh_index_gauges(index.version, index.manifest.model_id, len(index), len(index.documents))
+

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from natoqa.api.deps import SettingsDep
+from natoqa.api.deps import SettingsDep, get_files_store
 from natoqa.api.problems import ProblemError, problem_responses
 from natoqa.api.schemas_admin import (
     BuildListPublic,
@@ -82,7 +82,8 @@ DocId = Annotated[str, Path(description="The document's name: the file name with
                             examples=["fes-zukunft-der-nato"])]
 
 router = APIRouter(prefix=PREFIX, tags=["documents (admin)"],
-                   responses=problem_responses(401, 403, 422, 429, 503))
+                   dependencies=[Depends(get_files_store)],
+                   responses=problem_responses(401, 403, 409, 422, 429, 503))
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {

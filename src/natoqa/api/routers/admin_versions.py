@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
-from natoqa.api.deps import ServiceDep
+from natoqa.api.deps import FilesStoreDep, ServiceDep, get_files_store
 from natoqa.api.problems import ProblemError, problem_responses
 from natoqa.api.routers.admin import require_admin
 from natoqa.api.routers.admin_documents import DocumentsDep
@@ -27,18 +27,18 @@ audit = logging.getLogger("natoqa.audit")
 router = APIRouter(
     prefix="/api/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_admin), Depends(get_files_store)],
     responses=problem_responses(401, 403, 429),
 )
 
 
 @router.get("/versions", response_model=VersionListPublic)
-async def list_versions(service: ServiceDep, documents: DocumentsDep) -> VersionListPublic:
+async def list_versions(service: ServiceDep, documents: DocumentsDep,
+                        store: FilesStoreDep) -> VersionListPublic:
     """The kept index versions, newest first, with the report of the server build that
     made each (CLI builds have none)."""
 
     def collect() -> VersionListPublic:
-        store = service.store
         current = store.current()
         served = service.engine.index.version
         reports = {b.report["version"]: b.report for b in documents.builds.recent()
@@ -65,6 +65,7 @@ async def list_versions(service: ServiceDep, documents: DocumentsDep) -> Version
              responses=problem_responses(400, 404, 409, 422))
 async def rollback(
     service: ServiceDep,
+    store: FilesStoreDep,
     body: Annotated[RollbackRequest | None, Body(examples=[{"version": None}])] = None,
 ) -> RollbackPublic:
     """Make an earlier version current again (default: the one before the current) and answer
@@ -72,7 +73,7 @@ async def rollback(
     previous = service.engine.index.version
     try:
         version = await asyncio.to_thread(
-            rollback_index, service.store.root, body.version if body else None, lock_timeout=5
+            rollback_index, store.root, body.version if body else None, lock_timeout=5
         )
     except IndexLocked:
         raise ProblemError("conflict", "a build is running; roll back when it is done") from None

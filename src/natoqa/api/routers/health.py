@@ -21,7 +21,7 @@ router = APIRouter(tags=["health"])
 )
 def healthz(service: ServiceDep) -> HealthPublic | JSONResponse:
     """200 once the service can answer questions."""
-    if not service.ready:
+    if not service.loaded:  # liveness: a database that is down is /readyz's to report
         return JSONResponse({"status": "starting"}, status_code=503)
     return HealthPublic(status="ok")
 
