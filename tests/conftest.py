@@ -198,3 +198,35 @@ def editable_server(
         yield EditableServer(url, corpus, index, proc.log_path)  # type: ignore[attr-defined]
     finally:
         stop_server(proc)
+
+
+@dataclass(frozen=True)
+class BundledInPostgres:
+    """The bundled corpus built into a schema of the session's PostgreSQL primary."""
+
+    schema: str
+    corpus: Path  # a private copy: tests that add documents build from it
+    first: str  # the version built from the bundled corpus as it is
+
+    def env(self, url: str) -> dict[str, str]:
+        """A process's settings for this store at ``url`` (the primary or the standby)."""
+        return {"NATOQA_STORE": url, "NATOQA_STORE_SCHEMA": self.schema}
+
+
+@pytest.fixture(scope="session")
+def pg_bundled(
+    pg_cluster,  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder,
+) -> BundledInPostgres:
+    """The bundled corpus built with the real model into PostgreSQL by ``build_postgres``
+    (the versions after ``first`` are the tests' own)."""
+    from natoqa.index.postgres import PostgresStore
+    from natoqa.index.postgres_build import build_postgres
+
+    corpus = tmp_path_factory.mktemp("pg-corpus") / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    pg_cluster.primary.ensure_running()
+    store = PostgresStore(pg_cluster.primary.dsn, schema="bundled")
+    report = build_postgres(corpus, store, embedder, keep_versions=50)
+    return BundledInPostgres("bundled", corpus, report.version)

@@ -27,13 +27,16 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS embeddings (
 class CachedEmbedder(Embedder):
     """``inner``'s passage embeddings, each computed once across interrupted builds."""
 
-    def __init__(self, inner: Embedder, path: Path) -> None:
+    def __init__(self, inner: Embedder, path: Path | None) -> None:
+        """``path`` None: in memory (a build that cannot resume still embeds each text once,
+        in the same batches as one that can: the vectors are bit for bit the same)."""
         self.inner = inner
         self.model_id, self.dim = inner.model_id, inner.dim
         self.language_means = inner.language_means
         self.path = path
         self.hits = 0
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path or ":memory:", isolation_level=None,
+                                   check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
 
@@ -43,7 +46,7 @@ class CachedEmbedder(Embedder):
 
     def close(self, *, delete: bool = False) -> None:
         self._db.close()
-        if delete:
+        if delete and self.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 

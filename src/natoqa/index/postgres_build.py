@@ -129,7 +129,7 @@ def build_postgres(
             unit_vectors=unit_vectors)
         # the words of the documents kept, so the new ones' compounds split alike
         words = store.word_counts(exclude=set(before) - set(kept)) if kept else None
-        cache = CachedEmbedder(embedder, cache_file) if cache_file else embedder
+        cache = CachedEmbedder(embedder, cache_file)
         try:
             with locked.writer(manifest) as writer:
                 writer.keep(kept)
@@ -151,11 +151,9 @@ def build_postgres(
                 writer.commit(build_seconds=_since(started))
                 timings["commit_s"] = _since(t)
         finally:
-            if isinstance(cache, CachedEmbedder):
-                cache.close()
-        if isinstance(cache, CachedEmbedder):
-            report.texts_resumed = cache.hits
-            cache.close(delete=True)  # committed: nothing left to resume
+            cache.close()
+        report.texts_resumed = cache.hits
+        cache.close(delete=True)  # committed: nothing left to resume
         report.passages_reused = report.passages - report.passages_embedded
         report.segments = 1
         log.info("index %s is current in %s (was %s): %d documents written, %d kept",
