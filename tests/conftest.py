@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.engines.postgres import PostgresCluster
+
 #: the real PostgreSQL's fixtures (pg_cluster, pg_primary, pg_standby) for every folder, so
 #: tests/engines and tests/index share one session cluster
 pytest_plugins = ["tests.engines.postgres"]
@@ -214,8 +216,8 @@ class BundledInPostgres:
 
 
 @pytest.fixture(scope="session")
-def pg_bundled(
-    pg_cluster,  # type: ignore[no-untyped-def]
+def pg_bundled(  # type: ignore[no-untyped-def]
+    pg_cluster: PostgresCluster,
     tmp_path_factory: pytest.TempPathFactory,
     embedder,
 ) -> BundledInPostgres:
