@@ -17,11 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.engines.postgres import PostgresCluster
+if TYPE_CHECKING:  # imported by pytest_plugins below, with its asserts rewritten
+    from tests.engines.postgres import PostgresCluster
 
 #: the real PostgreSQL's fixtures (pg_cluster, pg_primary, pg_standby) for every folder, so
 #: tests/engines and tests/index share one session cluster

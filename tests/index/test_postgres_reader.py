@@ -234,13 +234,13 @@ def test_a_store_of_schema_1_is_upgraded_by_a_build_and_read_without_postings(
     derived from its texts, and ranks as the files version."""
     from dataclasses import replace
 
-    from natoqa.index import postgres
+    from natoqa.index import postgres_schema
     from natoqa.index.postgres_reader import PostgresVersion
 
     with store.connect() as conn, conn.transaction():
         conn.execute(f"CREATE SCHEMA {store.schema}")
         conn.execute(f"SET search_path TO {store.schema}, public")
-        conn.execute(postgres._SCHEMA_SQL.format(dim=TermedBag.dim, m=16, ef=64))
+        conn.execute(postgres_schema._SCHEMA_SQL.format(dim=TermedBag.dim, m=16, ef=64))
         conn.execute("INSERT INTO store_schema (version, dim) VALUES (1, %s)", (TermedBag.dim,))
     with pytest.raises(IndexIncompatible, match="store schema 1"):
         PostgresVersion(store)

@@ -37,13 +37,8 @@ from psycopg.pq import Format
 
 from natoqa.errors import IndexIncompatible, IndexStoreError, StoreUnreachable
 from natoqa.index.lexicon import Lexicon
-from natoqa.index.postgres import (
-    _LIVE,
-    SCHEMA_VERSION,
-    Connection,
-    PostgresStore,
-    _passage,
-)
+from natoqa.index.postgres import PostgresStore, _passage
+from natoqa.index.postgres_schema import _LIVE, SCHEMA_VERSION, Connection
 from natoqa.index.reader import Rows, StoredRows, Vectors
 from natoqa.index.reading_order import ReadingOrder
 from natoqa.index.segments import PassageTable
