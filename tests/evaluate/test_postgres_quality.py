@@ -6,6 +6,7 @@ its vectors from the first's embedding cache: the same vectors in both)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -30,6 +31,7 @@ TOLERANCE = 0.01
 
 def scores(report: dict[str, Any]) -> dict[str, float]:
     """R@1, R@5 and abstention of every group, and out-of-scope abstention."""
+    report = json.loads(json.dumps(report))  # as `natoqa eval --json` prints it
     out = {"out_of_scope_abstained": float(report["out_of_scope_abstained"] or 0.0),
            "answerable_abstained": float(report["answerable_abstained"] or 0.0)}
     for group, values in report["groups"].items():

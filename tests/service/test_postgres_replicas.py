@@ -114,6 +114,16 @@ def test_a_database_that_goes_away_makes_the_replica_unready_and_it_recovers(
 ) -> None:
     url = replicas[0]
     assert httpx.post(url + "/api/v1/ask", json=QUESTION, timeout=30).status_code == 200
+    # the primary stopped (between builds): replicas on the standby do not notice
+    pg_cluster.primary.stop(mode="immediate")
+    try:
+        for _ in range(5):
+            assert httpx.post(url + "/api/v1/ask", json=QUESTION, timeout=30).status_code == 200
+            time.sleep(0.3)
+        assert httpx.get(url + "/readyz", timeout=5).status_code == 200
+    finally:
+        pg_cluster.primary.ensure_running()
+    # the database it reads stopped
     pg_cluster.standby.stop(mode="immediate")
     try:
         deadline = time.monotonic() + 10
