@@ -46,6 +46,7 @@ def build(
 
     Only passages whose text is new are embedded; the others keep their vectors.
     The running server (``natoqa serve``) switches to the new version by itself.
+    With NATOQA_RAY_ADDRESS set they are embedded by a Ray cluster's workers.
 
     \b
     Examples:
@@ -53,7 +54,7 @@ def build(
       natoqa build --corpus corpus/ --index index/ --json
       natoqa build --watch               # rebuild whenever a file in corpus/ changes
     """
-    from natoqa.embed.base import load_embedder
+    from natoqa.embed.base import load_build_embedder
     from natoqa.index.builder import build_index, build_lock, check_corpus
     from natoqa.index.progress import embedding_progress
 
@@ -65,7 +66,7 @@ def build(
     if not lock_wait:
         with build_lock(index):  # say "another build is running" now, not after model loading
             pass
-    embedder = load_embedder(settings)
+    embedder = load_build_embedder(settings)  # on the Ray cluster of NATOQA_RAY_ADDRESS, if set
 
     def once() -> BuildReport:
         with embedding_progress() as progress:

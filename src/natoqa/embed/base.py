@@ -391,6 +391,17 @@ def load_embedder(settings: Settings, *, language_means: bool = True) -> Embedde
     return embedder
 
 
+def load_build_embedder(settings: Settings) -> Embedder:
+    """The embedder of a build: on the Ray cluster of ``NATOQA_RAY_ADDRESS`` when it is set
+    (natoqa.embed.ray_embedder: ClusterError when it cannot be reached, ConfigError without
+    the ray extra), else the configured model loaded here (:func:`load_embedder`)."""
+    if settings.ray_address:
+        from natoqa.embed.ray_embedder import connect
+
+        return connect(settings)
+    return load_embedder(settings)
+
+
 def _load(settings: Settings, source: str, model_id: str, *, terms: bool) -> Embedder:
     if settings.backend != "torch":
         if not Path(source).is_dir():
