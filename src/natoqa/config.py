@@ -170,6 +170,22 @@ class Settings(BaseSettings):
         "://…): one database can hold several indexes, and other applications' tables.",
     )
 
+    # --- builds on a Ray cluster (docs/SCALE-OUT.md, "Builds on Ray") -------
+    ray_address: str | None = Field(
+        None,
+        description="A Ray cluster whose workers embed what a build embeds (Ray Data, one "
+        "model per worker; needs the ray extra): its address 'host:6379' (as 'ray start "
+        "--head' prints it), 'auto' (the cluster this machine is part of) or 'local' (start "
+        "one here for the build). The vectors equal a local build's; the index is written by "
+        "the build's own process as before. Unset: the build embeds locally.",
+    )
+    ray_workers: int = Field(
+        0, ge=0, le=1024,
+        description="Model workers (Ray actors) of a build on Ray, each reserving "
+        "NATOQA_TORCH_THREADS CPUs (1 when that is 0) and running the model on as many "
+        "threads (0 = as many as the cluster's CPUs allow).",
+    )
+
     # --- service ---------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -297,6 +313,11 @@ class Settings(BaseSettings):
     def _store_without_password(self, value: str) -> str:
         """Shown (``natoqa info``, JSON dumps) without its password; :func:`to_json` keeps it."""
         return redact_url(value)
+
+    @field_validator("ray_address")
+    @classmethod
+    def _ray_address_or_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @property
     def store_url(self) -> str | None:

@@ -5,6 +5,7 @@ The tree::
     NatoqaError
     ├── ConfigError            settings are missing or invalid
     ├── ModelError             the embedding model cannot be prepared or loaded
+    │   └── ClusterError       the Ray cluster a build embeds on cannot be reached or failed
     ├── SourceError            one source file cannot be read (the build skips it)
     ├── CorpusError            the corpus as a whole is missing or empty
     ├── IndexStoreError        the index is missing, corrupt, incompatible or locked
@@ -44,6 +45,12 @@ class ConfigError(NatoqaError):
 
 class ModelError(NatoqaError):
     type = "model-error"
+
+
+class ClusterError(ModelError):
+    """The Ray cluster of NATOQA_RAY_ADDRESS cannot be reached, or its workers failed."""
+
+    type = "cluster-error"
 
 
 class SourceError(NatoqaError):

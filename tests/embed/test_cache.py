@@ -44,3 +44,26 @@ def test_a_row_stored_without_terms_is_embedded_again_for_terms(tmp_path: Path) 
     cache.embed_batch(["eins zwei"], kind="passage")
     out = cache.embed_batch_terms(["eins zwei"], kind="passage")
     assert inner.embedded == ["eins zwei", "eins zwei"] and out.term_weights[0].any()
+
+
+def test_a_loop_handed_over_whole_embeds_only_what_is_missing_batch_by_batch(
+    tmp_path: Path,
+) -> None:
+    inner = Wrapping(TermedBag(), terms=True)
+    cache = CachedEmbedder(inner, tmp_path / "cache.sqlite")
+    cache.embed_batch_terms(["zwei"], kind="passage")
+    inner.embedded.clear()
+    batches = [["eins", "zwei"], ["zwei"], ["drei", "vier"]]
+    outs = cache.embed_batches(batches, kind="passage", terms=True)
+    first = next(outs)
+    # lazily: the first batch's missing text only, committed before the next is asked for
+    assert inner.embedded == ["eins"]
+    assert CachedEmbedder(inner, tmp_path / "cache.sqlite")._plan(["eins"], "passage",
+                                                                  True).todo == []
+    rest = list(outs)
+    assert inner.embedded == ["eins", "drei", "vier"]  # the stored-only batch: no call
+    assert cache.hits == 2
+    for batch, out in zip(batches, [first, *rest], strict=True):
+        alone = TermedBag().embed_batch_terms(batch, kind="passage")
+        assert np.array_equal(out.vectors, alone.vectors)
+        assert np.array_equal(out.term_ids, alone.term_ids)

@@ -49,6 +49,7 @@ def build(
     The running server (``natoqa serve``) switches to the new version by itself.
     With NATOQA_STORE=postgresql://… the version is written to that database (its
     primary) in one transaction; every server reading it switches at the commit.
+    With NATOQA_RAY_ADDRESS set passages are embedded by a Ray cluster's workers.
 
     \b
     Examples:
@@ -57,7 +58,7 @@ def build(
       natoqa build --watch               # rebuild whenever a file in corpus/ changes
       NATOQA_STORE=postgresql://natoqa@db:5432/natoqa natoqa build --wait 600
     """
-    from natoqa.embed.base import load_embedder
+    from natoqa.embed.base import load_build_embedder
     from natoqa.index.builder import build_index, build_lock, check_corpus
     from natoqa.index.progress import embedding_progress
     from natoqa.index.stores import postgres_store
@@ -72,7 +73,7 @@ def build(
         # say "another build is running" (or "the database is down") now, not after the model
         with database.build_lock() if database else build_lock(index):
             pass
-    embedder = load_embedder(settings)
+    embedder = load_build_embedder(settings)  # on the Ray cluster of NATOQA_RAY_ADDRESS, if set
 
     def once() -> BuildReport:
         with embedding_progress() as progress:

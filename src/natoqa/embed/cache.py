@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,22 +81,46 @@ class CachedEmbedder(Embedder):
         passage, and the passes are cheap next to embedding each unit (docs/BENCHMARKS.md)."""
         return self.inner.embed_units(texts, units, kind=kind)
 
+    def embed_units_batches(
+        self, batches: Iterable[tuple[Sequence[str], Sequence[Sequence[Span]]]], *,
+        kind: Kind = "passage",
+    ) -> Generator[EmbeddedUnits, None, None]:
+        return self.inner.embed_units_batches(batches, kind=kind)
+
+    def embed_batches(
+        self, batches: Iterable[Sequence[str]], *, kind: Kind, terms: bool = False
+    ) -> Generator[Embedded, None, None]:
+        """Each batch's texts looked up first; the inner model gets what is missing, batch
+        by batch as the uncached embedder gets it, and each batch is committed as it comes."""
+        if kind == "query":
+            yield from self.inner.embed_batches(batches, kind=kind, terms=terms)
+            return
+        plans = [self._plan(texts, kind, terms) for texts in batches]
+        fresh = self.inner.embed_batches([plan.todo_texts for plan in plans if plan.todo],
+                                         kind=kind, terms=terms)
+        try:
+            for plan in plans:
+                yield self._merge(plan, next(fresh) if plan.todo else None, terms)
+        finally:
+            fresh.close()
+
     def _embed(self, texts: Sequence[str], kind: Kind, *, terms: bool) -> Embedded:
+        return next(self.embed_batches([texts], kind=kind, terms=terms))
+
+    def _plan(self, texts: Sequence[str], kind: Kind, terms: bool) -> _Plan:
         keys = [self._key(t, kind) for t in texts]
         stored = self._lookup(keys)
         if terms:  # a row stored without terms does not do for a caller that wants them
             stored = {k: v for k, v in stored.items() if v[1] is not None}
         todo = [i for i, k in enumerate(keys) if k not in stored]
+        return _Plan(keys, stored, todo, [texts[i] for i in todo])
+
+    def _merge(self, plan: _Plan, fresh: Embedded | None, terms: bool) -> Embedded:
+        """The batch's rows: ``fresh`` (the inner model's, for ``plan.todo``; committed now)
+        and the stored ones."""
+        keys, stored, todo = plan.keys, plan.stored, plan.todo
         width = 0
-        fresh: Embedded | None = None
-        if todo:
-            batch = [texts[i] for i in todo]
-            if terms:
-                fresh = self.inner.embed_batch_terms(batch, kind=kind)
-            else:
-                vectors = self.inner.embed_batch(batch, kind=kind)
-                empty = np.zeros((len(batch), 0))
-                fresh = Embedded(vectors, empty.astype(np.int32), empty.astype(np.float32))
+        if fresh is not None:
             width = fresh.term_ids.shape[1]
             self._db.executemany(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
@@ -105,10 +130,10 @@ class CachedEmbedder(Embedder):
                  for j, i in enumerate(todo)])
         elif terms and stored:
             width = len(next(iter(stored.values()))[1] or b"") // 4
-        self.hits += len(texts) - len(todo)
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        ids = np.zeros((len(texts), width), dtype=np.int32)
-        weights = np.zeros((len(texts), width), dtype=np.float32)
+        self.hits += len(keys) - len(todo)
+        vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
+        ids = np.zeros((len(keys), width), dtype=np.int32)
+        weights = np.zeros((len(keys), width), dtype=np.float32)
         position = {i: j for j, i in enumerate(todo)}
         for i, key in enumerate(keys):
             if i in position:
@@ -123,3 +148,13 @@ class CachedEmbedder(Embedder):
                     ids[i] = np.frombuffer(term_ids or b"", dtype=np.int32)
                     weights[i] = np.frombuffer(term_weights or b"", dtype=np.float32)
         return Embedded(vectors, ids, weights)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One batch's texts as the cache has them: which rows are stored, which to embed."""
+
+    keys: list[bytes]
+    stored: dict[bytes, tuple[bytes, bytes | None, bytes | None]]
+    todo: list[int]
+    todo_texts: list[str]

@@ -577,12 +577,15 @@ def _vectors(
     texts = sorted(fresh, key=len, reverse=True)  # longest first: batches pad little
     if progress:
         progress("passages", 0, len(texts))
-    for start in range(0, len(texts), EMBED_CHUNK):
-        batch = texts[start : start + EMBED_CHUNK]
-        for text, vector in zip(batch, embedder.embed_batch(batch, kind="passage"), strict=True):
+    # handed over whole: an embedder on a cluster runs several batches at once
+    batches = [texts[start : start + EMBED_CHUNK] for start in range(0, len(texts), EMBED_CHUNK)]
+    done = 0
+    for batch, out in zip(batches, embedder.embed_batches(batches, kind="passage"), strict=True):
+        for text, vector in zip(batch, out.vectors, strict=True):
             vectors[fresh[text]] = vector
+        done += len(batch)
         if progress:
-            progress("passages", start + len(batch), len(texts))
+            progress("passages", done, len(texts))
     return vectors
 
 

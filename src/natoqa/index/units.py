@@ -200,16 +200,16 @@ def build(
         texts = {name: spans[at[0]].text(passages[rows[at[0]]].text)
                  for name, at in fresh.items()}
         todo = sorted(fresh, key=lambda name: -len(texts[name]))
-        for start in range(0, len(todo), EMBED_CHUNK):
-            batch = todo[start : start + EMBED_CHUNK]
-            batch_texts = [texts[n] for n in batch]
-            if with_terms:
-                put(batch, embedder.embed_batch_terms(batch_texts, kind="passage"))
-            else:
-                put(batch, Embedded(embedder.embed_batch(batch_texts, kind="passage"),
-                                    ids[:0], weights[:0]))
+        batches = [todo[start : start + EMBED_CHUNK] for start in range(0, len(todo), EMBED_CHUNK)]
+        done = 0
+        # handed over whole: an embedder on a cluster runs several batches at once
+        outs = embedder.embed_batches([[texts[n] for n in batch] for batch in batches],
+                                      kind="passage", terms=with_terms)
+        for batch, out in zip(batches, outs, strict=True):
+            put(batch, out)
+            done += len(batch)
             if progress:
-                progress(start + len(batch), len(todo))
+                progress(done, len(todo))
     arrays: dict[str, npt.NDArray[Any]] = {
         VECTORS_FILE: vectors,
         ROWS_FILE: np.asarray(rows, dtype=np.int32),
@@ -237,11 +237,12 @@ def _embed_pooled(
         by_text.setdefault(passages[rows[at[0]]].text, []).append(name)
     todo = sorted(by_text, key=lambda text: -len(text))
     done, total = 0, len(fresh)
-    for start in range(0, len(todo), POOL_CHUNK):
-        batch = todo[start : start + POOL_CHUNK]
+    batches = [todo[start : start + POOL_CHUNK] for start in range(0, len(todo), POOL_CHUNK)]
+    outs = embedder.embed_units_batches(
+        [(batch, [[spans[fresh[n][0]] for n in by_text[text]] for text in batch])
+         for batch in batches], kind="passage")
+    for batch, out in zip(batches, outs, strict=True):
         names = [by_text[text] for text in batch]
-        out = embedder.embed_units(batch, [[spans[fresh[n][0]] for n in group]
-                                           for group in names], kind="passage")
         put([n for group in names for n in group], out.units)
         if passage_vectors is not None:
             passage_vectors.update((text, out.text_vectors[j])
