@@ -44,8 +44,9 @@ def replicas(pg_bundled: BundledInPostgres, pg_cluster: PostgresCluster,
     pg_cluster.primary.ensure_running()
     pg_cluster.standby.ensure_running()
     pg_cluster.wait_for_replay()
+    # no answer cache: every question is retrieved from the database
     env = {**pg_bundled.env(pg_cluster.standby.dsn), "NATOQA_RATE_LIMIT": "off",
-           "NATOQA_RELOAD_INTERVAL": "0.5"}
+           "NATOQA_RELOAD_INTERVAL": "0.5", "NATOQA_CACHE_SIZE": "0"}
     started = []
     try:
         for _ in range(2):
