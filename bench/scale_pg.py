@@ -95,44 +95,57 @@ def seed_index_of(index: Path) -> Path | None:
 # --- PostgreSQL --------------------------------------------------------------------------
 
 
-def load_version(index: Path, store: PostgresStore,
-                 progress: Callable[[str], None]) -> dict[str, Any]:
+def load_version(index: Path, store: PostgresStore, progress: Callable[[str], None],
+                 limit_s: float | None = None) -> dict[str, Any]:
     """The files index's current version written into ``store`` as one version (one
-    transaction), from its own arrays; the times of the adds and the commit."""
+    transaction), from its own arrays; the times of the adds and the commit. With
+    ``limit_s``: no more adds after that many seconds, and no commit (rolled back): the
+    insert rate as the graphs grow, for a size that would take too long to load."""
     from natoqa.index.postgres_build import new_documents
     from natoqa.index.store import IndexStore, Manifest
 
     version = IndexStore(index).load()
     manifest = Manifest.from_json(version.manifest.to_json())
     store.ensure_schema(manifest.dim)
-    out: dict[str, Any] = {"adds_s": [], "passages": 0, "units": 0}
+    out: dict[str, Any] = {"adds_s": [], "groups": [], "passages": 0, "units": 0}
     started = time.perf_counter()
     with store.build_lock() as locked, locked.writer(manifest) as writer:
         for segment in version.segments:
-            if segment.entry.deleted:  # new_documents takes a segment's rows whole
-                raise SystemExit(f"segment {segment.name} has deleted documents: rebuild "
-                                 "the files index in one segment")
             passages = list(segment.passages[0:len(segment.passages)])
             docs = new_documents(passages, segment.vectors, segment.extras, version.documents)
+            # a document edited since lives on in a newer segment: not these rows
+            docs = [d for d in docs if d.record.doc_id not in set(segment.entry.deleted)]
             group: list[Any] = []
             for i, doc in enumerate(docs):
                 group.append(doc)
-                if sum(len(d.passages) for d in group) >= LOAD_GROUP or i == len(docs) - 1:
-                    t = time.perf_counter()
-                    writer.add(group)
-                    out["adds_s"].append(round(time.perf_counter() - t, 2))
-                    out["passages"] += sum(len(d.passages) for d in group)
-                    out["units"] += sum(len(d.unit_vectors) for d in group
-                                        if d.unit_vectors is not None)
-                    progress(f"  loaded {out['passages']:,} passages, {out['units']:,} units "
-                             f"in {time.perf_counter() - started:.0f} s")
-                    group = []
+                if sum(len(d.passages) for d in group) < LOAD_GROUP and i < len(docs) - 1:
+                    continue
+                t = time.perf_counter()
+                writer.add(group)
+                took = time.perf_counter() - t
+                units = sum(len(d.unit_vectors) for d in group if d.unit_vectors is not None)
+                out["adds_s"].append(round(took, 2))
+                out["passages"] += sum(len(d.passages) for d in group)
+                out["units"] += units
+                # units already in the graph when the group began, and the group's rate
+                out["groups"].append({"units_before": out["units"] - units,
+                                      "units_per_s": round(units / took, 1)})
+                progress(f"  loaded {out['passages']:,} passages, {out['units']:,} units "
+                         f"in {time.perf_counter() - started:.0f} s")
+                group = []
+                if limit_s is not None and time.perf_counter() - started > limit_s:
+                    break
+            if limit_s is not None and time.perf_counter() - started > limit_s:
+                break
+        out["add_s"] = round(sum(out["adds_s"]), 2)
+        out["units_per_s"] = round(out["units"] / out["add_s"], 1)
+        if limit_s is not None:
+            out["complete"] = False  # left without a commit: rolled back
+            return out
         t = time.perf_counter()
         out["name"] = writer.commit(build_seconds=time.perf_counter() - started)
         out["commit_s"] = round(time.perf_counter() - t, 2)
     out["load_s"] = round(time.perf_counter() - started, 2)
-    out["add_s"] = round(sum(out["adds_s"]), 2)
-    out["units_per_s"] = round(out["units"] / out["add_s"], 1)
     return out
 
 
@@ -297,6 +310,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not (source_index / "CURRENT").is_file():
         raise SystemExit(f"no {source_index}: run bench/scale.py --sizes {size} "
                          "--synthetic-vectors first")
+    if args.load_only:
+        return load_only(source_index, args.load_only)
     corpus, index = args.work / f"corpus-{size}", args.work / f"index-{size}-synthetic"
     for src, dst in ((source_corpus, corpus), (source_index, index)):
         shutil.rmtree(dst, ignore_errors=True)
@@ -319,6 +334,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "files": {"version": current,
                   "version_bytes": scale.tree_bytes(files_store.versions_dir / current)},
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "model": {"backend": settings.backend, "torch_threads": settings.torch_threads},
     }
     say(f"== {size:,} passages; *** {scale.SYNTHETIC_NOTE} ***")
     with start_cluster(SETTINGS) as cluster:
@@ -425,6 +441,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def load_only(index: Path, limit_s: float) -> dict[str, Any]:
+    """Only the load, for ``limit_s`` seconds, rolled back: how the insert rate falls as the
+    graphs grow, to extrapolate a size that does not fit into a run."""
+    from natoqa.index.postgres import PostgresStore
+
+    with start_cluster(SETTINGS) as cluster:
+        store = PostgresStore(cluster.primary.dsn, schema=SCHEMA)
+        load = load_version(index, store, lambda text: print(text, flush=True), limit_s)
+    return {"source_index": str(index), "vectors": scale.SYNTHETIC_NOTE, "load_only": load,
+            "settings": SETTINGS}
+
+
 def table(r: dict[str, Any]) -> str:
     """The figures side by side (markdown)."""
     pg, ip, http = r["postgresql"], r["in_process"], r.get("http_ms", {})
@@ -499,6 +527,9 @@ def main() -> None:
                         help="Questions in-process and over HTTP each (of the dev set).")
     parser.add_argument("--switches", type=int, default=scale.SWITCHES,
                         help="One-document switches under load per store (0: none).")
+    parser.add_argument("--load-only", type=float, metavar="SECONDS",
+                        help="Only load (no copies, questions or switches) for this long, "
+                             "rolled back: the insert rate for a size too large to load.")
     parser.add_argument("--json", type=Path, help="Write every figure here.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -510,7 +541,7 @@ def main() -> None:
                   date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                   run_s=round(time.perf_counter() - started), cpus=os.cpu_count())
     print(f"\n*** {scale.SYNTHETIC_NOTE} ***")
-    print(table(result))
+    print(json.dumps(result["load_only"]) if args.load_only else table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
