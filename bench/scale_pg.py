@@ -27,6 +27,11 @@ PostgreSQL 18.6 + pgvector primary and hot standby (tests/engines/postgres.py; f
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/scale_pg.py --size 10000 \\
         --json docs/bench-results/2026-12-06-pg-scale/scale-pg-10000.json
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/scale_pg.py --size 100000 --load-only 900
+
+``--load-only SECONDS`` only loads (from the source index, no copies), stops adding after
+that long and rolls back: the insert rate as the graphs grow, for a size whose load does
+not fit into a run.
 
 Runs as root (the servers as ``nobody``) or as an ordinary user. See docs/SCALE-OUT.md §1b.
 """
