@@ -153,3 +153,35 @@ def test_a_database_that_goes_away_makes_the_replica_unready_and_it_recovers(
         time.sleep(0.2)
     assert response.json()["citations"]
     assert httpx.get(url + "/readyz", timeout=5).status_code == 200
+
+
+def test_a_lagging_standby_serves_the_version_it_has_until_it_catches_up(
+    replicas: list[str], pg_bundled: BundledInPostgres, pg_cluster: PostgresCluster,
+    embedder: Embedder, tmp_path: Path,
+) -> None:
+    from natoqa.index.postgres import PostgresStore
+    from natoqa.index.postgres_build import build_postgres
+
+    url = replicas[0]
+    before = served_version(url)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(pg_bundled.corpus, corpus)
+    (corpus / "verspaetet.txt").write_text(NEWS.format(n="spät"), encoding="utf-8")
+    with pg_cluster.standby.connect() as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")  # the standby falls behind
+        try:
+            report = build_postgres(
+                corpus, PostgresStore(pg_cluster.primary.dsn, schema=pg_bundled.schema),
+                embedder, keep_versions=50)
+            assert report.switched
+            for _ in range(10):  # committed on the primary, not yet on the standby
+                assert served_version(url) == before
+                assert httpx.post(url + "/api/v1/ask", json=QUESTION, timeout=30
+                                  ).status_code == 200
+                time.sleep(0.3)
+        finally:
+            standby.execute("SELECT pg_wal_replay_resume()")
+    deadline = time.monotonic() + SWITCH_SECONDS
+    while served_version(url) != report.version:
+        assert time.monotonic() < deadline, "not switched 5 s after the standby caught up"
+        time.sleep(0.05)
