@@ -205,3 +205,28 @@ def test_a_primary_killed_during_a_build_leaves_the_current_version(
     store.verify()
     second = build_postgres(corpus, store, embedder)
     assert second.added == ["lang.txt"] and store.current() == second.version
+
+
+def test_a_changed_document_keeps_the_vectors_of_its_unchanged_passages(
+    tmp_path: Path, store: PostgresStore, embedder: Embedder,
+) -> None:
+    from natoqa.index.postgres_build import build_postgres
+
+    corpus = small_corpus(tmp_path)
+    shutil.copy(CORPUS / "002_7ab4b17f7a80dd35.txt", corpus / "lang.txt")
+    first = build_postgres(corpus, store, embedder)
+    before = store.rows()
+    long = [p for p in before.passages if p.doc_id == "lang.txt"]
+    assert len(long) > 2
+    with (corpus / "lang.txt").open("a", encoding="utf-8") as f:
+        f.write("\nNachtrag: Die Allianz tagt erneut in Brüssel.\n")
+    second = build_postgres(corpus, store, embedder)
+    assert second.changed == ["lang.txt"] and second.previous_version == first.version
+    assert 1 <= second.passages_embedded < len(long)  # only what the edit touched
+    after = store.rows()
+    old = {p.text: v for p, v in zip(before.passages, before.vectors, strict=True)}
+    kept = [(p, v) for p, v in zip(after.passages, after.vectors, strict=True)
+            if p.doc_id == "lang.txt" and p.text in old]
+    assert len(kept) == len(long) - second.passages_embedded
+    for passage, vector in kept:
+        np.testing.assert_array_equal(vector, old[passage.text])

@@ -46,7 +46,9 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from natoqa.config import UnitVectors
 from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexLocked, IndexNotFound
+from natoqa.index import units as sentence_units
 from natoqa.index.postgres_schema import (
     _LIVE,
     _SCHEMA_NAME,
@@ -74,6 +76,7 @@ from natoqa.index.store import (
     _meta_from_json,
     check_version_name,
 )
+from natoqa.index.units import Unit, UnitSpan
 from natoqa.models import Passage
 
 __all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "Connection", "LockedStore", "NewDocument",
@@ -322,6 +325,41 @@ class PostgresStore:
                 f"WHERE {_LIVE} ORDER BY d.doc_id", {"v": number}).fetchall()
         return {str(r[0]): DocumentRecord(str(r[0]), _meta_from_json(r[1]), str(r[2]),
                                           int(r[3]), str(r[4])) for r in rows}
+
+    def reusable(self, doc_ids: Iterable[str], mode: UnitVectors, version: str | None = None,
+                 ) -> tuple[dict[str, Vectors], dict[str, Unit]]:
+        """What a version stored for the documents ``doc_ids``, for a build that changes them
+        to reuse: passage text → vector, and unit :func:`~natoqa.index.units.key` → unit
+        (vector and latent terms), as :func:`natoqa.index.units.reusable_from` gives files."""
+        wanted = sorted(set(doc_ids))
+        passages: dict[str, Vectors] = {}
+        units: dict[str, Unit] = {}
+        if not wanted:
+            return passages, units
+        with self._errors("reading vectors to reuse"), self.connect() as conn, \
+                conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._require_schema(conn)
+            number, _, _ = self._version(conn, version)
+            cursor = conn.cursor(binary=True)
+            rows = cursor.execute(
+                "SELECT p.id, p.passage->>'text', p.embedding FROM passages p JOIN documents d "
+                f"ON d.id = p.document WHERE {_LIVE} AND d.doc_id = ANY(%(ids)s)",
+                {"v": number, "ids": wanted}).fetchall()
+            unit_rows = cursor.execute(
+                "SELECT u.passage, u.start_at, u.end_at, u.gap_start, u.gap_end, u.embedding, "
+                "u.term_ids, u.term_weights FROM units u WHERE u.passage = ANY(%s)",
+                ([int(r[0]) for r in rows],)).fetchall()
+        text_of = {int(r[0]): str(r[1]) for r in rows}
+        passages = {str(r[1]): np.asarray(r[2], dtype=np.float32) for r in rows}
+        for r in unit_rows:
+            span = UnitSpan(int(r[1]), int(r[2]), int(r[3]), int(r[4]))
+            with_terms = r[6] is not None and r[7] is not None
+            units[sentence_units.key(mode, text_of[int(r[0])], span)] = Unit(
+                np.asarray(r[5], dtype=np.float32),
+                np.frombuffer(r[6], dtype="<i4").astype(np.int32) if with_terms else None,
+                np.frombuffer(r[7], dtype="<f4").astype(np.float32) if with_terms else None)
+        return passages, units
 
     def word_counts(self, version: str | None = None, *,
                     exclude: Iterable[str] = ()) -> Counter[str]:

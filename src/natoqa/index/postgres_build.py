@@ -9,9 +9,9 @@ and everything is committed with the switch of the current version in **one
 transaction** under the store's advisory build lock, so a build that dies leaves nothing
 visible (:class:`natoqa.index.postgres.LockedStore`).
 
-What the files build reuses by text (the vectors of a changed document's unchanged
-passages) is not read back from the database: a changed document is embedded whole. The
-embedding cache (natoqa.embed.cache, a local file) still lets an interrupted build resume.
+As the files build, a changed document's passages and units whose text did not change
+keep their stored vectors (read back for that document only); the embedding cache
+(natoqa.embed.cache, a local file) lets an interrupted build resume.
 """
 
 from __future__ import annotations
@@ -129,6 +129,9 @@ def build_postgres(
             unit_vectors=unit_vectors)
         # the words of the documents kept, so the new ones' compounds split alike
         words = store.word_counts(exclude=set(before) - set(kept)) if kept else None
+        # a changed document's unchanged passages and units keep their vectors
+        reusable, units = (store.reusable(set(before) & {d.doc_id for d in scan.documents},
+                                          unit_vectors) if incremental else ({}, {}))
         cache = CachedEmbedder(embedder, cache_file)
         try:
             with locked.writer(manifest) as writer:
@@ -136,8 +139,8 @@ def build_postgres(
                 done = {"passages": 0, "sentences": 0}
                 for chunk in chunks_of(fresh, segment_passages):
                     vectors, extras = embed_segment(
-                        chunk, cache, report, offset_progress(progress, done),
-                        unit_vectors=unit_vectors)
+                        chunk, cache, report, offset_progress(progress, done), units=units,
+                        reusable=reusable, unit_vectors=unit_vectors)
                     t = time.perf_counter()
                     extras |= artifacts.build(chunk, extras, vectors,
                                               ann_min_passages=len(chunk) + 1,
