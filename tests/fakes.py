@@ -29,6 +29,7 @@ import numpy as np
 
 from natoqa.embed import latent_terms
 from natoqa.embed.base import Embedded, EmbeddedUnits, Embedder, Kind, Span, Vectors
+from natoqa.index.store import IndexStore
 from natoqa.models import Answer
 
 
@@ -212,8 +213,8 @@ class StubService:
         self.finished: list[float] = []  # monotonic time each answer's thread ended
         self.asked: list[tuple[str, tuple[str, ...], int]] = []
         self.engine = SimpleNamespace(index=SimpleNamespace(version="v-stub", documents={}))
-        self.store = SimpleNamespace(root=Path("index"))
-        self.ready = True
+        self.store = IndexStore(Path("index"))
+        self.ready = self.loaded = True
         self.cache: dict[str, Any] = {}
         self.embedder = SimpleNamespace(model_id="stub-model", dim=3)
 

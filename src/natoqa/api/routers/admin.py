@@ -52,7 +52,8 @@ router = APIRouter(
 
 _STATUS_EXAMPLE: dict[str, Any] = {
     "ready": True,
-    "index_dir": "index",
+    "store": "index",
+    "store_unreachable": None,
     "version": "20250611T101500123456Z-3fa2c1",
     "current_on_disk": "20250611T101500123456Z-3fa2c1",
     "up_to_date": True,
@@ -74,9 +75,14 @@ class IndexStatusPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_STATUS_EXAMPLE]})
 
     ready: bool
-    index_dir: str
+    store: str = Field(description="Where versions are read from: the index folder, or the "
+                       "PostgreSQL server and schema (without credentials).")
+    store_unreachable: str | None = Field(
+        default=None, description="Why the store's database cannot be reached now (the "
+        "server refuses questions with 503 until it can)."
+    )
     version: str | None = Field(description="The loaded index version.")
-    current_on_disk: str | None = Field(description="The version index/CURRENT names.")
+    current_on_disk: str | None = Field(description="The version the store names current.")
     up_to_date: bool = Field(description="The loaded version is the one on disk.")
     loaded_at: str | None
     built_at: str | None
