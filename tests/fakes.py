@@ -215,6 +215,7 @@ class StubService:
         self.engine = SimpleNamespace(index=SimpleNamespace(version="v-stub", documents={}))
         self.store = IndexStore(Path("index"))
         self.ready = self.loaded = True
+        self.unreachable: str | None = None
         self.cache: dict[str, Any] = {}
         self.embedder = SimpleNamespace(model_id="stub-model", dim=3)
 

@@ -155,6 +155,53 @@ def test_a_database_that_goes_away_makes_the_replica_unready_and_it_recovers(
     assert httpx.get(url + "/readyz", timeout=5).status_code == 200
 
 
+def test_a_replica_started_while_its_database_is_down_waits_for_it(
+    pg_bundled: BundledInPostgres, pg_cluster: PostgresCluster, tmp_path: Path,
+) -> None:
+    """It starts (alive, not ready, questions 503), loads the current version by itself
+    once the database is up, and keeps its admin document routes closed (401 before the
+    409 that says documents change on the primary)."""
+    env = {**pg_bundled.env(pg_cluster.standby.dsn), "NATOQA_RATE_LIMIT": "off",
+           "NATOQA_RELOAD_INTERVAL": "0.5", "NATOQA_ADMIN_TOKEN": "t0ken"}
+    pg_cluster.standby.stop(mode="immediate")
+    try:
+        proc, url = start_server(tmp_path / "unused-index", env=env)  # waits for /healthz
+        try:
+            assert httpx.get(url + "/healthz", timeout=5).status_code == 200  # no restart
+            ready = httpx.get(url + "/readyz", timeout=5)
+            assert ready.status_code == 503
+            assert "cannot be reached" in ready.json()["index"]["store_unreachable"]
+            refused = httpx.post(url + "/api/v1/ask", json=QUESTION, timeout=30)
+            assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0
+            assert refused.json()["type"].endswith("/store-unavailable")
+        except BaseException:
+            stop_server(proc)
+            raise
+    finally:
+        pg_cluster.standby.ensure_running()
+    try:
+        pg_cluster.wait_for_replay()
+        deadline = time.monotonic() + 15
+        while (ready := httpx.get(url + "/readyz", timeout=5)).status_code != 200:
+            assert time.monotonic() < deadline, f"not ready 15 s after its database came " \
+                                                f"back: {ready.text[:300]}"
+            time.sleep(0.2)
+        assert ready.json()["index"]["up_to_date"]
+        answer = httpx.post(url + "/api/v1/ask", json=QUESTION, timeout=30)
+        assert answer.status_code == 200 and answer.json()["citations"]
+        documents = url + "/api/v1/admin/documents"
+        assert httpx.get(documents, timeout=5).status_code == 401
+        assert httpx.get(documents, timeout=5,
+                         headers={"Authorization": "Bearer wrong"}).status_code == 403
+        refused = httpx.get(documents, timeout=5, headers={"Authorization": "Bearer t0ken"})
+        assert refused.status_code == 409 and "primary" in refused.json()["detail"]
+    finally:
+        stop_server(proc)
+    log = proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+    assert "not ready until it is reachable" in log
+    assert "Traceback" not in log
+
+
 def test_a_lagging_standby_serves_the_version_it_has_until_it_catches_up(
     replicas: list[str], pg_bundled: BundledInPostgres, pg_cluster: PostgresCluster,
     embedder: Embedder, tmp_path: Path,

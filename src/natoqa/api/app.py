@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None, service: QAService | None = Non
         prepare_language_detection()
         if settings.admin_token or settings.documents_tokens:
             prepare_detection()  # documents may be uploaded: their reading must not stall
-        log.info("natoqa ready: index %s", app.state.service.engine.index.version)
+        status = app.state.service.status()
+        log.info("natoqa started: index %s%s", status["version"],
+                 "" if status["ready"] else f" (not ready: {status['last_reload_error']})")
         try:
             async with reload_in_background(app.state.service, settings.reload_interval):
                 yield

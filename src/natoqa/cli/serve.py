@@ -51,7 +51,7 @@ def serve(
     from natoqa.api.app import create_app
     from natoqa.config import WORKER_SETTINGS, to_json, updated
     from natoqa.embed.base import resolve_model
-    from natoqa.errors import ConfigError, IndexStoreError, ModelError
+    from natoqa.errors import ConfigError, IndexStoreError, ModelError, StoreUnreachable
     from natoqa.index.stores import version_source
 
     updates: dict[str, Any] = {}
@@ -71,7 +71,12 @@ def serve(
     try:  # no index, a broken one, or one of another model: one clear line, not a traceback
         if source.current() is None:
             fail(f"no index in {source.where}: run 'natoqa build' first")
-        source.load(expect_model=resolve_model(settings)[1]).close()
+        source.check(expect_model=resolve_model(settings)[1])
+    except StoreUnreachable as exc:
+        # a database that is down now may be up in a minute: the server starts unready
+        # (/readyz 503) and loads the current version by itself once it is reachable
+        click.echo(f"warning: {exc.message}; starting, not ready until it is reachable",
+                   err=True)
     except IndexStoreError as exc:
         fail(f"{exc.message}; run 'natoqa build' or 'natoqa index rollback'")
     except ModelError as exc:

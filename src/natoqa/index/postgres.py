@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
@@ -119,6 +119,14 @@ class VersionRows:
     units: list[int] = field(default_factory=list)
 
 
+class _Snapshot(NamedTuple):
+    conn: Connection
+    dim: int  # of the store's vectors
+    number: int  # the version's
+    name: str
+    manifest: Manifest
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -162,6 +170,15 @@ class PostgresStore:
 
     def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
         return _database_errors(self.where, what)
+
+    @contextlib.contextmanager
+    def _snapshot(self, what: str, version: str | None) -> Iterator[_Snapshot]:
+        """A read-only snapshot of ``version`` (default: the current one), for reads that
+        must see one version's rows consistently; errors say ``what`` failed."""
+        with self._errors(what), self.connect() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            dim = self._require_schema(conn)
+            yield _Snapshot(conn, dim, *self._version(conn, version))
 
     @staticmethod
     def _has_vector(conn: Connection) -> bool:
@@ -279,11 +296,8 @@ class PostgresStore:
         """Count a version's live rows and check them against its manifest and its commit's
         counts: documents and their content hashes, passages (also per document), units,
         vector dimensions. IndexCorrupt naming every difference."""
-        with (self._errors("verifying a version"), self.connect() as conn,
-              conn.transaction()):
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            dim = self._require_schema(conn)
-            number, name, manifest = self._version(conn, version)
+        with self._snapshot("verifying a version", version) as snap:
+            conn, dim, number, name, manifest = snap
             counts = conn.execute("SELECT documents, passages, units FROM versions "
                                   "WHERE number = %s", (number,)).fetchone()
             assert counts is not None
@@ -296,12 +310,9 @@ class PostgresStore:
     def rows(self, version: str | None = None) -> VersionRows:
         """A version's live passages (document by document, in reading order) with their
         vectors and unit counts, in one snapshot."""
-        with (self._errors("reading passages"), self.connect() as conn,
-              conn.transaction()):
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            dim = self._require_schema(conn)
-            number, _, _ = self._version(conn, version)
-            cursor = conn.cursor(binary=True)
+        with self._snapshot("reading passages", version) as snap:
+            dim, number = snap.dim, snap.number
+            cursor = snap.conn.cursor(binary=True)
             rows = cursor.execute(
                 "SELECT p.passage, p.embedding, "
                 "(SELECT count(*) FROM units u WHERE u.passage = p.id)::int "
@@ -316,13 +327,10 @@ class PostgresStore:
 
     def documents(self, version: str | None = None) -> dict[str, DocumentRecord]:
         """A version's live documents by id."""
-        with self._errors("reading documents"), self.connect() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            self._require_schema(conn)
-            number, _, _ = self._version(conn, version)
-            rows = conn.execute(
+        with self._snapshot("reading documents", version) as snap:
+            rows = snap.conn.execute(
                 "SELECT d.doc_id, d.meta, d.content_hash, d.passages, d.fmt FROM documents d "
-                f"WHERE {_LIVE} ORDER BY d.doc_id", {"v": number}).fetchall()
+                f"WHERE {_LIVE} ORDER BY d.doc_id", {"v": snap.number}).fetchall()
         return {str(r[0]): DocumentRecord(str(r[0]), _meta_from_json(r[1]), str(r[2]),
                                           int(r[3]), str(r[4])) for r in rows}
 
@@ -336,16 +344,12 @@ class PostgresStore:
         units: dict[str, Unit] = {}
         if not wanted:
             return passages, units
-        with self._errors("reading vectors to reuse"), self.connect() as conn, \
-                conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            self._require_schema(conn)
-            number, _, _ = self._version(conn, version)
-            cursor = conn.cursor(binary=True)
+        with self._snapshot("reading vectors to reuse", version) as snap:
+            cursor = snap.conn.cursor(binary=True)
             rows = cursor.execute(
                 "SELECT p.id, p.passage->>'text', p.embedding FROM passages p JOIN documents d "
                 f"ON d.id = p.document WHERE {_LIVE} AND d.doc_id = ANY(%(ids)s)",
-                {"v": number, "ids": wanted}).fetchall()
+                {"v": snap.number, "ids": wanted}).fetchall()
             unit_rows = cursor.execute(
                 "SELECT u.passage, u.start_at, u.end_at, u.gap_start, u.gap_end, u.embedding, "
                 "u.term_ids, u.term_weights FROM units u WHERE u.passage = ANY(%s)",
@@ -365,14 +369,11 @@ class PostgresStore:
                     exclude: Iterable[str] = ()) -> Counter[str]:
         """The decompounder's word counts of a version's live documents, but ``exclude``:
         what a build splits its new documents' compounds by, as the files build does."""
-        with self._errors("reading word counts"), self.connect() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            self._require_schema(conn)
-            number, _, _ = self._version(conn, version)
-            rows = conn.execute(
+        with self._snapshot("reading word counts", version) as snap:
+            rows = snap.conn.execute(
                 "SELECT w.key, sum(w.value::bigint) FROM documents d, jsonb_each_text(d.words) w "
                 f"WHERE {_LIVE} AND d.doc_id <> ALL(%(x)s) GROUP BY w.key",
-                {"v": number, "x": sorted(exclude)}).fetchall()
+                {"v": snap.number, "x": sorted(exclude)}).fetchall()
         return Counter({str(r[0]): int(r[1]) for r in rows})
 
     def table_rows(self) -> dict[str, int]:

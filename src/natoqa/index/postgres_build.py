@@ -84,9 +84,10 @@ def build_postgres(
         timings: dict[str, float] = {}
         t = time.perf_counter()
         previous = store.current()
-        before = store.documents() if previous is not None else {}
-        full = None if previous is None else "; ".join(
-            r for r in manifest_change(store.manifest(), embedder, settings, unit_vectors) if r)
+        last = store.manifest(previous) if previous is not None else None
+        before = store.documents(previous) if previous is not None else {}
+        full = None if last is None else "; ".join(
+            r for r in manifest_change(last, embedder, settings, unit_vectors) if r)
         incremental = previous is not None and not full and not force
         timings["load_previous_s"] = _since(t)
         t = time.perf_counter()
@@ -119,7 +120,7 @@ def build_postgres(
             log.info("no document changed since %s: nothing to build", previous)
             return report
         kept = sorted(scan.unchanged) if incremental else []
-        language = store.manifest().corpus_language if incremental else None
+        language = last.corpus_language if last is not None and incremental else None
         manifest = Manifest(
             version=report.version, model_id=embedder.model_id, dim=embedder.dim,
             passage_count=report.passages, documents=hashes, passage_settings=settings,

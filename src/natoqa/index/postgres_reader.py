@@ -313,6 +313,10 @@ class PostgresVersions:
     def current(self) -> str | None:
         return self.store.current()
 
+    def check(self, *, expect_model: str | None = None) -> None:
+        # the manifest alone: opening a version reads every passage's row and posting
+        check_compatible(self.store.manifest(), expect_model=expect_model)
+
     def load(self, version: str | None = None, *, expect_dim: int | None = None,
              expect_model: str | None = None) -> PostgresVersion:
         """The version opened; IndexIncompatible when its vectors are not the model's."""

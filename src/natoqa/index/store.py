@@ -397,6 +397,10 @@ class IndexStore:
             )
         return out
 
+    def check(self, *, expect_model: str | None = None) -> None:
+        """The current version opens and is of the model (memory-mapped: cheap)."""
+        self.load(expect_model=expect_model).close()
+
     def load(
         self,
         version: str | None = None,

@@ -41,6 +41,12 @@ class VersionSource(Protocol):
         broken, or of another model."""
         ...
 
+    def check(self, *, expect_model: str | None = None) -> None:
+        """What ``natoqa serve`` verifies before it starts, as cheaply as the store allows:
+        the current version is there and of the model (files: it opens, memory-mapped);
+        IndexStoreError otherwise, StoreUnreachable when the store cannot be reached."""
+        ...
+
 
 def postgres_store(settings: Settings) -> PostgresStore | None:
     """The PostgreSQL store the settings name, or None for files."""

@@ -78,10 +78,10 @@ class QAService:
     @property
     def engine(self) -> Engine:
         engine = self._engine
-        if engine is None:
-            raise IndexStoreError("no index loaded")
         if self.unreachable is not None:
             raise StoreUnreachable(self.unreachable)
+        if engine is None:
+            raise IndexStoreError("no index loaded")
         return engine
 
     @property
@@ -102,10 +102,22 @@ class QAService:
         return Engine(index, retriever)
 
     def load(self) -> None:
-        """Load the current version; raises if it is missing or broken."""
-        self._engine = self._make_engine()
+        """Load the current version; raises if it is missing or broken. A store that cannot
+        be reached is not the index's fault: the service starts unready, and the reloader
+        loads the version once the store answers (:meth:`reload`)."""
+        try:
+            self._engine = self._make_engine()
+        except StoreUnreachable as exc:
+            self._unreachable(exc)
+            return
         self._loaded_at = utc_now()
         _show(self._engine)
+
+    def _unreachable(self, exc: StoreUnreachable) -> None:
+        if self.unreachable is None:
+            log.error("index store unreachable, refusing questions until it is back: %s",
+                      exc.message)
+        self.unreachable = self.last_reload_error = exc.message
 
     def reload(self, version: str | None = None, *, force: bool = False) -> ReloadResult:
         """Switch to ``version`` (default: the one CURRENT names on disk) if it differs.
@@ -122,16 +134,13 @@ class QAService:
             try:
                 target = version or self.store.current()
             except StoreUnreachable as exc:
-                if self.unreachable is None:
-                    log.error("index store unreachable, refusing questions until it is "
-                              "back: %s", exc.message)
-                self.unreachable = self.last_reload_error = exc.message
+                self._unreachable(exc)
                 return ReloadResult(False, loaded, loaded, None, exc.message)
             except IndexStoreError as exc:
                 self.last_reload_error = exc.message
                 return ReloadResult(False, loaded, loaded, None, exc.message)
             if self.unreachable is not None:
-                log.info("index store reachable again, answering from %s", loaded)
+                log.info("index store reachable again (version %s loaded)", loaded)
                 self.unreachable = self.last_reload_error = None
             if target is None or target == loaded:
                 if self._refused is not None and target == loaded:
@@ -143,6 +152,9 @@ class QAService:
             self._last_reload_at = utc_now()
             try:
                 engine = self._make_engine(target)
+            except StoreUnreachable as exc:  # gone while opening: not the version's fault
+                self._unreachable(exc)
+                return ReloadResult(False, loaded, loaded, target, exc.message)
             except IndexStoreError as exc:
                 self._refused = target
                 self.last_reload_error = f"{target}: {exc.message}"

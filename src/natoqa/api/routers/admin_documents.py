@@ -82,7 +82,8 @@ DocId = Annotated[str, Path(description="The document's name: the file name with
                             examples=["fes-zukunft-der-nato"])]
 
 router = APIRouter(prefix=PREFIX, tags=["documents (admin)"],
-                   dependencies=[Depends(get_files_store)],
+                   # the editor's token first: who may not edit learns nothing of the store
+                   dependencies=[Depends(require_editor), Depends(get_files_store)],
                    responses=problem_responses(401, 403, 409, 422, 429, 503))
 
 _UPLOAD_BODY: dict[str, Any] = {

@@ -20,8 +20,9 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": HealthPublic, "description": "Not yet able to answer questions."}},
 )
 def healthz(service: ServiceDep) -> HealthPublic | JSONResponse:
-    """200 once the service can answer questions."""
-    if not service.loaded:  # liveness: a database that is down is /readyz's to report
+    """200 once the service is up: an index version loaded, or waiting for its database
+    (a database that is down is /readyz's to report; restarting would not bring it back)."""
+    if not service.loaded and service.unreachable is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     return HealthPublic(status="ok")
 
