@@ -133,8 +133,8 @@ def test_serve_refuses_an_index_of_another_model_in_one_line(
 DEVSET = str(Path(__file__).parents[2] / "eval" / "devset.jsonl")
 
 
-@pytest.mark.parametrize("command", [["index", "list"], ["index", "rollback"], ["serve"],
-                                     ["eval", DEVSET]])
+# (``serve`` starts, unready, and waits for its database: tests/service/test_postgres_replicas.py)
+@pytest.mark.parametrize("command", [["index", "list"], ["index", "rollback"], ["eval", DEVSET]])
 def test_an_unreachable_postgresql_store_is_one_line_without_its_password(
     monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
