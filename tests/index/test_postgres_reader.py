@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ from tests.fakes import TermedBag
 
 if TYPE_CHECKING:
     from natoqa.index.postgres import NewDocument, PostgresStore
+    from natoqa.index.postgres_reader import PostgresVersion
 
 pytestmark = pytest.mark.slow
 
@@ -224,6 +226,57 @@ def test_a_reader_opened_after_a_commit_answers_from_the_new_version(
     before = Retriever(old, TermedBag()).search(question, k=3)
     assert_same(before, Retriever(first, TermedBag()).search(question, k=3))
     assert all("Vilnius" not in h.passage.text for h in before.hits)
+
+
+def test_a_version_opened_after_another_reads_only_the_documents_it_added(
+    tmp_path: Path, pg_cluster: PostgresCluster, store: PostgresStore, replica: PostgresStore
+) -> None:
+    """A server's next version takes over the rows its last one read (a cohort per build)
+    and ranks as the same version from files: retired documents' words and names are not
+    the version's. A cohort whose documents were pruned since is read again."""
+    from natoqa.index.postgres_reader import PostgresVersions
+
+    copy_into(store, files_version(tmp_path / "v1", DOCUMENTS))
+    pg_cluster.wait_for_replay()
+    versions = PostgresVersions(replica)
+    old = versions.load()
+    edited = {"a.txt": DOCUMENTS["a.txt"], "b.txt": [DOCUMENTS["b.txt"][0], EDITED]}
+    second = files_version(tmp_path / "v2", edited)  # b edited, c deleted
+    copy_into(store, second, changed=["b.txt"])
+    pg_cluster.wait_for_replay()
+    new = versions.load()
+    assert cohorts(new)[0] is cohorts(old)[0]  # not read again
+    assert len(new._parts) == 2 and len(new._parts[1][0].ids) == 2  # b's two passages
+    assert_reads_as(new, second)
+
+    third = files_version(tmp_path / "v3", {**edited, "d.txt": [EDITED]})
+    copy_into(store, third, changed=["d.txt"])
+    assert store.prune(keep=1)  # the first version's rows of b and c are gone, a's stay
+    pg_cluster.wait_for_replay()
+    latest = versions.load()
+    assert cohorts(latest)[0] is not cohorts(new)[0]  # read again: a's alone now
+    assert cohorts(latest)[1] is cohorts(new)[1]
+    assert_reads_as(latest, third)
+    for version in (old, new, latest):
+        version.close()
+
+
+def cohorts(version: PostgresVersion) -> list[object]:
+    return [cohort for cohort, _ in version._parts]
+
+
+def assert_reads_as(version: PostgresVersion, files: IndexVersion) -> None:
+    assert list(version.passages) == list(files.passages)
+    assert version.documents == files.documents
+    assert version.unit_count == len(files.extras[sentence_units.ROWS_FILE])
+    assert version.names() == artifacts.passage_names(files)
+    [(lexicon, _)] = artifacts.lexicons(files)
+    assert sum((lex.word_counts for lex, _ in version.lexicons()), Counter()) == \
+        lexicon.word_counts
+    by_files, by_pg = Retriever(files, TermedBag()), Retriever(version, TermedBag())
+    assert by_pg.lexical.known_terms == by_files.lexical.known_terms
+    for question, history in QUESTIONS:
+        assert_same(by_pg.search(question, history, k=4), by_files.search(question, history, k=4))
 
 
 def test_a_store_of_schema_1_is_upgraded_by_a_build_and_read_without_postings(

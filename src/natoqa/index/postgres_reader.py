@@ -2,9 +2,10 @@
 
 :class:`PostgresVersion` implements :class:`natoqa.index.reader.VersionReader`
 (docs/SCALE-OUT.md §2b). Opening a version reads, in one ``REPEATABLE READ READ ONLY``
-snapshot, what is per version and asked for by every question: the live passages'
-columns (ids, documents, kinds, lengths), the documents, BM25's postings and lengths,
-the decompounder's word counts and the names. A question then costs one HNSW query per
+snapshot, what is per version and asked for by every question: the live documents, and
+by cohort (:mod:`natoqa.index.postgres_cohorts`; only those the last version opened did
+not have) the passages' columns (ids, documents, kinds, lengths), BM25's postings and
+lengths, the decompounder's word counts and the names. A question then costs one HNSW query per
 query vector and graph (:meth:`PostgresVersion.nearest`) and one query for its
 candidates' rows (:meth:`PostgresVersion.fetch`); a passage's text is fetched when a hit
 needs it. Every query names the version's number, never "current": a version opened
@@ -20,10 +21,8 @@ opened at the next call, and errors are natoqa's
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -35,9 +34,10 @@ from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
-from natoqa.errors import IndexIncompatible, IndexStoreError, StoreUnreachable
+from natoqa.errors import IndexCorrupt, IndexIncompatible, IndexStoreError, StoreUnreachable
 from natoqa.index.lexicon import Lexicon
 from natoqa.index.postgres import PostgresStore, _passage
+from natoqa.index.postgres_cohorts import Cohorts
 from natoqa.index.postgres_schema import _LIVE, SCHEMA_VERSION, Connection
 from natoqa.index.reader import Rows, StoredRows, Vectors
 from natoqa.index.reading_order import ReadingOrder
@@ -86,7 +86,10 @@ class PostgresVersion(ReadingOrder):
 
     passages: PassageTable
 
-    def __init__(self, store: PostgresStore, version: str | None = None) -> None:
+    def __init__(self, store: PostgresStore, version: str | None = None,
+                 cohorts: Cohorts | None = None) -> None:
+        """``cohorts``: what the server read for the versions it opened before (the next
+        open reads only the rest)."""
         self.store = store
         self._lock = threading.Lock()
         self._idle: list[Connection] = []
@@ -94,51 +97,48 @@ class PostgresVersion(ReadingOrder):
         with self._session("opening a version") as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             dim = store._require_schema(conn)
-            schema = store._schema_row(conn)
-            if schema is not None and schema[0] < SCHEMA_VERSION:
+            schema = conn.execute("SELECT version, created FROM store_schema").fetchone()
+            assert schema is not None  # _require_schema found it
+            if schema[0] < SCHEMA_VERSION:
                 raise IndexIncompatible(
                     f"the index in {store.where} (schema {store.schema!r}) has store schema "
                     f"{schema[0]}: build once with this natoqa to upgrade it")
             self.number, self.version, self.manifest = store._version(conn, version)
             self.dim = dim
-            v = {"v": self.number}
             docs = conn.execute(
-                "SELECT d.doc_id, d.meta, d.content_hash, d.passages, d.fmt, d.words, d.names "
-                f"FROM documents d WHERE {_LIVE} ORDER BY d.doc_id", v).fetchall()
-            rows = conn.execute(
-                "SELECT p.id, p.passage_id, d.doc_id, p.kind, p.ordinal, "
-                "length(p.passage->>'text'), p.length FROM passages p "
-                f"JOIN documents d ON d.id = p.document WHERE {_LIVE} ORDER BY p.id",
-                v).fetchall()
-            postings = conn.execute(
-                "SELECT o.term, o.passage, o.tf FROM postings o JOIN passages p ON "
-                f"p.id = o.passage JOIN documents d ON d.id = p.document WHERE {_LIVE}",
-                v).fetchall()
-            units = conn.execute(
-                "SELECT count(*), count(u.term_ids) FROM units u JOIN passages p ON "
-                f"p.id = u.passage JOIN documents d ON d.id = p.document WHERE {_LIVE}",
-                v).fetchone()
-        self.documents = {str(r[0]): DocumentRecord(str(r[0]), _meta_from_json(r[1]),
-                                                    str(r[2]), int(r[3]), str(r[4]))
+                "SELECT d.id, d.doc_id, d.meta, d.content_hash, d.passages, d.fmt, d.added_in "
+                f"FROM documents d WHERE {_LIVE} ORDER BY d.doc_id", {"v": self.number}
+            ).fetchall()
+            parts = (cohorts or Cohorts()).read(conn, tuple(schema),
+                                                sorted({int(r[6]) for r in docs}))
+            alive = {int(r[0]) for r in docs}
+            lexicons = [c.lexicon_of(conn, alive) for c in parts]
+        self.documents = {str(r[1]): DocumentRecord(str(r[1]), _meta_from_json(r[2]),
+                                                    str(r[3]), int(r[4]), str(r[5]))
                           for r in docs}
-        #: passages.id of each row, ascending
-        self.ids = np.asarray([int(r[0]) for r in rows], dtype=np.int64)
-        self.passages = PassageTable([str(r[1]) for r in rows], [str(r[2]) for r in rows],
-                                     [str(r[3]) for r in rows], [int(r[4]) for r in rows],
-                                     [int(r[5]) for r in rows],
+        live_docs = np.asarray(sorted(alive), dtype=np.int64)
+        #: each cohort with its rows live in this version: the version's rows, in order
+        self._parts = [(c, c.live(live_docs)) for c in parts]
+        self._lexicons = lexicons
+        self._alive = alive
+        #: passages.id of each row, ascending (ids grow with the version that wrote them)
+        self.ids = np.concatenate([c.ids[live] for c, live in self._parts]) if parts \
+            else np.zeros(0, dtype=np.int64)
+        if len(self.ids) > 1 and not bool(np.all(np.diff(self.ids) > 0)):
+            raise IndexCorrupt(f"index version {self.version}: passage ids do not grow with "
+                               "the versions that wrote them")
+
+        def column(name: str) -> list[Any]:
+            return [x for c, live in self._parts for x in (getattr(c, name)[i] for i in live)]
+
+        self.passages = PassageTable(column("passage_ids"), column("doc_ids"), column("kinds"),
+                                     column("ordinals"), column("chars"),
                                      functools.lru_cache(_CACHED_PASSAGES)(self._passage))
         self._order(self.passages.ids, self.passages.doc_ids, self.passages.ordinals,
                     self.passages.kinds)
-        assert units is not None
-        self.unit_count = int(units[0])
-        self.stored_terms = self.unit_count > 0 and int(units[1]) == self.unit_count
-        lengths = [r[6] for r in rows]
-        self._lexicon: Lexicon | None = None
-        self._names: set[str] | None = None
-        if all(x is not None for x in lengths) and all(r[5] is not None for r in docs):
-            self._lexicon = self._postings_lexicon(postings, np.asarray(lengths, np.float32),
-                                                   [r[5] for r in docs])
-            self._names = set().union(*(r[6] or () for r in docs))
+        counts = [n for c in parts for d, n in c.units.items() if d in alive]
+        self.unit_count = sum(n for n, _ in counts)
+        self.stored_terms = self.unit_count > 0 and sum(t for _, t in counts) == self.unit_count
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -193,30 +193,22 @@ class PostgresVersion(ReadingOrder):
 
     # -- per-version tables ---------------------------------------------------------------
 
-    def _postings_lexicon(self, postings: list[tuple[Any, ...]], lengths: Vectors,
-                          words: list[Any]) -> Lexicon:
-        vocabulary: dict[str, int] = {}
-        term_of = np.fromiter((vocabulary.setdefault(str(r[0]), len(vocabulary))
-                               for r in postings), np.int64, len(postings))
-        passage = np.fromiter((int(r[1]) for r in postings), np.int64, len(postings))
-        tf = np.fromiter((float(r[2]) for r in postings), np.float32, len(postings))
-        counts: Counter[str] = Counter()
-        for document in words:
-            counts.update(document if isinstance(document, dict) else json.loads(document))
-        return Lexicon.from_postings(list(vocabulary), term_of,
-                                     np.searchsorted(self.ids, passage), tf, lengths, counts)
-
     def lexicons(self) -> list[tuple[Lexicon, Rows]]:
-        if self._lexicon is None:  # rows written by schema 1: derived (slow, as format 1)
-            log.warning("index %s has no stored postings (written by an older natoqa): "
-                        "analysing its passages; rebuild it to open faster", self.version)
-            self._lexicon = Lexicon.build([p.text for p in self.passages])
-        return [(self._lexicon, np.arange(len(self), dtype=np.int64))]
+        if all(lexicon is not None for lexicon in self._lexicons):
+            return [(lexicon, live) for lexicon, (_, live) in zip(self._lexicons, self._parts,
+                                                                  strict=True)
+                    if lexicon is not None]
+        # rows written by schema 1: derived (slow, as files of format 1)
+        log.warning("index %s has no stored postings (written by an older natoqa): "
+                    "analysing its passages; rebuild it to open faster", self.version)
+        lexicon = Lexicon.build([p.text for p in self.passages])
+        return [(lexicon, np.arange(len(self), dtype=np.int64))]
 
     def names(self) -> set[str]:
-        if self._names is None:
-            self._names = set().union(*(identifiers(p.text) for p in self.passages))
-        return self._names
+        if all(c.names is not None for c, _ in self._parts):
+            return set().union(*(names for c, _ in self._parts if c.names is not None
+                                 for d, names in c.names.items() if d in self._alive))
+        return set().union(*(identifiers(p.text) for p in self.passages))
 
     def _passage(self, row: int) -> Passage:
         found = self._run("reading a passage", lambda conn: conn.execute(
@@ -309,6 +301,7 @@ class PostgresVersions:
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
         self.where = f"{store.where} (schema {store.schema})"
+        self._cohorts = Cohorts()
 
     def current(self) -> str | None:
         return self.store.current()
@@ -320,7 +313,7 @@ class PostgresVersions:
     def load(self, version: str | None = None, *, expect_dim: int | None = None,
              expect_model: str | None = None) -> PostgresVersion:
         """The version opened; IndexIncompatible when its vectors are not the model's."""
-        opened = PostgresVersion(self.store, version)
+        opened = PostgresVersion(self.store, version, self._cohorts)
         try:
             check_compatible(opened.manifest, expect_dim, expect_model)
         except IndexStoreError:
