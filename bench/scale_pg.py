@@ -43,6 +43,7 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -320,7 +321,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     corpus, index = args.work / f"corpus-{size}", args.work / f"index-{size}-synthetic"
     for src, dst in ((source_corpus, corpus), (source_index, index)):
         shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(src, dst)
+        # cp -a: the versions' files stay hard links of each other (copytree made the
+        # 100,000-passage index of 5 versions 26 GB instead of 5.2)
+        subprocess.run(["cp", "-a", "--", str(src), str(dst)], check=True)
     questions = dev_questions()
     n = args.questions
     if len(questions) < 2 * n + 5:
