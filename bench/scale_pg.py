@@ -300,7 +300,8 @@ def switches_under_load(url: str, rebuild: Callable[[int], dict[str, Any]],
 # --- the run -----------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Measure, filling ``result`` as each phase ends (what a failed run measured is kept)."""
     from natoqa.config import load_settings
     from natoqa.embed.base import load_embedder
     from natoqa.index.builder import build_index, manifest_change, passage_settings
@@ -317,7 +318,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"no {source_index}: run bench/scale.py --sizes {size} "
                          "--synthetic-vectors first")
     if args.load_only:
-        return load_only(source_index, args.load_only)
+        result |= load_only(source_index, args.load_only)
+        return
     corpus, index = args.work / f"corpus-{size}", args.work / f"index-{size}-synthetic"
     for src, dst in ((source_corpus, corpus), (source_index, index)):
         shutil.rmtree(dst, ignore_errors=True)
@@ -336,7 +338,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     files_store = IndexStore(index)
     current = files_store.current()
     assert current is not None
-    result: dict[str, Any] = {
+    why = [r for r in manifest_change(files_store.manifest(), builder,
+                                      passage_settings(60, 200, 0, True), "separate") if r]
+    if why and args.switches:  # found now, not after an hour's load
+        raise SystemExit(f"{source_index} would be rebuilt whole by an edit ({'; '.join(why)}):"
+                         f" build it again with bench/scale.py, or run with --switches 0")
+    result |= {
         "size": size, "vectors": scale.SYNTHETIC_NOTE, "source_index": str(source_index),
         "seed_index": str(seed_index),
         "files": {"version": current,
@@ -365,6 +372,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pg["disk_after_load"] = {s.name: sizes(s) for s in (cluster.primary, cluster.standby)}
         pg["memory_after_load"] = {s.name: memory(s) for s in (cluster.primary,
                                                                 cluster.standby)}
+        say(json.dumps({"disk": pg["disk_after_load"], "memory": pg["memory_after_load"]}))
 
         say("in-process retrieval …")
         result["in_process"] = in_process(index, standby, embedder, questions[:n + 5])
@@ -396,10 +404,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 path, old = scale.edit_document(corpus)
                 edited = path.read_text(encoding="utf-8")
                 path.write_text(old, encoding="utf-8")
-                why = manifest_change(primary.manifest(), builder,
-                                      passage_settings(60, 200, 0, True), "separate")
-                if any(why):  # a full rebuild of every passage would not be an edit
-                    raise SystemExit(f"the loaded version would be rebuilt whole: {why}")
 
                 def edit(i: int) -> None:
                     path.write_text(old if i % 2 else edited, encoding="utf-8")
@@ -446,7 +450,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pg["disk_at_end"] = {s.name: sizes(s) for s in (cluster.primary, cluster.standby)}
         pg["memory_at_end"] = {s.name: memory(s) for s in (cluster.primary, cluster.standby)}
     result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    return result
 
 
 def load_only(index: Path, limit_s: float) -> dict[str, Any]:
@@ -544,16 +547,22 @@ def main() -> None:
     args.out, args.work = args.out.resolve(), args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result = run(args)
-    result.update(command=" ".join([Path(sys.executable).name, *sys.argv]),
-                  date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                  run_s=round(time.perf_counter() - started), cpus=os.cpu_count())
+    result: dict[str, Any] = {}
+    try:
+        run(args, result)
+    except BaseException as exc:  # a run of an hour or more: keep what it measured
+        result["incomplete"] = repr(exc)
+        raise
+    finally:
+        result.update(command=" ".join([Path(sys.executable).name, *sys.argv]),
+                      date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      run_s=round(time.perf_counter() - started), cpus=os.cpu_count())
+        if args.json and len(result) > 4:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+            print(f"figures in {args.json}")
     print(f"\n*** {scale.SYNTHETIC_NOTE} ***")
     print(json.dumps(result["load_only"]) if args.load_only else table(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
-        print(f"figures in {args.json}")
 
 
 if __name__ == "__main__":
