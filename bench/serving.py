@@ -41,7 +41,7 @@ def start_server(
         try:
             up = httpx.get(url + ready, timeout=2).status_code == 200
             if up and (workers == 1 or
-                       log.read_text(errors="replace").count("natoqa ready") >= workers):
+                       log.read_text(errors="replace").count("natoqa started") >= workers):
                 return proc, url
         except httpx.TransportError:
             pass

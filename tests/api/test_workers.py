@@ -22,7 +22,7 @@ def test_two_workers_answer_and_report_metrics_together(built_index: Path) -> No
     log: Path = proc.log_path  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + 120
-        while log.read_text(errors="replace").count("natoqa ready") < 2:
+        while log.read_text(errors="replace").count("natoqa started") < 2:
             assert time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
             time.sleep(0.5)
         before = scrape(url)
