@@ -8,7 +8,7 @@ version by :mod:`natoqa.index.postgres_reader`.
 Layout (all tables in one PostgreSQL schema, ``natoqa`` by default, so a database can
 hold several stores and other applications' tables)::
 
-    store_schema      one row: the schema's version and the vectors' dimension
+    store_schema      one row: the schema's version, the vectors' dimension, when it was made
     versions          number (commit order), name, manifest, counts
     current_version   one row: the current version's number
     documents         one row per document *state*: live in version v when
@@ -119,6 +119,12 @@ class VersionRows:
     units: list[int] = field(default_factory=list)
 
 
+class _SchemaRow(NamedTuple):
+    version: int  # the store schema's (SCHEMA_VERSION when this natoqa wrote it)
+    dim: int  # of the store's vectors
+    created: object  # when the schema was made: with version, the store's identity
+
+
 class _Snapshot(NamedTuple):
     conn: Connection
     dim: int  # of the store's vectors
@@ -177,33 +183,33 @@ class PostgresStore:
         must see one version's rows consistently; errors say ``what`` failed."""
         with self._errors(what), self.connect() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            dim = self._require_schema(conn)
+            dim = self._require_schema(conn).dim
             yield _Snapshot(conn, dim, *self._version(conn, version))
 
     @staticmethod
     def _has_vector(conn: Connection) -> bool:
         return conn.execute("SELECT 1 FROM pg_type WHERE typname = 'vector'").fetchone() is not None
 
-    def _schema_row(self, conn: Connection) -> tuple[int, int] | None:
-        """(schema version, dim) of the store, or None when it has no schema yet."""
+    def _schema_row(self, conn: Connection) -> _SchemaRow | None:
+        """The store's schema row, or None when it has no schema yet."""
         exists = conn.execute("SELECT to_regclass('store_schema') IS NOT NULL").fetchone()
         if not exists or not exists[0]:
             return None
-        row = conn.execute("SELECT version, dim FROM store_schema").fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
+        row = conn.execute("SELECT version, dim, created FROM store_schema").fetchone()
+        return None if row is None else _SchemaRow(int(row[0]), int(row[1]), row[2])
 
-    def _require_schema(self, conn: Connection) -> int:
-        """The store's dimension; IndexNotFound without a schema, IndexIncompatible when a
+    def _require_schema(self, conn: Connection) -> _SchemaRow:
+        """The store's schema row; IndexNotFound without a schema, IndexIncompatible when a
         newer natoqa made it."""
         row = self._schema_row(conn)
         if row is None:
             raise IndexNotFound(f"no natoqa index in schema {self.schema!r} of {self.where}: "
                                 f"build one first")
-        if row[0] > SCHEMA_VERSION:
+        if row.version > SCHEMA_VERSION:
             raise IndexIncompatible(
                 f"the index in {self.where} (schema {self.schema!r}) has store schema "
-                f"{row[0]}; this natoqa knows up to {SCHEMA_VERSION}: upgrade natoqa")
-        return row[1]
+                f"{row.version}; this natoqa knows up to {SCHEMA_VERSION}: upgrade natoqa")
+        return row
 
     def ensure_schema(self, dim: int) -> None:
         """Create the schema, tables and indexes for ``dim``-d vectors unless they exist
@@ -218,9 +224,9 @@ class PostgresStore:
             row = self._schema_row(conn)
             if row is not None:
                 self._require_schema(conn)
-                if row[1] != dim:
+                if row.dim != dim:
                     raise IndexIncompatible(
-                        f"the index in {self.where} (schema {self.schema!r}) holds {row[1]}-"
+                        f"the index in {self.where} (schema {self.schema!r}) holds {row.dim}-"
                         f"dimensional vectors, this build {dim}: use another schema or drop it")
                 if row[0] < SCHEMA_VERSION:  # an older natoqa's store: upgraded in place
                     conn.execute(_SCHEMA_V2_SQL)

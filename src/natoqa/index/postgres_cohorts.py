@@ -35,7 +35,8 @@ _PASSAGES = (
     "length(p.passage->>'text'), p.length FROM passages p JOIN documents d ON d.id = p.document "
     "WHERE d.added_in = %(k)s ORDER BY p.id")
 _DOCUMENTS = "SELECT d.id, d.words, d.names FROM documents d WHERE d.added_in = %(k)s"
-_COUNT = "SELECT count(*) FROM documents d WHERE d.added_in = %(k)s"
+_COUNTS = ("SELECT d.added_in, count(*) FROM documents d WHERE d.added_in = ANY(%s) "
+           "GROUP BY d.added_in")
 _WORDS = "SELECT d.words FROM documents d WHERE d.id = ANY(%s)"
 _POSTINGS = (
     "SELECT o.term, o.passage, o.tf FROM postings o JOIN passages p ON p.id = o.passage "
@@ -138,14 +139,12 @@ class Cohorts:
         its versions from 1 again, and nothing held from before may be taken for them."""
         with self._lock:
             held = self._held if store == self._store else {}
-            out = [c if (c := held.get(n)) is not None and _complete(conn, c)
+            # a held cohort that lost documents to a prune since is read again (their
+            # words could not be taken off): its documents' count tells
+            counts: dict[int, int] = {int(k): int(n) for k, n in conn.execute(
+                _COUNTS, ([n for n in numbers if n in held],)).fetchall()} if held else {}
+            out = [c if (c := held.get(n)) is not None and counts.get(n) == len(c.documents)
                    else read_cohort(conn, n) for n in numbers]
             self._store, self._held = store, {c.number: c for c in out}
         return out
 
-
-def _complete(conn: Connection, cohort: Cohort) -> bool:
-    """None of the cohort's documents was pruned since it was read (their words could
-    not be taken off then)."""
-    row = conn.execute(_COUNT, {"k": cohort.number}).fetchone()
-    return row is not None and int(row[0]) == len(cohort.documents)

@@ -96,20 +96,18 @@ class PostgresVersion(ReadingOrder):
         self._closed = False
         with self._session("opening a version") as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            dim = store._require_schema(conn)
-            schema = conn.execute("SELECT version, created FROM store_schema").fetchone()
-            assert schema is not None  # _require_schema found it
-            if schema[0] < SCHEMA_VERSION:
+            schema = store._require_schema(conn)
+            if schema.version < SCHEMA_VERSION:
                 raise IndexIncompatible(
                     f"the index in {store.where} (schema {store.schema!r}) has store schema "
-                    f"{schema[0]}: build once with this natoqa to upgrade it")
+                    f"{schema.version}: build once with this natoqa to upgrade it")
             self.number, self.version, self.manifest = store._version(conn, version)
-            self.dim = dim
+            self.dim = schema.dim
             docs = conn.execute(
                 "SELECT d.id, d.doc_id, d.meta, d.content_hash, d.passages, d.fmt, d.added_in "
                 f"FROM documents d WHERE {_LIVE} ORDER BY d.doc_id", {"v": self.number}
             ).fetchall()
-            parts = (cohorts or Cohorts()).read(conn, tuple(schema),
+            parts = (cohorts or Cohorts()).read(conn, (schema.version, schema.created),
                                                 sorted({int(r[6]) for r in docs}))
             alive = {int(r[0]) for r in docs}
             lexicons = [c.lexicon_of(conn, alive) for c in parts]

@@ -279,7 +279,7 @@ class VersionWriter:
                 (kept_rows,)).fetchall()]
             for old in stale:
                 _copy_document(conn, old, v)
-            dim = self.store._require_schema(conn)
+            dim = self.store._require_schema(conn).dim
             stored = {k: v_ for k, v_ in asdict(manifest).items() if k not in _FILE_FIELDS}
             counts = _count_rows(conn, v)
             check = _check_rows(conn, v, manifest.version, manifest, dim, counts)
