@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import http.client
 import json
 import os
 import resource
@@ -61,7 +60,7 @@ import scale_corpus  # noqa: E402
 from serving import start_server  # noqa: E402
 
 from natoqa.embed.base import Embedded, Embedder, Kind, Vectors  # noqa: E402
-from service import Http, _rss, load_questions, percentiles  # noqa: E402
+from service import Http, _rss, asking, load_questions, percentiles  # noqa: E402
 
 TOKEN = "scale-bench-token"
 #: the server's check of CURRENT (s): the live switch includes up to this much waiting
@@ -565,49 +564,24 @@ def switches_under_load(url: str, corpus: Path, index: Path, builder: Embedder,
                         questions: list[str], switches: int = SWITCHES) -> dict[str, Any]:
     """``switches`` live switches (a document edited, then restored, ...) while two clients
     ask questions back to back: the requests that failed, and each switch's time."""
-    import threading
-
     from natoqa.index.builder import build_index
 
-    stop = threading.Event()
-    counts = {"ok": 0, "failed": 0}
-    errors: list[str] = []
-
-    def ask(offset: int) -> None:
-        client, i = Http(url), offset
-        while not stop.is_set():
-            try:
-                client.ask(questions[i % len(questions)])
-                counts["ok"] += 1
-            except (SystemExit, OSError, http.client.HTTPException) as exc:
-                counts["failed"] += 1
-                errors.append(str(exc)[:200])
-                client.close()
-                client = Http(url)
-            i += 2
-        client.close()
-
-    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(2)]
-    for thread in threads:
-        thread.start()
     times = []
     path, old = edit_document(corpus)
     edited = path.read_text(encoding="utf-8")
     try:
-        for i in range(switches):
-            path.write_text(old if i % 2 else edited, encoding="utf-8")
-            report = build_index(corpus, index, builder)
-            t = time.perf_counter()
-            seen = wait_for_version(url, report.version, timeout=600)
-            times.append(round(time.perf_counter() - t, 2) if seen == report.version else None)
+        with asking(url, questions) as tally:
+            for i in range(switches):
+                path.write_text(old if i % 2 else edited, encoding="utf-8")
+                report = build_index(corpus, index, builder)
+                t = time.perf_counter()
+                seen = wait_for_version(url, report.version, timeout=600)
+                times.append(round(time.perf_counter() - t, 2) if seen == report.version
+                             else None)
     finally:
         path.write_text(old, encoding="utf-8")
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=120)
     build_index(corpus, index, builder)
-    return {"switches": switches, "switch_s": times, "requests_ok": counts["ok"],
-            "requests_failed": counts["failed"], "errors": errors[:5]}
+    return {"switches": switches, "switch_s": times, **tally}
 
 
 def wait_for_version(url: str, version: str, timeout: float = 3600) -> str | None:

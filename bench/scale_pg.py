@@ -39,13 +39,11 @@ Runs as root (the servers as ``nobody``) or as an ordinary user. See docs/SCALE-
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,7 +58,7 @@ import scale  # noqa: E402
 from serving import start_server  # noqa: E402
 from tests.engines.postgres import PostgresServer, start_cluster  # noqa: E402
 
-from service import Http, _rss, percentiles  # noqa: E402
+from service import Http, _rss, asking, percentiles  # noqa: E402
 
 if TYPE_CHECKING:
     from natoqa.embed.base import Embedder
@@ -255,29 +253,8 @@ def switches_under_load(url: str, rebuild: Callable[[int], dict[str, Any]],
     """``switches`` rebuilds (``rebuild(i)`` returns the new version in ``version``) while two
     clients ask back to back: each switch's time from the rebuild's return until the server
     answers from the new version, and the requests that failed."""
-    stop = threading.Event()
-    counts = {"ok": 0, "failed": 0}
-    errors: list[str] = []
-
-    def ask(offset: int) -> None:
-        client, i = Http(url), offset
-        while not stop.is_set():
-            try:
-                client.ask(questions[i % len(questions)])
-                counts["ok"] += 1
-            except (SystemExit, OSError, http.client.HTTPException) as exc:
-                counts["failed"] += 1
-                errors.append(str(exc)[:200])
-                client.close()
-                client = Http(url)
-            i += 2
-        client.close()
-
-    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(2)]
-    for thread in threads:
-        thread.start()
     rounds = []
-    try:
+    with asking(url, questions) as tally:
         for i in range(switches):
             t = time.perf_counter()
             done = rebuild(i)
@@ -287,14 +264,8 @@ def switches_under_load(url: str, rebuild: Callable[[int], dict[str, Any]],
             rounds.append({**done, "build_s": round(build_s, 2),
                            "switch_s": round(time.perf_counter() - t, 2),
                            "switched": seen == done["version"]})
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=120)
     return {"switches": switches, "rounds": rounds,
-            "switch_s": [r["switch_s"] for r in rounds],
-            "requests_ok": counts["ok"], "requests_failed": counts["failed"],
-            "errors": errors[:5]}
+            "switch_s": [r["switch_s"] for r in rounds], **tally}
 
 
 # --- the run -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ Results go to docs/BENCHMARKS.md with the command that produced them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -39,7 +40,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -194,6 +197,40 @@ class Http:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextlib.contextmanager
+def asking(url: str, questions: Sequence[str], clients: int = 2) -> Iterator[dict[str, Any]]:
+    """While the block runs, ``clients`` clients ask ``questions`` back to back (each its own
+    connection, a new one after a failure); yields the tally, final once the block ends:
+    ``requests_ok``, ``requests_failed`` and the first ``errors``."""
+    stop = threading.Event()
+    tally: dict[str, Any] = {"requests_ok": 0, "requests_failed": 0, "errors": []}
+
+    def ask(offset: int) -> None:
+        client, i = Http(url), offset
+        while not stop.is_set():
+            try:
+                client.ask(questions[i % len(questions)])
+                tally["requests_ok"] += 1
+            except (SystemExit, OSError, http.client.HTTPException) as exc:
+                tally["requests_failed"] += 1
+                if len(tally["errors"]) < 5:
+                    tally["errors"].append(str(exc)[:200])
+                client.close()
+                client = Http(url)
+            i += clients
+        client.close()
+
+    threads = [threading.Thread(target=ask, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield tally
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
 
 
 def one_at_a_time(url: str, bare: Bare | None, questions: list[str],
