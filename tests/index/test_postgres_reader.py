@@ -32,6 +32,7 @@ from tests.fakes import TermedBag
 
 if TYPE_CHECKING:
     from natoqa.index.postgres import NewDocument, PostgresStore
+    from natoqa.index.postgres_cohorts import Cohort
     from natoqa.index.postgres_reader import PostgresVersion
 
 pytestmark = pytest.mark.slow
@@ -233,13 +234,16 @@ def test_a_version_opened_after_another_reads_only_the_documents_it_added(
 ) -> None:
     """A server's next version takes over the rows its last one read (a cohort per build)
     and ranks as the same version from files: retired documents' words and names are not
-    the version's. A cohort whose documents were pruned since is read again."""
+    the version's. Documents pruned after the server saw them retired are taken off their
+    cohort without reading it again; pruned before (a server that skipped the version
+    that retired them), their cohort is read again."""
     from natoqa.index.postgres_reader import PostgresVersions
 
     copy_into(store, files_version(tmp_path / "v1", DOCUMENTS))
     pg_cluster.wait_for_replay()
-    versions = PostgresVersions(replica)
+    versions, skipping = PostgresVersions(replica), PostgresVersions(replica)
     old = versions.load()
+    skipped = skipping.load()
     edited = {"a.txt": DOCUMENTS["a.txt"], "b.txt": [DOCUMENTS["b.txt"][0], EDITED]}
     second = files_version(tmp_path / "v2", edited)  # b edited, c deleted
     copy_into(store, second, changed=["b.txt"])
@@ -254,14 +258,20 @@ def test_a_version_opened_after_another_reads_only_the_documents_it_added(
     assert store.prune(keep=1)  # the first version's rows of b and c are gone, a's stay
     pg_cluster.wait_for_replay()
     latest = versions.load()
-    assert cohorts(latest)[0] is not cohorts(new)[0]  # read again: a's alone now
+    first = cohorts(latest)[0]
+    assert first.ids is cohorts(new)[0].ids  # not read again: b and c taken off
+    assert len(first.documents) == 1 and not first.retired
     assert cohorts(latest)[1] is cohorts(new)[1]
     assert_reads_as(latest, third)
-    for version in (old, new, latest):
+    jumped = skipping.load()  # never saw b's first row and c retired: reads the first again
+    assert cohorts(jumped)[0].ids is not cohorts(skipped)[0].ids
+    assert len(cohorts(jumped)[0].ids) == 3 < len(first.ids)  # a's alone
+    assert_reads_as(jumped, third)
+    for version in (old, new, latest, skipped, jumped):
         version.close()
 
 
-def cohorts(version: PostgresVersion) -> list[object]:
+def cohorts(version: PostgresVersion) -> list[Cohort]:
     return [cohort for cohort, _ in version._parts]
 
 

@@ -11,8 +11,13 @@ common instead of holding two copies (docs/SCALE-OUT.md §2b).
 A cohort holds all its documents, retired ones too: which rows are live is the version's.
 BM25's document frequencies and lengths count live rows only (:mod:`natoqa.retrieve.lexical`);
 the decompounder's word counts and the known names are the live documents' too (a
-version's retired documents' words are read and taken off), so a version opened this way
-ranks as the same version opened afresh.
+version's retired documents' words are taken off), so a version opened this way ranks as
+the same version opened afresh. A cohort keeps the words of its documents it has seen
+retired: once a build prunes them, their words are taken off the cohort's counts for good
+without reading the cohort again (a prune follows every build, so an edit of a document
+the first build loaded would otherwise mean reading the whole corpus again a few builds
+later). Only a document pruned before the server saw it retired (a server that skipped
+versions) makes it read its cohort again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,9 +40,7 @@ _PASSAGES = (
     "length(p.passage->>'text'), p.length FROM passages p JOIN documents d ON d.id = p.document "
     "WHERE d.added_in = %(k)s ORDER BY p.id")
 _DOCUMENTS = "SELECT d.id, d.words, d.names FROM documents d WHERE d.added_in = %(k)s"
-_COUNTS = ("SELECT d.added_in, count(*) FROM documents d WHERE d.added_in = ANY(%s) "
-           "GROUP BY d.added_in")
-_WORDS = "SELECT d.words FROM documents d WHERE d.id = ANY(%s)"
+_WORDS = "SELECT d.id, d.words FROM documents d WHERE d.id = ANY(%s)"
 _POSTINGS = (
     "SELECT o.term, o.passage, o.tf FROM postings o JOIN passages p ON p.id = o.passage "
     "JOIN documents d ON d.id = p.document WHERE d.added_in = %(k)s")
@@ -66,26 +69,52 @@ class Cohort:
     names: dict[int, list[str]] | None
     #: documents.id → (its units, those with latent terms)
     units: dict[int, tuple[int, int]]
-    documents: frozenset[int]  # documents.id of all its documents
+    #: documents.id of its documents not pruned yet (their words are in ``lexicon``)
+    documents: frozenset[int]
+    #: documents.id → word counts, of its documents seen not live: a cache of facts that
+    #: never change, filled as versions are opened (under :class:`Cohorts`' lock)
+    retired: dict[int, dict[str, int]] = field(default_factory=dict, compare=False, repr=False)
 
     def live(self, documents: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """This cohort's rows whose documents are among ``documents`` (sorted ids)."""
         return np.flatnonzero(np.isin(self.document, documents))
 
-    def lexicon_of(self, conn: Connection, live: set[int]) -> Lexicon | None:
-        """The lexicon for a version whose live documents are ``live``: the word counts
-        without its retired documents' words (read in ``conn``'s snapshot)."""
-        retired = sorted(self.documents - live)
-        if self.lexicon is None or not retired:
+    def lexicon_of(self, live: set[int]) -> Lexicon | None:
+        """The lexicon for a version whose live documents are ``live`` (the cohort as
+        :meth:`for_version` gave it): the word counts without its other documents'."""
+        gone = self.documents - live
+        if self.lexicon is None or not gone:
             return self.lexicon
         counts = Counter(self.lexicon.word_counts)
-        for (words,) in conn.execute(_WORDS, (retired,)).fetchall():
-            counts.subtract(_counts(words))
+        for document in gone:
+            counts.subtract(self.retired[document])
         return replace(self.lexicon, word_counts=+counts)  # (+: what is left above 0)
 
+    def for_version(self, live: set[int], words: dict[int, dict[str, int]]) -> Cohort | None:
+        """This cohort for a version whose live documents are ``live``, given the words of
+        its documents not live that are still stored (``words``, read in the version's
+        snapshot): itself, or without the documents pruned since (their words taken off
+        for good); None when one was pruned before its words were seen."""
+        gone = self.documents - live
+        if self.lexicon is None or not gone:
+            return self
+        self.retired.update((d, words[d]) for d in gone if d in words)
+        pruned = gone - words.keys()
+        if not pruned:
+            return self
+        if not pruned <= self.retired.keys():
+            return None
+        counts = Counter(self.lexicon.word_counts)
+        for document in pruned:
+            counts.subtract(self.retired[document])
+        return replace(self, lexicon=replace(self.lexicon, word_counts=+counts),
+                       documents=self.documents - pruned,
+                       retired={d: w for d, w in self.retired.items() if d not in pruned})
 
-def read_cohort(conn: Connection, number: int) -> Cohort:
-    """The cohort of version ``number``, in the snapshot ``conn`` is in."""
+
+def read_cohort(conn: Connection, number: int, live: set[int] | None = None) -> Cohort:
+    """The cohort of version ``number``, in the snapshot ``conn`` is in, with the words of
+    its documents not among ``live`` (default: all are) kept."""
     k = {"k": number}
     rows = conn.execute(_PASSAGES, k).fetchall()
     documents = conn.execute(_DOCUMENTS, k).fetchall()
@@ -103,7 +132,9 @@ def read_cohort(conn: Connection, number: int) -> Cohort:
         lexicon=_lexicon(postings, ids, np.asarray(lengths, np.float32),
                          [r[1] for r in documents]) if stored else None,
         names={int(r[0]): list(r[2] or ()) for r in documents} if stored else None,
-        units=units, documents=frozenset(int(r[0]) for r in documents))
+        units=units, documents=frozenset(int(r[0]) for r in documents),
+        retired={int(r[0]): _counts(r[1]) for r in documents
+                 if live is not None and int(r[0]) not in live} if stored else {})
 
 
 def _counts(words: Any) -> dict[str, int]:
@@ -133,18 +164,27 @@ class Cohorts:
         self._store: object = None  # the store's identity: its schema's creation time
         self._held: dict[int, Cohort] = {}
 
-    def read(self, conn: Connection, store: object, numbers: Sequence[int]) -> list[Cohort]:
-        """The cohorts ``numbers``, those not held read from ``conn`` (in its snapshot).
-        ``store`` names the store's incarnation: a schema dropped and made again numbers
-        its versions from 1 again, and nothing held from before may be taken for them."""
+    def read(self, conn: Connection, store: object, numbers: Sequence[int],
+             live: set[int]) -> list[Cohort]:
+        """The cohorts ``numbers`` of a version whose live documents are ``live``, those
+        not held read from ``conn`` (in its snapshot). ``store`` names the store's
+        incarnation: a schema dropped and made again numbers its versions from 1 again,
+        and nothing held from before may be taken for them."""
         with self._lock:
-            held = self._held if store == self._store else {}
-            # a held cohort that lost documents to a prune since is read again (their
-            # words could not be taken off): its documents' count tells
-            counts: dict[int, int] = {int(k): int(n) for k, n in conn.execute(
-                _COUNTS, ([n for n in numbers if n in held],)).fetchall()} if held else {}
-            out = [c if (c := held.get(n)) is not None and counts.get(n) == len(c.documents)
-                   else read_cohort(conn, n) for n in numbers]
+            wanted = set(numbers)
+            held = {n: c for n, c in (self._held if store == self._store else {}).items()
+                    if n in wanted}
+            # the held cohorts' documents not live here: words of those still stored
+            # (one query; few: the documents builds replaced since, back to the oldest
+            # version kept)
+            gone = sorted(set().union(*(c.documents - live for c in held.values()
+                                        if c.lexicon is not None)))
+            words = {int(d): _counts(w) for d, w in
+                     conn.execute(_WORDS, (gone,)).fetchall()} if gone else {}
+            out = []
+            for n in numbers:
+                cohort = held[n].for_version(live, words) if n in held else None
+                out.append(cohort or read_cohort(conn, n, live))
             self._store, self._held = store, {c.number: c for c in out}
         return out
 

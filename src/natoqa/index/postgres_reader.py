@@ -107,10 +107,10 @@ class PostgresVersion(ReadingOrder):
                 "SELECT d.id, d.doc_id, d.meta, d.content_hash, d.passages, d.fmt, d.added_in "
                 f"FROM documents d WHERE {_LIVE} ORDER BY d.doc_id", {"v": self.number}
             ).fetchall()
-            parts = (cohorts or Cohorts()).read(conn, (schema.version, schema.created),
-                                                sorted({int(r[6]) for r in docs}))
             alive = {int(r[0]) for r in docs}
-            lexicons = [c.lexicon_of(conn, alive) for c in parts]
+            parts = (cohorts or Cohorts()).read(conn, (schema.version, schema.created),
+                                                sorted({int(r[6]) for r in docs}), alive)
+        lexicons = [c.lexicon_of(alive) for c in parts]
         self.documents = {str(r[1]): DocumentRecord(str(r[1]), _meta_from_json(r[2]),
                                                     str(r[3]), int(r[4]), str(r[5]))
                           for r in docs}
