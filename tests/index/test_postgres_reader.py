@@ -14,7 +14,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -230,7 +230,8 @@ def test_a_reader_opened_after_a_commit_answers_from_the_new_version(
 
 
 def test_a_version_opened_after_another_reads_only_the_documents_it_added(
-    tmp_path: Path, pg_cluster: PostgresCluster, store: PostgresStore, replica: PostgresStore
+    tmp_path: Path, pg_cluster: PostgresCluster, store: PostgresStore, replica: PostgresStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A server's next version takes over the rows its last one read (a cohort per build)
     and ranks as the same version from files: retired documents' words and names are not
@@ -242,6 +243,7 @@ def test_a_version_opened_after_another_reads_only_the_documents_it_added(
     copy_into(store, files_version(tmp_path / "v1", DOCUMENTS))
     pg_cluster.wait_for_replay()
     versions, skipping = PostgresVersions(replica), PostgresVersions(replica)
+    read = record_reads(monkeypatch)
     old = versions.load()
     skipped = skipping.load()
     edited = {"a.txt": DOCUMENTS["a.txt"], "b.txt": [DOCUMENTS["b.txt"][0], EDITED]}
@@ -257,18 +259,81 @@ def test_a_version_opened_after_another_reads_only_the_documents_it_added(
     copy_into(store, third, changed=["d.txt"])
     assert store.prune(keep=1)  # the first version's rows of b and c are gone, a's stay
     pg_cluster.wait_for_replay()
+    read.clear()
     latest = versions.load()
+    assert read == [3]  # d's: b's first rows and c are taken off the first cohort in memory
     first = cohorts(latest)[0]
-    assert first.ids is cohorts(new)[0].ids  # not read again: b and c taken off
-    assert len(first.documents) == 1 and not first.retired
+    assert len(first.ids) == 3 and not first.retired  # 4 of its 7 rows pruned: compacted
     assert cohorts(latest)[1] is cohorts(new)[1]
     assert_reads_as(latest, third)
-    jumped = skipping.load()  # never saw b's first row and c retired: reads the first again
-    assert cohorts(jumped)[0].ids is not cohorts(skipped)[0].ids
-    assert len(cohorts(jumped)[0].ids) == 3 < len(first.ids)  # a's alone
+    read.clear()
+    jumped = skipping.load()  # never saw b's first rows and c retired
+    assert read == [1, 2, 3]
     assert_reads_as(jumped, third)
     for version in (old, new, latest, skipped, jumped):
         version.close()
+
+
+def test_cohorts_of_many_builds_are_merged_and_pruned_rows_compacted(
+    tmp_path: Path, pg_cluster: PostgresCluster, store: PostgresStore, replica: PostgresStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One cohort per build would grow with every build a server sees: small adjacent ones
+    are merged as they accumulate, a cohort mostly of pruned documents is compacted, and
+    the version read so still ranks as the files version of the same documents."""
+    from natoqa.index.postgres_cohorts import MERGE_FACTOR
+    from natoqa.index.postgres_reader import PostgresVersions
+
+    documents = dict(DOCUMENTS)
+    copy_into(store, files_version(tmp_path / "v0", documents))
+    pg_cluster.wait_for_replay()
+    versions = PostgresVersions(replica)
+    opened = [versions.load()]
+    read = record_reads(monkeypatch)
+    for i in range(2 * MERGE_FACTOR):  # one small document per build
+        documents[f"e{i}.txt"] = [(f"{WORDS[i]} und {WORDS[i + 1]} im Bericht {i}: "
+                                   f"{EDITED}", "body")]
+        files = files_version(tmp_path / f"v{i + 1}", documents)
+        copy_into(store, files, changed=[f"e{i}.txt"])
+        pg_cluster.wait_for_replay()
+        opened.append(versions.load())
+        assert read[-1] == i + 2  # this build's alone
+        assert len(cohorts(opened[-1])) <= 1 + MERGE_FACTOR  # never MERGE_FACTOR small ones
+    latest = opened[-1]
+    # the first build's, then the next builds' four and four merged (each of 4 rows)
+    assert [c.numbers for c in cohorts(latest)] == [(1,), (2, 3, 4, 5), (6, 7, 8, 9)]
+    assert cohorts(latest)[1] is cohorts(opened[-2])[1]  # merged once, then held
+    assert_reads_as(latest, files)
+
+    del documents["a.txt"], documents["c.txt"]  # 5 of the first cohort's 7 rows
+    final = files_version(tmp_path / "final", documents)
+    copy_into(store, final, changed=[])
+    pg_cluster.wait_for_replay()
+    opened.append(versions.load())  # a and c seen retired
+    assert store.prune(keep=1)
+    pg_cluster.wait_for_replay()
+    read.clear()
+    compacted = versions.load()  # the same version, a's and c's rows pruned since
+    assert read == []  # taken off in memory
+    assert len(cohorts(compacted)[0].ids) == 2  # b's two rows; a's and c's dropped
+    assert_reads_as(compacted, final)
+    for version in [*opened, compacted]:
+        version.close()
+
+
+def record_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The versions whose cohorts are read from the database from now on."""
+    from natoqa.index import postgres_cohorts
+
+    read: list[int] = []
+    original = postgres_cohorts.read_cohort
+
+    def recording(conn: Any, number: int, live: set[int] | None = None) -> Cohort:
+        read.append(number)
+        return original(conn, number, live)
+
+    monkeypatch.setattr(postgres_cohorts, "read_cohort", recording)
+    return read
 
 
 def cohorts(version: PostgresVersion) -> list[Cohort]:

@@ -18,11 +18,18 @@ without reading the cohort again (a prune follows every build, so an edit of a d
 the first build loaded would otherwise mean reading the whole corpus again a few builds
 later). Only a document pruned before the server saw it retired (a server that skipped
 versions) makes it read its cohort again.
+
+Builds add a cohort each, so a server would hold one per build ever made, and BM25 and
+the open pay per cohort. Adjacent small cohorts are merged in memory as they accumulate,
+tiered as the files store merges segments (:data:`MERGE_FACTOR`), and a cohort mostly
+of pruned rows is compacted: a server holds about ``MERGE_FACTOR * log(corpus)``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -50,11 +57,20 @@ _UNITS = (
     "GROUP BY p.document")
 
 
+#: adjacent cohorts under a tenth of a version's rows are merged once this many of one
+#: size tier (log base MERGE_FACTOR of their rows) stand together: the files store's
+#: policy (:data:`natoqa.index.builder.MERGE_FACTOR`)
+MERGE_FACTOR = 4
+#: a cohort of which this share of rows belongs to pruned documents is compacted
+MERGE_DEAD = 0.5
+
+
 @dataclass(frozen=True)
 class Cohort:
-    """The passages of the documents version ``number`` added, ascending by id."""
+    """The passages of the documents versions ``numbers`` added (adjacent among the
+    versions it was merged for: one, unless merged), ascending by id."""
 
-    number: int
+    numbers: tuple[int, ...]  # ascending
     ids: npt.NDArray[np.int64]  # passages.id
     document: npt.NDArray[np.int64]  # documents.id of each passage
     passage_ids: list[str]
@@ -74,6 +90,10 @@ class Cohort:
     #: documents.id → word counts, of its documents seen not live: a cache of facts that
     #: never change, filled as versions are opened (under :class:`Cohorts`' lock)
     retired: dict[int, dict[str, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    def dead(self) -> npt.NDArray[np.bool_]:
+        """Which rows belong to pruned documents (no version has them any more)."""
+        return ~np.isin(self.document, np.fromiter(self.documents, np.int64, len(self.documents)))
 
     def live(self, documents: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """This cohort's rows whose documents are among ``documents`` (sorted ids)."""
@@ -115,7 +135,7 @@ class Cohort:
 def read_cohort(conn: Connection, number: int, live: set[int] | None = None) -> Cohort:
     """The cohort of version ``number``, in the snapshot ``conn`` is in, with the words of
     its documents not among ``live`` (default: all are) kept."""
-    k = {"k": number}
+    k = {"k": number}  # (one version: merged cohorts are made in memory)
     rows = conn.execute(_PASSAGES, k).fetchall()
     documents = conn.execute(_DOCUMENTS, k).fetchall()
     postings = conn.execute(_POSTINGS, k).fetchall()
@@ -124,7 +144,7 @@ def read_cohort(conn: Connection, number: int, live: set[int] | None = None) -> 
     lengths = [r[7] for r in rows]
     stored = all(x is not None for x in lengths) and all(r[1] is not None for r in documents)
     return Cohort(
-        number=number, ids=ids,
+        numbers=(number,), ids=ids,
         document=np.fromiter((int(r[1]) for r in rows), np.int64, len(rows)),
         passage_ids=[str(r[2]) for r in rows], doc_ids=[str(r[3]) for r in rows],
         kinds=[str(r[4]) for r in rows], ordinals=[int(r[5]) for r in rows],
@@ -155,6 +175,84 @@ def _lexicon(postings: Sequence[tuple[Any, ...]], ids: npt.NDArray[np.int64],
                                  tf, lengths, counts)
 
 
+def merge(cohorts: Sequence[Cohort]) -> Cohort:
+    """One cohort of ``cohorts`` (adjacent, in order), without their pruned documents' rows
+    (of one cohort: that one compacted)."""
+    keep = [np.flatnonzero(~c.dead()) for c in cohorts]
+
+    def column(name: str) -> list[Any]:
+        return [x for c, rows in zip(cohorts, keep, strict=True)
+                for x in (getattr(c, name)[i] for i in rows)]
+
+    lexicons = [(c.lexicon, rows) for c, rows in zip(cohorts, keep, strict=True)
+                if c.lexicon is not None]
+    return Cohort(
+        numbers=tuple(sorted(itertools.chain.from_iterable(c.numbers for c in cohorts))),
+        ids=np.concatenate([c.ids[rows] for c, rows in zip(cohorts, keep, strict=True)]),
+        document=np.concatenate([c.document[rows] for c, rows in zip(cohorts, keep,
+                                                                     strict=True)]),
+        passage_ids=column("passage_ids"), doc_ids=column("doc_ids"), kinds=column("kinds"),
+        ordinals=column("ordinals"), chars=column("chars"),
+        lexicon=_merged_lexicon(lexicons) if len(lexicons) == len(cohorts) else None,
+        names=None if any(c.names is None for c in cohorts) else
+        {d: n for c in cohorts for d, n in (c.names or {}).items() if d in c.documents},
+        units={d: u for c in cohorts for d, u in c.units.items() if d in c.documents},
+        documents=frozenset().union(*(c.documents for c in cohorts)),
+        retired={d: w for c in cohorts for d, w in c.retired.items()})
+
+
+def _merged_lexicon(parts: Sequence[tuple[Lexicon, npt.NDArray[np.int64]]]) -> Lexicon:
+    """The lexicons' postings over the rows ``keep`` of each, one after the other."""
+    vocabulary: dict[str, int] = {}
+    term_of, rows, tf, lengths = [], [], [], []
+    counts: Counter[str] = Counter()
+    offset = 0
+    for lexicon, keep in parts:
+        renumbered = np.full(lexicon.size, -1, dtype=np.int64)
+        renumbered[keep] = offset + np.arange(len(keep))
+        offset += len(keep)
+        terms = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in lexicon.terms),
+                            np.int64, len(lexicon.terms))
+        posting_rows = renumbered[lexicon.rows]
+        kept = posting_rows >= 0
+        term_of.append(np.repeat(terms, np.diff(lexicon.indptr))[kept])
+        rows.append(posting_rows[kept])
+        tf.append(lexicon.tf[kept])
+        lengths.append(lexicon.lengths[keep])
+        counts.update(lexicon.word_counts)
+    # a term of dropped rows alone is dropped: every term of a lexicon has postings
+    used, renumbered_terms = np.unique(np.concatenate(term_of), return_inverse=True)
+    names = list(vocabulary)
+    return replace(Lexicon.from_postings([names[t] for t in used], renumbered_terms,
+                                         np.concatenate(rows), np.concatenate(tf),
+                                         np.concatenate(lengths), counts),
+                   decompound=all(lexicon.decompound for lexicon, _ in parts))
+
+
+def merged(cohorts: Sequence[Cohort]) -> list[Cohort]:
+    """``cohorts`` (in order) with each run of at least MERGE_FACTOR adjacent small cohorts
+    of one size tier merged, and cohorts mostly of pruned rows compacted."""
+    total = sum(len(c.ids) for c in cohorts)
+
+    def tier(cohort: Cohort) -> int | None:
+        small = len(cohort.ids) < total / 10
+        return int(math.log(max(len(cohort.ids), 1), MERGE_FACTOR)) if small else None
+
+    out: list[Cohort] = []
+    for level, run in itertools.groupby(cohorts, tier):
+        group = list(run)
+        if level is not None and len(group) >= MERGE_FACTOR:
+            out.append(merge(group))
+        else:
+            out.extend(merge([c]) if _dead_share(c) >= MERGE_DEAD else c for c in group)
+    return out
+
+
+def _dead_share(cohort: Cohort) -> float:
+    dead = cohort.dead()
+    return float(dead.mean()) if len(dead) else 0.0
+
+
 class Cohorts:
     """The cohorts a server read, for the next version it opens: after each open it holds
     exactly that version's (what the versions it serves share, not a growing cache)."""
@@ -162,29 +260,34 @@ class Cohorts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._store: object = None  # the store's identity: its schema's creation time
-        self._held: dict[int, Cohort] = {}
+        self._held: list[Cohort] = []
 
     def read(self, conn: Connection, store: object, numbers: Sequence[int],
              live: set[int]) -> list[Cohort]:
-        """The cohorts ``numbers`` of a version whose live documents are ``live``, those
-        not held read from ``conn`` (in its snapshot). ``store`` names the store's
-        incarnation: a schema dropped and made again numbers its versions from 1 again,
-        and nothing held from before may be taken for them."""
+        """The cohorts of versions ``numbers`` for a version whose live documents are
+        ``live``, those not held read from ``conn`` (in its snapshot), in order. ``store``
+        names the store's incarnation: a schema dropped and made again numbers its
+        versions from 1 again, and nothing held from before may be taken for them."""
         with self._lock:
             wanted = set(numbers)
-            held = {n: c for n, c in (self._held if store == self._store else {}).items()
-                    if n in wanted}
+            # a merged cohort around a wanted version it does not hold (a rollback to a
+            # version whose documents had all gone when it was merged) would break the
+            # rows' order: its versions are read again
+            held = [c for c in (self._held if store == self._store else [])
+                    if wanted.intersection(c.numbers) and not any(
+                        c.numbers[0] < n < c.numbers[-1] and n not in c.numbers
+                        for n in wanted)]
             # the held cohorts' documents not live here: words of those still stored
             # (one query; few: the documents builds replaced since, back to the oldest
             # version kept)
-            gone = sorted(set().union(*(c.documents - live for c in held.values()
+            gone = sorted(set().union(*(c.documents - live for c in held
                                         if c.lexicon is not None)))
             words = {int(d): _counts(w) for d, w in
                      conn.execute(_WORDS, (gone,)).fetchall()} if gone else {}
-            out = []
-            for n in numbers:
-                cohort = held[n].for_version(live, words) if n in held else None
-                out.append(cohort or read_cohort(conn, n, live))
-            self._store, self._held = store, {c.number: c for c in out}
+            out = [c for c in (h.for_version(live, words) for h in held) if c is not None]
+            covered = set(itertools.chain.from_iterable(c.numbers for c in out))
+            out += [read_cohort(conn, n, live) for n in numbers if n not in covered]
+            out = merged(sorted(out, key=lambda c: c.numbers[0]))
+            self._store, self._held = store, out
         return out
 
