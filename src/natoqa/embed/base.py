@@ -338,19 +338,16 @@ class SentenceTransformerEmbedder(Embedder):
         return self._encode(texts, prompt_name)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> Vectors:
-        with self._precision():
-            return self._encode_as_is(texts, prompt_name)
-
-    def _encode_as_is(self, texts: Sequence[str], prompt_name: str | None) -> Vectors:
         # NFC: the model embeds a decomposed "ü" far from the composed one.
         normal = [unicodedata.normalize("NFC", t) for t in texts]
         prefix = str(self._model.prompts.get(prompt_name, "")) if prompt_name else ""
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        for batch in self._batches(normal, prefix):
-            vectors[batch] = self._model.encode(
-                [normal[i] for i in batch], prompt_name=prompt_name, batch_size=len(batch),
-                normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
-            )
+        with self._precision():
+            for batch in self._batches(normal, prefix):
+                vectors[batch] = self._model.encode(
+                    [normal[i] for i in batch], prompt_name=prompt_name, batch_size=len(batch),
+                    normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
+                )
         return vectors
 
     def _batches(self, texts: Sequence[str], prefix: str) -> list[list[int]]:
