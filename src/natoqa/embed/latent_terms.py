@@ -127,10 +127,18 @@ def _top_bf16(tokens: npt.NDArray[np.float32]) -> tuple[npt.NDArray[Any], npt.ND
     import torch
 
     weights, bias, k = _bf16_head()
+    rows = len(tokens)
+    # padded to whole runs of BF16_ROWS: oneDNN keeps a kernel for every shape it ran (up
+    # to 1,024), and each of a build's batches has another number of tokens
+    padded = np.zeros((-(-rows // BF16_ROWS) * BF16_ROWS, tokens.shape[1]), dtype=np.float32)
+    padded[:rows] = tokens
     with torch.inference_mode():
-        activations = torch.addmm(bias, torch.from_numpy(tokens).to(torch.bfloat16), weights)
-        values, indices = torch.topk(activations, k, dim=-1)
+        activations = torch.addmm(bias, torch.from_numpy(padded).to(torch.bfloat16), weights)
+        values, indices = torch.topk(activations[:rows], k, dim=-1)
     return values.float().numpy(), indices.numpy()
+
+
+BF16_ROWS = 256
 
 
 def token_terms(
