@@ -257,7 +257,10 @@ def plan(passages: int, seed: int = 17, *, xquad: Path = XQUAD,
     """The documents to write besides the bundled corpus, and the passages expected in
     all (the bundled corpus's counted as BUNDLED_PASSAGES, XQuAD's by the splitter, every
     generated paragraph as one)."""
-    articles = xquad_articles(xquad) if xquad.is_file() else {}
+    if not xquad.is_file():  # a corpus without it would be another corpus under the same name
+        raise SystemExit(f"no XQuAD benchmark at {xquad} (the corpus begins with its "
+                         "paragraphs: link ../shared beside the checkout)")
+    articles = xquad_articles(xquad)
     pool = make_pool([*bundled_texts(bundled), *("\n\n".join(p) for p in articles.values())],
                      [*gold_quotes(), *xquad_answer_sentences(xquad, xquad.with_name(
                          "queries.jsonl"))])

@@ -100,3 +100,8 @@ def test_written_bytes_count_a_hard_link_to_an_older_file_as_nothing(tmp_path: P
     (tmp_path / "CURRENT.tmp").write_text("new")
     os.replace(tmp_path / "CURRENT.tmp", tmp_path / "CURRENT")  # replaced: a new inode
     assert scale.written_bytes(before, scale.snapshot(tmp_path)) == (13, 2)
+
+
+def test_a_corpus_without_xquad_is_refused_not_made_smaller(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no XQuAD benchmark"):
+        scale_corpus.plan(600, xquad=tmp_path / "missing" / "corpus.jsonl")
