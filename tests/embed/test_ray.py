@@ -73,7 +73,9 @@ def test_two_workers_embed_what_the_local_model_embeds(
     from natoqa.embed.ray_embedder import RayEmbedder
     from natoqa.index.units import unit_spans, units
 
-    remote = load_build_embedder(load_settings(ray_address=ray_cluster, ray_workers=2))
+    # the workers on the session embedder's backend, to compare bit for bit
+    remote = load_build_embedder(load_settings(ray_address=ray_cluster, ray_workers=2,
+                                               build_backend="onnx"))
     assert isinstance(remote, RayEmbedder)
     assert (remote.workers, remote.model_id, remote.dim, remote.has_terms) == (
         2, embedder.model_id, embedder.dim, embedder.has_terms)
@@ -199,4 +201,4 @@ def test_without_an_address_the_build_embeds_here(monkeypatch: pytest.MonkeyPatc
     settings = load_settings()
     assert settings.ray_address is None
     assert load_build_embedder(settings) == "x"  # type: ignore[comparison-overlap]
-    assert loaded == [settings]
+    assert loaded == [base.build_settings(settings)]  # on the build's backend
