@@ -14,8 +14,8 @@ XQuAD's German paragraphs, generated German text), builds its index, and measure
   costs here (``IndexStore.load``, ``Retriever(...)``);
 - **dev-set quality** through natoqa.evaluate.evaluation: recall@5 of the answerable
   questions of eval/devset.jsonl + followups.jsonl, and the abstention shares; with
-  ``--xquad`` also XQuAD's questions (their gold paragraphs are in every corpus, and the
-  generated distractors hold none of their answer sentences);
+  ``--xquad`` also the questions of XQuAD's measured half of articles (their gold
+  paragraphs are in every corpus; the generated distractors are made of the other half);
 - **ANN recall@50** against exact search (:func:`ann_recall`): 1.0 by definition while
   retrieval is exact, computed for real once an approximate search exists;
 - **the service**: a real ``natoqa serve`` (bench/serving.py), the time from spawning it
@@ -397,18 +397,17 @@ def edit_document(corpus: Path) -> tuple[Path, str]:
 
 
 def xquad_quality(retriever: Any, out: Path) -> dict[str, Any]:
-    """XQuAD's questions against a corpus holding its paragraphs (every corpus here does):
-    R@1/R@5 per language and the share that abstains (all are answerable; the generated
-    distractors hold none of the answer sentences)."""
+    """The questions of XQuAD's measured articles against a corpus holding their paragraphs
+    (every corpus here does): R@1/R@5 per language and the share that abstains (all are
+    answerable; the generated distractors are made of the other articles)."""
     from natoqa.evaluate import evaluation
 
     path = out / "xquad-questions.jsonl"
-    if not path.is_file():
-        questions = scale_corpus.xquad_questions()
-        if not questions:
-            raise SystemExit(f"--xquad: no XQuAD benchmark at {scale_corpus.XQUAD.parent}")
-        path.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions),
-                        encoding="utf-8")
+    questions = scale_corpus.xquad_questions()  # the measured articles' (scale_corpus)
+    if not questions:
+        raise SystemExit(f"--xquad: no XQuAD benchmark at {scale_corpus.XQUAD.parent}")
+    path.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions),
+                    encoding="utf-8")
     print("  XQuAD …", flush=True)
     report = evaluation.summarise(
         evaluation.run(retriever, evaluation.load_questions([path]), k=10))
@@ -430,10 +429,11 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     kind = "synthetic" if args.synthetic_vectors else "real"
     corpus, index = out / f"corpus-{size}", out / f"index-{size}-{kind}"
     stamp = corpus / ".scale.json"
-    if not (stamp.is_file() and json.loads(stamp.read_text()).get("seed") == args.seed):
+    made = {"seed": args.seed, "generator": scale_corpus.GENERATOR}
+    if not (stamp.is_file() and made.items() <= json.loads(stamp.read_text()).items()):
         print(f"  generating {corpus} …", flush=True)
         counts = scale_corpus.write_corpus(corpus, size, args.seed)
-        stamp.write_text(json.dumps({"seed": args.seed, "size": size, **counts}))
+        stamp.write_text(json.dumps({**made, "size": size, **counts}))
     seed_index = seed_index_for(args, size) if args.synthetic_vectors else None
     result: dict[str, Any] = {"size": size, "vectors": kind,
                               "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],

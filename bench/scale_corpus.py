@@ -11,12 +11,16 @@ A corpus of ``passages`` passages holds, in this order:
 3. generated documents until the target is reached: 10-30 paragraphs each, every
    paragraph 105-190 words, which natoqa's splitter (min 60, max 200 words, cut at
    paragraph ends) keeps as exactly one passage. A paragraph is a run of real sentences
-   drawn from (1) and (2) -- never one holding a dev-set gold quote or an XQuAD
-   question's answer -- with some of
-   their nouns (capitalised words inside a sentence) swapped for other nouns of the
-   pool and four-digit years changed, so that passages and sentence units are nearly
-   all distinct texts (the builder embeds identical texts once, which would flatter
-   its throughput) while staying German prose of the same style and vocabulary.
+   of XQuAD's *source* articles (every second article, :func:`split_articles`) and of
+   nothing else: no sentence of the bundled corpus or of a *measured* article, whose
+   questions are the ones measured (:func:`xquad_questions`). So no distractor holds an
+   answer, a neighbour of one or a sentence on the same subject of a measured question
+   (issue 17: "distractors that do not contain the answers"); an earlier generator drew
+   on every source, and its copies of the gold quotes' neighbours took the top ranks.
+   About one word in nine is swapped for a noun of all the sources (the bundled corpus
+   included, so the distractors share the study's vocabulary) and four-digit years are
+   changed, so that passages and sentence units are nearly all distinct texts (the
+   builder embeds identical texts once, which would flatter its throughput).
    Each document has a ``NAME.meta.toml`` sidecar (title, authors, publisher, date,
    language, kind, series) like ``corpus/*.meta.toml``.
 
@@ -54,6 +58,11 @@ DOCUMENT_PARAGRAPHS = (10, 30)
 #: a generated passage swaps about one word in this many for another noun of the pool
 SWAP_EVERY = 9
 GENERATED_DIR = "generated"
+#: bumped whenever the generator makes other text for the same seed (bench/scale.py
+#: regenerates a corpus of another generator)
+GENERATOR = 2
+#: every SOURCE_EVERY-th XQuAD article is a source of distractors, not measured
+SOURCE_EVERY = 2
 XQUAD_DIR = "xquad"
 
 _NOUN = re.compile(r"(?<=\w )[A-ZÄÖÜ][a-zäöüß]{3,}\b")
@@ -106,23 +115,27 @@ def gold_quotes(files: Iterable[Path] = GOLD_FILES) -> list[str]:
 
 
 def xquad_answer_sentences(source: Path = XQUAD, queries: Path = XQUAD_QUERIES) -> list[str]:
-    """The sentences of XQuAD's paragraphs that hold one of their questions' answers:
-    generated distractors never contain them, so XQuAD can be measured with its gold
-    paragraphs inside a large corpus (issue 17: distractors that do not hold the answers)."""
+    """The sentences of the measured XQuAD paragraphs that hold one of their questions'
+    answers: no generated distractor contains one (they are made of other articles)."""
     return list(dict.fromkeys(s for q in xquad_questions(source, queries) for s in q["gold"]))
 
 
-def xquad_questions(source: Path = XQUAD, queries: Path = XQUAD_QUERIES) -> list[dict[str, Any]]:
+def xquad_questions(source: Path = XQUAD, queries: Path = XQUAD_QUERIES, *,
+                    measured_only: bool = True) -> list[dict[str, Any]]:
     """XQuAD's questions in the development-set format, each with the sentences of its
-    paragraph that hold its answer as gold quotes (a passage is found when it holds one)."""
+    paragraph that hold its answer as gold quotes (a passage is found when it holds one);
+    ``measured_only``: those of the measured articles (:func:`split_articles`)."""
     if not (source.is_file() and queries.is_file()):
         return []
-    paragraphs = {row["id"]: _normalise(row["text"]) for row in _rows(source)}
+    rows = list(_rows(source))
+    paragraphs = {row["id"]: _normalise(row["text"]) for row in rows}
+    measured, _ = split_articles(xquad_articles(source))
+    allowed = {row["id"] for row in rows if not measured_only or row["title"] in measured}
     questions = []
     for query in _rows(queries):
         gold: dict[str, None] = {}
         for pid in query.get("gold_ids", []):
-            text = paragraphs.get(pid, "")
+            text = paragraphs.get(pid, "") if pid in allowed else ""
             for a, b in sentence_spans(text):
                 if any(answer in text[a:b] for answer in query.get("answers", [])):
                     gold.setdefault(text[a:b].strip(), None)
@@ -130,6 +143,15 @@ def xquad_questions(source: Path = XQUAD, queries: Path = XQUAD_QUERIES) -> list
             questions.append({"id": query["id"], "lang": query["lang"],
                               "question": query["question"], "gold": list(gold)})
     return questions
+
+
+def split_articles(articles: dict[str, list[str]]) -> tuple[dict[str, list[str]],
+                                                             dict[str, list[str]]]:
+    """XQuAD's articles as (measured, sources): every SOURCE_EVERY-th, in file order, is a
+    source of generated distractors and its questions are not measured."""
+    items = list(articles.items())
+    return ({t: p for i, (t, p) in enumerate(items) if (i + 1) % SOURCE_EVERY},
+            {t: p for i, (t, p) in enumerate(items) if not (i + 1) % SOURCE_EVERY})
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -156,9 +178,17 @@ def bundled_texts(folder: Path = BUNDLED) -> list[str]:
     return [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))]
 
 
-def make_pool(texts: Iterable[str], gold: Iterable[str]) -> Pool:
-    """Sentences of 6-45 words ending like sentences, without any gold quote; their nouns."""
-    quotes = [_normalise(q) for q in gold]
+def make_pool(texts: Iterable[str], gold: Iterable[str],
+              vocabulary: Iterable[str] = ()) -> Pool:
+    """Sentences of ``texts`` of 6-45 words ending like sentences, without any gold quote;
+    the nouns of those sentences and of the ``vocabulary`` texts."""
+    sentences = _sentences(texts, [_normalise(q) for q in gold])
+    nouns = sorted({m.group() for s in [*sentences, *_sentences(vocabulary, [])]
+                    for m in _NOUN.finditer(s)})
+    return Pool(tuple(sentences), tuple(nouns))
+
+
+def _sentences(texts: Iterable[str], quotes: list[str]) -> list[str]:
     sentences: dict[str, None] = {}
     for text in texts:
         for block in re.split(r"\n\s*\n", text):
@@ -169,8 +199,7 @@ def make_pool(texts: Iterable[str], gold: Iterable[str]) -> Pool:
                 if (6 <= words <= 45 and s[-1] in ".!?" and s[0].isupper()
                         and not any(q in s for q in quotes)):
                     sentences.setdefault(s, None)
-    nouns = sorted({m.group() for s in sentences for m in _NOUN.finditer(s)})
-    return Pool(tuple(sentences), tuple(nouns))
+    return list(sentences)
 
 
 def vary(sentence: str, pool: Pool, rng: random.Random) -> str:
@@ -261,9 +290,12 @@ def plan(passages: int, seed: int = 17, *, xquad: Path = XQUAD,
         raise SystemExit(f"no XQuAD benchmark at {xquad} (the corpus begins with its "
                          "paragraphs: link ../shared beside the checkout)")
     articles = xquad_articles(xquad)
-    pool = make_pool([*bundled_texts(bundled), *("\n\n".join(p) for p in articles.values())],
+    _, sources = split_articles(articles)
+    pool = make_pool(("\n\n".join(p) for p in sources.values()),
                      [*gold_quotes(), *xquad_answer_sentences(xquad, xquad.with_name(
-                         "queries.jsonl"))])
+                         "queries.jsonl"))],
+                     vocabulary=[*bundled_texts(bundled),
+                                 *("\n\n".join(p) for p in articles.values())])
     docs = xquad_documents(articles)
     expected = BUNDLED_PASSAGES + sum(passage_count(d) for d in docs)
     source = generated(pool, seed)

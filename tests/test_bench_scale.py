@@ -53,7 +53,7 @@ def test_sizes_about_right_and_gold_kept(tmp_path: Path, size: int) -> None:
 def test_generated_text_has_no_gold_quote_and_paragraphs_fit_one_passage() -> None:
     docs, _ = scale_corpus.plan(900, seed=1)
     answers = scale_corpus.xquad_answer_sentences()
-    assert len(answers) > 500  # XQuAD's answer sentences: no distractor holds one either
+    assert len(answers) > 300  # XQuAD's answer sentences: no distractor holds one either
     quotes = [" ".join(q.split()) for q in [*scale_corpus.gold_quotes(), *answers]]
     generated = [d for d in docs if d.name.startswith(scale_corpus.GENERATED_DIR)]
     assert generated
@@ -68,10 +68,34 @@ def test_generated_text_has_no_gold_quote_and_paragraphs_fit_one_passage() -> No
 
 def test_xquad_questions_have_their_answer_sentences_as_gold() -> None:
     questions = scale_corpus.xquad_questions()
-    assert len(questions) > 2300 and {q["lang"] for q in questions} == {"de", "en"}
-    paragraphs = " ".join(p for ps in scale_corpus.xquad_articles().values() for p in ps)
+    every = scale_corpus.xquad_questions(measured_only=False)
+    assert len(every) > 2300 and {q["lang"] for q in questions} == {"de", "en"}
+    assert 0.4 * len(every) < len(questions) < 0.6 * len(every)  # the measured half
+    measured, _ = scale_corpus.split_articles(scale_corpus.xquad_articles())
+    paragraphs = " ".join(p for ps in measured.values() for p in ps)
     for question in questions[::50]:
         assert question["gold"] and all(g in paragraphs for g in question["gold"])
+
+
+def _shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = text.split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_distractors_are_made_of_the_source_articles_only() -> None:
+    """No generated paragraph borrows from the bundled corpus or a measured article (so none
+    holds an answer's neighbour or subject), while most of its phrases are the sources'."""
+    docs, _ = scale_corpus.plan(700, seed=6)
+    measured, sources = scale_corpus.split_articles(scale_corpus.xquad_articles())
+    assert measured and sources and not set(measured) & set(sources)
+    source = set().union(*(_shingles(p) for ps in sources.values() for p in ps))
+    others = set().union(*(_shingles(" ".join(t.split())) for t in scale_corpus.bundled_texts()),
+                         *(_shingles(p) for ps in measured.values() for p in ps)) - source
+    generated = set().union(*(_shingles(p) for d in docs
+                              if d.name.startswith(scale_corpus.GENERATED_DIR)
+                              for p in d.paragraphs))
+    assert len(generated & source) > 0.15 * len(generated)
+    assert len(generated & others) < 0.01 * len(generated & source)
 
 
 def test_sidecars_are_valid_metadata(tmp_path: Path) -> None:

@@ -113,3 +113,49 @@ def test_token_batches_bound_the_padded_tokens_of_a_pass() -> None:
         assert len(batch) == 1 or len(batch) * lengths[batch[0]] <= 1024
     # 600 alone; 512 + 512; 510 + 40 (1,020 padded tokens); the short ones by batch_size
     assert [len(b) for b in batches] == [1, 2, 2, 29, 32, 11]
+
+
+class _Lengths:
+    """A tokenizer that only gives lengths (characters), and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, texts: list[str], **_: Any) -> dict[str, list[int]]:
+        self.calls += 1
+        return {"length": [len(t) for t in texts]}
+
+
+def test_model_batches_pad_documents_and_pass_questions_straight_through() -> None:
+    from natoqa.embed.base import model_batches
+
+    tokenizer = _Lengths()
+    texts = ["a" * 17, "b" * 3, "c" * 30, "d" * 16]
+    # documents: lengths rounded up to the padding (32, 16, 32, 16), longest first
+    assert model_batches(tokenizer, texts, 512, 32, "passage", pad=16) == [[0, 2, 1, 3]]
+    assert model_batches(tokenizer, texts, 512, 2, "passage", pad=16) == [[0, 2], [1, 3]]
+    assert tokenizer.calls == 2
+    # questions on the request path: no tokenizer pass for their lengths, in order
+    assert model_batches(tokenizer, texts, 512, 3, "query", pad=16) == [[0, 1, 2], [3]]
+    assert model_batches(tokenizer, [], 512, 3, "passage") == [[]]
+    assert tokenizer.calls == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hardware_bf16(), reason="this CPU does not multiply bfloat16")
+def test_a_bf16_build_pads_its_batches_and_bounds_onednn(settings_for_model: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few shapes for oneDNN's kept kernels: the model's inputs padded to PAD_TOKENS, and
+    the kernel cache bounded unless the operator set it."""
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    bf16 = base.load_embedder(build_settings(settings_for_model))
+    assert isinstance(bf16, base.SentenceTransformerEmbedder)
+    shape = bf16.model.preprocess(["Hallo Welt", "Die NATO"])["input_ids"].shape
+    assert shape[1] % base.PAD_TOKENS == 0 and shape[1] >= base.PAD_TOKENS
+    import os
+
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(base.ONEDNN_KERNELS)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    base.load_embedder(build_settings(settings_for_model))
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"  # the operator's stands
+    base.release_memory()  # glibc's trim: callable, harmless

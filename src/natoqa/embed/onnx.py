@@ -39,8 +39,8 @@ from natoqa.embed.base import (
     Offsets,
     Span,
     Vectors,
+    model_batches,
     prompt_tokens,
-    token_batches,
     token_offsets,
 )
 from natoqa.embed.staging import staged_folder
@@ -238,16 +238,13 @@ class OnnxEmbedder(Embedder):
         # NFC as SentenceTransformerEmbedder does: a decomposed "ü" embeds elsewhere
         prompted = [prefix + unicodedata.normalize("NFC", t) for t in texts]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for rows in self._batches(prompted):
+        for rows in self._batches(prompted, kind):
             out[rows] = self._run([prompted[i] for i in rows])
         return out
 
-    def _batches(self, prompted: list[str]) -> list[list[int]]:
-        if len(prompted) <= 1:
-            return [list(range(len(prompted)))]
-        lengths = self._tokenizer(prompted, truncation=True, max_length=self._max_length,
-                                  return_length=True)["length"]
-        return token_batches(lengths, self._batch_size)
+    def _batches(self, prompted: list[str], kind: Kind) -> list[list[int]]:
+        return model_batches(self._tokenizer, prompted, self._max_length, self._batch_size,
+                             kind)
 
     def _token_states(
         self, texts: Sequence[str], kind: Kind
@@ -256,7 +253,7 @@ class OnnxEmbedder(Embedder):
         prompted = [prefix + unicodedata.normalize("NFC", t) for t in texts]
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         states: list[Vectors] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
-        for rows in self._batches(prompted):
+        for rows in self._batches(prompted, kind):
             feed = self._feed([prompted[i] for i in rows])
             batch_vectors, tokens = self._session.run(["embedding", "tokens"], feed)
             vectors[rows] = batch_vectors

@@ -18,6 +18,7 @@ ones); over the whole search, recall@50 against exact search fell from 0.954 to
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import faiss
@@ -31,16 +32,41 @@ SPECS = {PASSAGES_FILE: "HNSW32,Flat", UNITS_FILE: "HNSW32,SQ4"}
 EF_CONSTRUCTION = 80
 
 
+#: rows copied at a time out of the vectors a graph is built over
+CHUNK = 50_000
+
+
 def build(vectors: npt.NDArray[np.float32], spec: str) -> Any:
-    """An inner-product HNSW index over ``vectors`` (row ids = row numbers)."""
+    """An inner-product HNSW index over ``vectors`` (row ids = row numbers), read
+    :data:`CHUNK` rows at a time (a memory map's from its file: :func:`rows`)."""
     index = faiss.index_factory(vectors.shape[1], spec, faiss.METRIC_INNER_PRODUCT)
     faiss.ParameterSpace().set_index_parameter(index, "efConstruction", EF_CONSTRUCTION)
-    if not index.is_trained:  # a scalar quantiser learns each dimension's range
-        sample = vectors[:: max(1, len(vectors) // 100_000)]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    for start in range(0, len(vectors), 50_000):  # bounded copies out of a memory map
-        index.add(np.ascontiguousarray(vectors[start : start + 50_000], dtype=np.float32))
+    if not index.is_trained:
+        # a scalar quantiser learns each dimension's minimum and maximum (RS_minmax, FAISS's
+        # default): the two rows of them train it as every row would, read once in chunks
+        low = np.full(vectors.shape[1], np.inf, dtype=np.float32)
+        high = np.full(vectors.shape[1], -np.inf, dtype=np.float32)
+        for start in range(0, len(vectors), CHUNK):
+            chunk = rows(vectors, start, start + CHUNK)
+            np.minimum(low, chunk.min(axis=0), out=low)
+            np.maximum(high, chunk.max(axis=0), out=high)
+        index.train(np.stack([low, high]))
+    for start in range(0, len(vectors), CHUNK):
+        index.add(rows(vectors, start, start + CHUNK))
     return index
+
+
+def rows(vectors: npt.NDArray[np.float32], start: int, stop: int) -> npt.NDArray[np.float32]:
+    """``vectors[start:stop]`` as a float32 copy. A whole ``.npy`` file's memory map is read
+    from the file instead: its pages stay the page cache's, not this process's memory."""
+    filename = getattr(vectors, "filename", None)
+    if (isinstance(vectors, np.memmap) and filename is not None and vectors.ndim == 2
+            and vectors.dtype == np.float32 and vectors.flags.c_contiguous
+            and vectors.offset + vectors.nbytes == os.path.getsize(filename)):
+        width, stop = vectors.shape[1], min(stop, len(vectors))
+        return np.fromfile(filename, dtype=np.float32, count=max(0, stop - start) * width,
+                           offset=vectors.offset + start * width * 4).reshape(-1, width)
+    return np.ascontiguousarray(vectors[start:stop], dtype=np.float32)
 
 
 def search(index: Any, queries: npt.NDArray[np.float32], k: int,

@@ -41,6 +41,7 @@ from natoqa.errors import (
 from natoqa.index import artifacts
 from natoqa.index import units as sentence_vectors
 from natoqa.index.segments import SegmentEntry
+from natoqa.index.spill import SPILL_DIR
 from natoqa.index.store import (
     FORMAT,
     DocumentRecord,
@@ -325,7 +326,8 @@ def build_index(
                 for chunk, own in zip(chunks, counts, strict=False):
                     vectors, extras = embed_segment(
                         chunk, cache, report, offset_progress(progress, done), units=units,
-                        reusable=reusable, unit_vectors=unit_vectors)
+                        reusable=reusable, unit_vectors=unit_vectors,
+                        spill=writer.folder / SPILL_DIR)
                     # what retrieval would otherwise derive at every load
                     t = time.perf_counter()
                     extras |= artifacts.build(chunk, extras, vectors,
@@ -376,9 +378,11 @@ def embed_segment(
     units: dict[str, sentence_vectors.Unit] | None = None,
     reusable: dict[str, Vectors] | None = None,
     unit_vectors: UnitVectors = "separate",
+    spill: Path | None = None,
 ) -> tuple[Vectors, dict[str, Any]]:
     """A segment's passage vectors and its sentence units' arrays (natoqa.index.units),
-    reusing what ``units`` / ``reusable`` hold by text; its times go to ``report``."""
+    reusing what ``units`` / ``reusable`` hold by text; its times go to ``report``.
+    ``spill``: where the unit vectors are written as they are embedded."""
     timings = report.timings
     # units first: in the pooled mode their passes give their passages' vectors too
     pooled: dict[str, Vectors] = {}
@@ -386,7 +390,7 @@ def embed_segment(
     extras: dict[str, Any] = dict(sentence_vectors.build(
         chunk, embedder, units or {},
         progress=functools.partial(progress, "sentences") if progress else None,
-        mode=unit_vectors, passage_vectors=pooled,
+        mode=unit_vectors, passage_vectors=pooled, spill=spill,
     ))
     timings["embed_sentences_s"] = timings.get("embed_sentences_s", 0) + _since(t)
     t = time.perf_counter()

@@ -37,6 +37,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from natoqa.index.spill import is_spilled
 from natoqa.models import Passage
 
 SEGMENTS_DIR = "segments"
@@ -211,7 +212,9 @@ def write(folder: Path, passages: Any, vectors: Vectors, extras: dict[str, Any],
             fh.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
     for name, artifact in extras.items():
         path = folder / name
-        if path.suffix == ".npy":
+        if path.suffix == ".npy" and is_spilled(artifact):
+            os.replace(artifact.filename, path)  # written as it was embedded
+        elif path.suffix == ".npy":
             np.save(path, np.ascontiguousarray(artifact), allow_pickle=False)
         elif path.suffix == ".faiss":
             faiss.write_index(artifact, str(path))

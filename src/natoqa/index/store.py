@@ -65,6 +65,7 @@ from natoqa.index.segments import PASSAGES as SEGMENT_PASSAGES
 from natoqa.index.segments import link as link_segment
 from natoqa.index.segments import read as read_segment
 from natoqa.index.segments import write as write_segment
+from natoqa.index.spill import SPILL_DIR
 from natoqa.models import DocumentMeta, Passage
 
 FORMAT = 2
@@ -627,6 +628,7 @@ class VersionWriter:
 
     def commit(self, documents: Sequence[DocumentRecord]) -> Path:
         """Documents, manifest, fsync, and the rename that makes the version complete."""
+        shutil.rmtree(self.folder / SPILL_DIR, ignore_errors=True)  # moved into segments
         docs_json = {
             d.doc_id: {
                 "meta": asdict(d.meta),

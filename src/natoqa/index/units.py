@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +42,7 @@ from natoqa.config import UnitVectors
 from natoqa.embed import latent_terms as sparse
 from natoqa.embed.base import Embedded, Embedder, Vectors
 from natoqa.index.segments import PassageTable
+from natoqa.index.spill import Spill
 from natoqa.models import Passage
 from natoqa.text.sentences import entry_spans
 
@@ -151,6 +154,7 @@ def build(
     *,
     mode: UnitVectors = "separate",
     passage_vectors: dict[str, Vectors] | None = None,
+    spill: Path | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """The arrays for an index version, embedding only units not in ``reusable``.
 
@@ -162,6 +166,8 @@ def build(
     existed gains them. Texts are embedded longest first, so a batch pads little.
     ``passage_vectors``, when given, receives the vector of each passage text that a
     pooled pass ran (the same as its own embedding: the builder need not embed it again).
+    ``spill``: a folder where the unit vectors are written as they are embedded
+    (:class:`natoqa.index.spill.Spill`), not held in memory.
     """
     reusable = reusable or {}
     with_terms = embedder.has_terms
@@ -173,7 +179,10 @@ def build(
             keys.append(key(mode, passage.text, span))
             rows.append(row)
             spans.append(span)
-    vectors = np.zeros((len(keys), embedder.dim), dtype=np.float32)
+    vectors: Spill | npt.NDArray[np.float32] = (
+        np.zeros((len(keys), embedder.dim), dtype=np.float32) if spill is None
+        else Spill(spill / f"{uuid.uuid4().hex}-{VECTORS_FILE}", len(keys), embedder.dim,
+                   np.float32))
     width = sparse.TOP_TERMS if with_terms else 0
     ids = np.zeros((len(keys), width), dtype=np.int32)
     weights = np.zeros((len(keys), width), dtype=np.float32)
@@ -211,7 +220,7 @@ def build(
             if progress:
                 progress(done, len(todo))
     arrays: dict[str, npt.NDArray[Any]] = {
-        VECTORS_FILE: vectors,
+        VECTORS_FILE: vectors.array() if isinstance(vectors, Spill) else vectors,
         ROWS_FILE: np.asarray(rows, dtype=np.int32),
         SPANS_FILE: np.asarray(spans, dtype=np.int32).reshape(len(spans), _COLUMNS),
     }

@@ -1,0 +1,69 @@
+"""A build's largest array written to its ``.npy`` file as it is filled, not held in memory.
+
+A segment's sentence-unit vectors are 1.5 KB a unit, 14 units a passage: 230 MB at
+10,000 passages, 460 MB for a full segment of 20,000, held until the segment was written.
+Written row by row with ``pwrite`` as they are embedded, they sit in the page cache
+instead of the build's memory, and the finished file is moved into the segment
+(:func:`natoqa.index.segments.write`) rather than saved again. Read back through a map
+(:meth:`Spill.array`), a row costs memory only while mapped pages stay resident: the
+nearest-neighbour graph reads them in bounded chunks (:func:`natoqa.index.ann.build`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+#: the folder, inside a version being written, of files moved into segments when done
+SPILL_DIR = ".spill"
+
+
+class Spill:
+    """A ``(rows, width)`` ``.npy`` file at ``path``, its rows set one at a time."""
+
+    def __init__(self, path: Path, rows: int, width: int, dtype: npt.DTypeLike) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # the header, and the file at its full size (sparse: unwritten rows read as zeros)
+        created = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(rows, width))
+        self.offset, self.dtype, self.shape = created.offset, created.dtype, created.shape
+        del created
+        self.path = path
+        self._row_bytes = width * self.dtype.itemsize
+        self._fd: int | None = os.open(path, os.O_WRONLY)
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __setitem__(self, rows: int | Sequence[int], row: npt.ArrayLike) -> None:
+        """Set each of ``rows`` to the one ``row``."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is closed")
+        data = np.ascontiguousarray(row, dtype=self.dtype).reshape(-1)
+        if data.nbytes != self._row_bytes:
+            raise ValueError(f"a row of {self.path} has {self.shape[1]} values")
+        for i in [rows] if isinstance(rows, int | np.integer) else rows:
+            if not 0 <= int(i) < self.shape[0]:
+                raise IndexError(f"row {i} of {self.shape[0]}")
+            os.pwrite(self._fd, data.tobytes(), self.offset + int(i) * self._row_bytes)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def array(self) -> np.memmap[Any, Any]:
+        """The file read-only (closed for writing)."""
+        self.close()
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
+
+
+def is_spilled(array: Any) -> bool:
+    """Whether ``array`` is a :class:`Spill`'s file, to be moved rather than saved again."""
+    filename = getattr(array, "filename", None)
+    return (isinstance(array, np.memmap) and filename is not None
+            and Path(filename).parent.name == SPILL_DIR and Path(filename).suffix == ".npy")

@@ -1,0 +1,31 @@
+"""A build's unit vectors written to disk as they are embedded (natoqa.index.spill)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from natoqa.index.spill import SPILL_DIR, Spill, is_spilled
+
+
+def test_rows_set_one_at_a_time_read_back_as_an_npy_file(tmp_path: Path) -> None:
+    spill = Spill(tmp_path / SPILL_DIR / "v.npy", 5, 3, np.float32)
+    spill[4] = [1, 2, 3]
+    spill[[0, 2]] = np.array([7, 8, 9], dtype=np.float64)  # one row to several
+    with pytest.raises(ValueError, match="3 values"):
+        spill[1] = [1, 2]
+    with pytest.raises(IndexError):
+        spill[5] = [0, 0, 0]
+    array = spill.array()
+    assert np.array_equal(array, [[7, 8, 9], [0, 0, 0], [7, 8, 9], [0, 0, 0], [1, 2, 3]])
+    assert np.array_equal(np.load(tmp_path / SPILL_DIR / "v.npy"), array)  # a plain .npy
+    assert is_spilled(array) and not is_spilled(np.asarray(array))
+    with pytest.raises(ValueError, match="closed"):
+        spill[0] = [0, 0, 0]
+
+
+def test_only_a_file_in_a_spill_folder_counts_as_spilled(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.zeros((2, 2), dtype=np.float32))
+    assert not is_spilled(np.load(tmp_path / "v.npy", mmap_mode="r"))
