@@ -66,8 +66,6 @@ TOKEN = "scale-bench-token"
 #: the server's check of CURRENT (s): the live switch includes up to this much waiting
 RELOAD_INTERVAL = 1
 DEV_SETS = [ROOT / "eval" / "devset.jsonl", ROOT / "eval" / "followups.jsonl"]
-#: HNSW efSearch of the graph-only recall (the retrieval setting's default)
-RETRIEVAL_EF = 128
 #: live switches under load in a service run (issue 17: 0 failed requests through 5)
 SWITCHES = 5
 SYNTHETIC_NOTE = "SYNTHESISED VECTORS (--synthetic-vectors): not the model's for most passages"
@@ -93,9 +91,12 @@ def ann_recall(approximate: SearchFn, exact: SearchFn, questions: Sequence[str],
     return float(np.mean(shares)) if shares else 1.0
 
 
-def graph_recall(version: Any, vectors: Any, k: int = 50) -> dict[str, float]:
+def graph_recall(version: Any, vectors: Any, k: int = 50, width: int = 200,
+                 ef: int = 128) -> dict[str, float]:
     """Recall@k of each nearest-neighbour graph of ``version`` against an exact search of the
-    vectors it indexes, for the query ``vectors``: the graphs alone, before rescoring."""
+    vectors it indexes, for the query ``vectors``, as retrieval asks a graph: the share of
+    the exact ``k`` nearest among the ``width`` it returns at efSearch ``ef`` (the
+    retrieval's ``candidates`` and ``ann_ef_search``), before rescoring."""
     from natoqa.index import ann
     from natoqa.index import units as unit_files
 
@@ -107,7 +108,7 @@ def graph_recall(version: Any, vectors: Any, k: int = 50) -> dict[str, float]:
             stored = segment.vectors if file is None else segment.extras.get(file)
             if graph is None or stored is None:
                 continue
-            _, found = ann.search(graph, vectors, k, ef=RETRIEVAL_EF)
+            _, found = ann.search(graph, vectors, width, ef)
             for q, rows in zip(vectors, found, strict=True):
                 truth = np.argpartition(-np.asarray(stored @ q), k)[:k]
                 shares.append(len(set(truth.tolist()) & set(rows.tolist())) / k)
@@ -477,7 +478,8 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
             exact = exact_search(Retriever(version, embedder, settings))
             result["ann_recall_at_50"] = ann_recall(exact_search(retriever), exact, sample)
         result["graph_recall_at_50"] = graph_recall(
-            version, embedder.embed_batch(sample, kind="query"))
+            version, embedder.embed_batch(sample, kind="query"),
+            width=retriever.settings.candidates, ef=retriever.settings.ann_ef_search)
         result["ann"] = (f"HNSW graphs; candidates {retriever.settings.candidates} per "
                          f"source, efSearch {retriever.settings.ann_ef_search}")
     else:

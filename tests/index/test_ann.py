@@ -6,13 +6,15 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import numpy.typing as npt
+import pytest
 
 from natoqa.index import ann
 
 
-def _vectors(n: int, seed: int = 0) -> np.ndarray:
+def _vectors(n: int, seed: int = 0) -> npt.NDArray[np.float32]:
     x = np.random.default_rng(seed).normal(size=(n, 16)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return np.asarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
 
 
 def test_a_quantiser_trained_on_the_ranges_codes_as_one_trained_on_every_row(
@@ -20,8 +22,6 @@ def test_a_quantiser_trained_on_the_ranges_codes_as_one_trained_on_every_row(
     vectors = _vectors(3000)
     np.save(tmp_path / "v.npy", vectors)
     mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
-    import pytest
-
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ann, "CHUNK", 700)  # several chunks, the last one short
         built = ann.build(mapped, "HNSW8,SQ4")
@@ -29,8 +29,10 @@ def test_a_quantiser_trained_on_the_ranges_codes_as_one_trained_on_every_row(
     reference.train(vectors)
     reference.add(vectors)
     assert built.ntotal == 3000
-    assert np.array_equal(built.storage.sa_encode(vectors), reference.storage.sa_encode(vectors))
-    scores, rows = ann.search(built, vectors[:5], 3, 64)
+    codes = [index.storage.sa_encode(vectors)  # type: ignore[union-attr]
+             for index in (built, reference)]
+    assert np.array_equal(*codes)
+    _, rows = ann.search(built, vectors[:5], 3, 64)
     assert list(rows[:, 0]) == [0, 1, 2, 3, 4]
 
 

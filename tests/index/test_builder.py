@@ -538,3 +538,26 @@ def test_the_back_matter_is_indexed(tmp_path: Path, rec: Wrapping) -> None:
     # with its heading: a question about "the authors" finds a note that never says so
     assert [p.text for p in passages if p.kind == "backmatter"] == [f"Über die Autoren\n\n{note}"]
     assert all(note not in p.text for p in passages if p.kind != "backmatter")
+
+
+def test_unit_vectors_are_written_as_embedded_and_moved_into_their_segment(
+    dirs: tuple[Path, Path], embedder: Embedder
+) -> None:
+    """The build does not hold a segment's unit vectors: they go to a file as they are
+    embedded (natoqa.index.spill), which becomes the segment's, leaving nothing behind."""
+    from natoqa.index import units as sentence_vectors
+    from natoqa.index.spill import SPILL_DIR
+
+    build(dirs, embedder)
+    (dirs[0] / "doc009.txt").write_text(doc_text(9, "Ein weiterer Satz hier."), "utf-8")
+    build(dirs, embedder)  # an incremental build: a second segment
+    assert not list(dirs[1].rglob(SPILL_DIR))
+    version = IndexStore(dirs[1]).load()
+    assert len(version.segments) == 2
+    for segment in version.segments:
+        stored = np.asarray(segment.extras[sentence_vectors.VECTORS_FILE])
+        rows = np.asarray(segment.extras[sentence_vectors.ROWS_FILE])
+        texts = [span.text(p.text) for p in segment.passages
+                 for span in sentence_vectors.unit_spans(p.text)]
+        assert len(stored) == len(texts) == len(rows) > 0
+        assert np.allclose(stored, embedder.embed_batch(texts, kind="passage"), atol=1e-4)
