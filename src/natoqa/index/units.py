@@ -206,14 +206,12 @@ def build(
     if mode == "pooled":
         _embed_pooled(passages, rows, spans, fresh, embedder, put, progress, passage_vectors)
     else:
-        texts = {name: spans[at[0]].text(passages[rows[at[0]]].text)
-                 for name, at in fresh.items()}
-        todo = sorted(fresh, key=lambda name: -len(texts[name]))
+        # a unit embedded on its own is keyed by its text (key): the keys are the texts
+        todo = sorted(fresh, key=lambda name: -len(name))
         batches = [todo[start : start + EMBED_CHUNK] for start in range(0, len(todo), EMBED_CHUNK)]
         done = 0
         # handed over whole: an embedder on a cluster runs several batches at once
-        outs = embedder.embed_batches([[texts[n] for n in batch] for batch in batches],
-                                      kind="passage", terms=with_terms)
+        outs = embedder.embed_batches(batches, kind="passage", terms=with_terms)
         for batch, out in zip(batches, outs, strict=True):
             put(batch, out)
             done += len(batch)
