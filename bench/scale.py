@@ -425,6 +425,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     from natoqa.index.builder import build_index
     from natoqa.index.store import IndexStore
     from natoqa.retrieve.retriever import Retriever
+    from natoqa.text import language
 
     out: Path = args.out
     kind = "synthetic" if args.synthetic_vectors else "real"
@@ -461,6 +462,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     result["load_in_process_s"] = {"index_load": round(load_s, 2),
                                    "retriever_init": round(init_s, 2)}
     n = args.questions
+    language.prepare()  # as the server does at start: no question pays for its model
     for q in questions[-5:]:
         retriever.search(q)
     total, scoring = [], []
