@@ -29,3 +29,8 @@ def test_rows_set_one_at_a_time_read_back_as_an_npy_file(tmp_path: Path) -> None
 def test_only_a_file_in_a_spill_folder_counts_as_spilled(tmp_path: Path) -> None:
     np.save(tmp_path / "v.npy", np.zeros((2, 2), dtype=np.float32))
     assert not is_spilled(np.load(tmp_path / "v.npy", mmap_mode="r"))
+
+
+def test_a_segment_without_units_spills_an_empty_array(tmp_path: Path) -> None:
+    array = Spill(tmp_path / SPILL_DIR / "v.npy", 0, 4, np.float32).array()
+    assert array.shape == (0, 4) and is_spilled(array)

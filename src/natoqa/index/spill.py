@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -34,27 +34,30 @@ class Spill:
         del created
         self.path = path
         self._row_bytes = width * self.dtype.itemsize
-        self._fd: int | None = os.open(path, os.O_WRONLY)
+        # a file object, not a bare descriptor: a build that fails leaves it to the garbage
+        # collector, which closes it (a long-running server builds documents too)
+        self._file: BinaryIO | None = path.open("r+b", buffering=0)
 
     def __len__(self) -> int:
         return int(self.shape[0])
 
     def __setitem__(self, rows: int | Sequence[int], row: npt.ArrayLike) -> None:
         """Set each of ``rows`` to the one ``row``."""
-        if self._fd is None:
+        if self._file is None:
             raise ValueError(f"{self.path} is closed")
         data = np.ascontiguousarray(row, dtype=self.dtype).reshape(-1)
         if data.nbytes != self._row_bytes:
             raise ValueError(f"a row of {self.path} has {self.shape[1]} values")
+        raw = data.tobytes()
         for i in [rows] if isinstance(rows, int | np.integer) else rows:
             if not 0 <= int(i) < self.shape[0]:
                 raise IndexError(f"row {i} of {self.shape[0]}")
-            os.pwrite(self._fd, data.tobytes(), self.offset + int(i) * self._row_bytes)
+            os.pwrite(self._file.fileno(), raw, self.offset + int(i) * self._row_bytes)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def array(self) -> np.memmap[Any, Any]:
         """The file read-only (closed for writing)."""
