@@ -206,30 +206,35 @@ def known_vectors(index_dir: Path, dim: int) -> tuple[dict[str, tuple[Any, Any, 
     version = IndexStore(index_dir).load()
     known: dict[str, tuple[Any, Any, Any]] = {}
     pool: list[tuple[Any, Any, Any]] = []
-    vectors = np.asarray(version.vectors)
-    extras = dict(version.extras)
-    if units.SPANS_FILE not in extras and units.ROWS_FILE in extras:
-        # a seed built before spans were stored: derive them, or its units' real vectors
-        # would not be found (and the gold passages' units would be synthesised)
-        extras[units.SPANS_FILE] = units.load_spans(extras, version.passages,
-                                                    extras[units.ROWS_FILE])
-    stored_units = units.reusable_from(version.passages, extras, dim)
-    for i, passage in enumerate(version.passages):
-        unit_rows = [stored_units[u] for u in units.units(passage.text) if u in stored_units]
-        # a passage's own terms are not stored: its first unit's stand in (or none)
-        if unit_rows and unit_rows[0].term_ids is not None:
-            ids, weights = unit_rows[0].term_ids, unit_rows[0].term_weights
-        else:
-            ids = np.zeros(sparse.TOP_TERMS, np.int32)
-            weights = np.zeros(sparse.TOP_TERMS, np.float32)
-        entries: list[tuple[str, tuple[Any, Any, Any]]] = [(passage.text, (vectors[i], ids,
-                                                                          weights))]
-        entries += [(u, (s.vector, s.term_ids, s.term_weights))
-                    for u, s in zip(units.units(passage.text), unit_rows, strict=False)]
-        for text, entry in entries:
-            known[text] = entry
-            if "/" in passage.doc_id and entry[1] is not None:
-                pool.append(entry)
+    # segment by segment: each has its own rows of passages, vectors and units (a version
+    # that an edit left with several segments lined up the first one's units with all rows)
+    for segment in version.segments:
+        vectors = np.asarray(segment.vectors)
+        extras = dict(segment.extras)
+        if units.SPANS_FILE not in extras and units.ROWS_FILE in extras:
+            # a seed built before spans were stored: derive them, or its units' real vectors
+            # would not be found (and the gold passages' units would be synthesised)
+            extras[units.SPANS_FILE] = units.load_spans(extras, segment.passages,
+                                                        extras[units.ROWS_FILE])
+        stored_units = units.reusable_from(segment.passages, extras, dim)
+        for i in segment.live.tolist():
+            passage = segment.passages[i]
+            unit_rows = [stored_units[u] for u in units.units(passage.text)
+                         if u in stored_units]
+            # a passage's own terms are not stored: its first unit's stand in (or none)
+            if unit_rows and unit_rows[0].term_ids is not None:
+                ids, weights = unit_rows[0].term_ids, unit_rows[0].term_weights
+            else:
+                ids = np.zeros(sparse.TOP_TERMS, np.int32)
+                weights = np.zeros(sparse.TOP_TERMS, np.float32)
+            entries: list[tuple[str, tuple[Any, Any, Any]]] = [
+                (passage.text, (vectors[i], ids, weights))]
+            entries += [(u, (s.vector, s.term_ids, s.term_weights))
+                        for u, s in zip(units.units(passage.text), unit_rows, strict=False)]
+            for text, entry in entries:
+                known[text] = entry
+                if "/" in passage.doc_id and entry[1] is not None:
+                    pool.append(entry)
     if not pool:  # an index of the bundled corpus alone: its vectors are all there is
         pool = list(known.values())
     return known, pool

@@ -102,10 +102,10 @@ class RetrievalSettings(BaseModel):
         "corpus).",
     )
     ann_ef_search: int = Field(
-        # 128 → 400 on the 10,000 real passages: the passage graph finds 0.973 → 0.993 of
-        # the exact 50 nearest among the 200 asked, the unit graph 0.897 → 0.935, for a
-        # fraction of a millisecond a walk (docs/SCALE.md)
-        default=400, ge=1, le=10_000,
+        # 400 instead: on 10,000 real passages the passage graph finds 0.993 of the exact 50
+        # nearest among the 200 asked (0.973), the unit graph 0.935 (0.897), but at 100,000
+        # passages (6 segments, 12 walks) a question took 15-24 ms longer (docs/SCALE.md)
+        default=128, ge=1, le=10_000,
         description="HNSW's efSearch: how widely a graph walk looks (higher: better recall "
         "against exact search, slower).",
     )
