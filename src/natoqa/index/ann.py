@@ -25,6 +25,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from natoqa.index.rows import RowFile
+
 PASSAGES_FILE = "passages.ann.faiss"
 UNITS_FILE = "sentence.ann.faiss"
 #: FAISS factory strings by the vectors they index
@@ -62,14 +64,15 @@ def build(vectors: npt.NDArray[np.float32], spec: str) -> Any:
 
 def rows(vectors: npt.NDArray[np.float32], start: int, stop: int) -> npt.NDArray[np.float32]:
     """``vectors[start:stop]`` as a float32 copy. A whole ``.npy`` file's memory map is read
-    from the file instead: its pages stay the page cache's, not this process's memory."""
+    from the file instead (:class:`RowFile`): its pages stay the page cache's, not this
+    process's memory."""
+    stop = min(stop, len(vectors))
     filename = getattr(vectors, "filename", None)
     if (isinstance(vectors, np.memmap) and filename is not None and vectors.ndim == 2
-            and vectors.dtype == np.float32 and vectors.flags.c_contiguous
+            and vectors.flags.c_contiguous and start < stop
             and vectors.offset + vectors.nbytes == os.path.getsize(filename)):
-        width, stop = vectors.shape[1], min(stop, len(vectors))
-        return np.fromfile(filename, dtype=np.float32, count=max(0, stop - start) * width,
-                           offset=vectors.offset + start * width * 4).reshape(-1, width)
+        chunk = RowFile(vectors).ranges(np.array([start]), np.array([stop]))
+        return np.asarray(chunk, dtype=np.float32)
     return np.ascontiguousarray(vectors[start:stop], dtype=np.float32)
 
 

@@ -38,9 +38,6 @@ class Spill:
         # collector, which closes it (a long-running server builds documents too)
         self._file: BinaryIO | None = path.open("r+b", buffering=0)
 
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
     def __setitem__(self, rows: int | Sequence[int], row: npt.ArrayLike) -> None:
         """Set each of ``rows`` to the one ``row``."""
         if self._file is None:
