@@ -109,6 +109,11 @@ class RetrievalSettings(BaseModel):
         description="HNSW's efSearch: how widely a graph walk looks (higher: better recall "
         "against exact search, slower).",
     )
+    search_threads: int = Field(
+        default=0, ge=0, le=64,
+        description="In a version of several segments: how many of them a question searches "
+        "and reads at once (0 = one per core; 1 = one after another).",
+    )
 
 
 class Settings(BaseSettings):

@@ -65,3 +65,17 @@ def test_a_passage_table_reads_each_passage_from_its_line(tmp_path: Path) -> Non
     path.write_text(path.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
     with pytest.raises(ValueError, match="not terminated"):
         PassageTable.read(path)
+
+
+def test_ranges_are_read_into_a_given_array_or_refused(tmp_path: Path) -> None:
+    array = np.arange(60, dtype=np.float32).reshape(20, 3)
+    file = RowFile(_stored(tmp_path, array))
+    block = np.full((8, 3), -1, dtype=np.float32)
+    got = file.ranges(np.array([2, 10]), np.array([5, 13]), out=block[1:7])
+    assert got.base is block or got.base is block.base
+    assert np.array_equal(block[1:7], np.concatenate([array[2:5], array[10:13]]))
+    assert (block[0] == -1).all() and (block[7] == -1).all()  # nothing written outside
+    for wrong in (np.zeros((5, 3), np.float32), np.zeros((6, 3), np.float64),
+                  np.zeros((3, 6), np.float32).T):
+        with pytest.raises(ValueError, match="cannot read"):
+            file.ranges(np.array([2, 10]), np.array([5, 13]), out=wrong)

@@ -130,3 +130,77 @@ def test_a_graph_that_does_not_fit_its_version_is_ignored(
     assert retriever.corpus.everything is not None  # exact search instead
     assert "does not fit" in caplog.text
     assert retriever.search(QUESTIONS[0]).hits
+
+
+def test_segments_are_searched_side_by_side_as_one_after_another(
+    versions: tuple[IndexStore, IndexStore], tmp_path: Path
+) -> None:
+    """A version of several segments with graphs: its candidates, read into one block, rank
+    as a search of everything does, whether the segments are walked on threads or not."""
+    exact = Retriever(versions[0].load(), TermedBag())
+    store = IndexStore(tmp_path / "segments")
+    build_index(_corpus(tmp_path / "corpus"), store.root, TermedBag(), min_words=5,
+                max_words=40, ann_min_passages=1, segment_passages=20)
+    version = store.load()
+    assert len(version.segments) >= 3
+    assert all(ann.PASSAGES_FILE in s.extras for s in version.segments)
+    threaded, serial = (Retriever(version, TermedBag(), RetrievalSettings(
+        candidates=30, search_threads=threads)) for threads in (2, 1))
+    assert threaded.corpus._pool is not None and serial.corpus._pool is None
+    for question in QUESTIONS:
+        want = _ranked(exact, question, k=3)
+        assert _ranked(threaded, question, k=3) == _ranked(serial, question, k=3) == want
+        a, b = exact.search(question, k=1), threaded.search(question, k=1)
+        top = a.hits[0].passage.passage_id
+        assert [u[:2] for u in a.unit_scores[top]] == [u[:2] for u in b.unit_scores[top]]
+
+
+def test_a_block_of_several_segments_holds_each_segments_rows(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path / "segments")
+    build_index(_corpus(tmp_path / "corpus"), store.root, TermedBag(), min_words=5,
+                max_words=40, ann_min_passages=1, segment_passages=20)
+    corpus = Retriever(store.load(), TermedBag()).corpus
+    rows = np.sort(np.random.default_rng(3).choice(corpus.size, 25, replace=False))
+    joined = corpus.gather(rows)
+    assert len({int(np.searchsorted(corpus.offsets, r, side="right")) for r in rows}) > 1
+    one_by_one = [corpus.gather(rows[i:i + 1]) for i in range(len(rows))]
+    assert np.array_equal(joined.rows, rows)
+    assert np.array_equal(joined.passage, np.concatenate([b.passage for b in one_by_one]))
+    assert np.array_equal(joined.units, np.concatenate([b.units for b in one_by_one]))
+    assert np.array_equal(joined.unit_of, np.concatenate(
+        [b.unit_of + i for i, b in enumerate(one_by_one)]))
+    assert joined.term_ids is not None and joined.term_weights is not None
+    assert np.array_equal(joined.term_weights,
+                          np.concatenate([b.term_weights for b in one_by_one]))
+    assert np.array_equal(joined.spans, np.concatenate([b.spans for b in one_by_one]))
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_each_passage_scores_by_its_best_unit(shuffled: bool) -> None:
+    rng = np.random.default_rng(1)
+    # 12 passages, some without units (4 and 9 have none)
+    unit_of = np.sort(rng.choice([p for p in range(12) if p not in (4, 9)], 80))
+    if shuffled:  # a reader may return units in any order
+        unit_of = rng.permutation(unit_of)
+    values = rng.standard_normal(80).astype(np.float32)
+    floor = rng.standard_normal(12).astype(np.float32)
+    want = floor.copy()
+    np.maximum.at(want, unit_of, values)
+    got = candidates._best_of_units(floor.copy(), unit_of, values)
+    assert np.array_equal(got, want)
+    assert got[4] == floor[4] and got[9] == floor[9]
+
+
+def test_latent_terms_score_as_the_sum_of_their_weights() -> None:
+    from natoqa.embed import latent_terms as sparse
+
+    rng = np.random.default_rng(2)
+    features = sparse.features()
+    ids = rng.integers(0, features, (50, 16), dtype=np.int32)
+    weights = rng.random((50, 16)).astype(np.float32)
+    weights[:, 12:] = 0  # padding
+    ids[:, 12:] = 0
+    question = np.zeros(features, np.float32)
+    question[rng.choice(np.unique(ids), 40, replace=False)] = rng.random(40)
+    want = (question[ids] * weights).sum(axis=1)
+    assert np.allclose(candidates._term_rows(ids, weights) @ question, want, atol=1e-6)

@@ -46,11 +46,18 @@ class RowFile:
         """The rows ``rows`` (ascending), as a new array."""
         return self.ranges(rows, rows + 1)
 
-    def ranges(self, first: Rows, last: Rows) -> npt.NDArray[Any]:
+    def ranges(self, first: Rows, last: Rows,
+               out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
         """Rows ``first[i]:last[i]`` for each ``i`` (ascending, not overlapping), one after
-        the other in a new array; touching ranges are read with one call."""
+        the other in a new array (or ``out``, C-ordered, of that shape and the file's
+        type); touching ranges are read with one call."""
         counts = np.asarray(last - first, dtype=np.int64)
-        out = np.empty((int(counts.sum()), *self.shape[1:]), dtype=self.dtype)
+        shape = (int(counts.sum()), *self.shape[1:])
+        if out is None:
+            out = np.empty(shape, dtype=self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"cannot read {shape} {self.dtype} rows into {out.shape} "
+                             f"{out.dtype}")
         if not len(out) or not self._row_bytes:
             return out
         keep = counts > 0

@@ -36,6 +36,7 @@ class ReaderCorpus(Corpus):
         self.terms = self.stored_terms and with_terms
         #: scored on candidates unless told to score everything
         self.approximate = not exact
+        self._pool = None
         self._statistics(n, background)
 
     def gather(self, rows: Rows) -> Block:

@@ -120,7 +120,8 @@ class Retriever:
         # docs/SCALE-OUT.md §2b); everything below reads the corpus and the lexicon alike
         if isinstance(index, IndexVersion):
             self.corpus = Corpus(index, penalties, with_terms=embedder.has_terms,
-                                 exact=self.settings.exact, background=back)
+                                 exact=self.settings.exact, background=back,
+                                 threads=self.settings.search_threads)
             lexicons, names = artifacts.lexicons(index), artifacts.passage_names(index)
         else:
             self.corpus = ReaderCorpus(index, penalties, with_terms=embedder.has_terms,
