@@ -561,3 +561,38 @@ def test_unit_vectors_are_written_as_embedded_and_moved_into_their_segment(
                  for span in sentence_vectors.unit_spans(p.text)]
         assert len(stored) == len(texts) == len(rows) > 0
         assert np.allclose(stored, embedder.embed_batch(texts, kind="passage"), atol=1e-4)
+
+
+def test_a_build_writes_passages_as_it_splits_documents_and_removes_them_after(
+    dirs: tuple[Path, Path], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build holds no document but the one it splits: each document's passages are in
+    the build's passage file before the next document is read, and the file goes when the
+    build ends, well or not."""
+    from natoqa.index import builder
+    from natoqa.index.passage_file import PassageFile
+    from natoqa.ingest.sources import iter_corpus
+
+    spill = dirs[1] / builder.PASSAGE_SPILL
+    events: list[str] = []
+    scan, add = iter_corpus, PassageFile.add
+
+    def watched(*args: object) -> object:
+        for document in scan(*args):  # type: ignore[arg-type]
+            events.append("read")
+            yield document
+
+    def added(self: object, passages: object) -> None:
+        events.append("written")
+        add(self, passages)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builder, "iter_corpus", watched)
+    monkeypatch.setattr(PassageFile, "add", added)
+    first = build(dirs, embedder)
+    assert first.documents == 4 and events == ["read", "written"] * 4
+    assert not spill.exists()
+    (dirs[0] / "neu.txt").write_text(doc_text(8), encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        build(dirs, Wrapping(embedder, raises=KeyboardInterrupt()))
+    assert not spill.exists()
+    assert build(dirs, embedder).added == ["neu.txt"]

@@ -34,3 +34,25 @@ def test_only_a_file_in_a_spill_folder_counts_as_spilled(tmp_path: Path) -> None
 def test_a_segment_without_units_spills_an_empty_array(tmp_path: Path) -> None:
     array = Spill(tmp_path / SPILL_DIR / "v.npy", 0, 4, np.float32).array()
     assert array.shape == (0, 4) and is_spilled(array)
+
+
+def test_a_segments_unit_vectors_and_latent_terms_are_spilled_as_without(
+    tmp_path: Path,
+) -> None:
+    """Units built with a spill folder: vectors, term ids and term weights are files in it,
+    holding what a build in memory gives (ids already in their stored type)."""
+    from natoqa.index import units
+    from natoqa.models import Passage
+    from tests.fakes import TermedBag
+
+    texts = ["Die Ostflanke braucht Brigaden. Litauen baut Kasernen. Der Gipfel entscheidet.",
+             "Munition fehlt. Die Luftverteidigung wird ausgebaut, sagt das Kommando."]
+    passages = [Passage(f"p{i}", "d.txt", i, text) for i, text in enumerate(texts)]
+    held = units.build(passages, TermedBag())
+    spilled = units.build(passages, TermedBag(), spill=tmp_path / SPILL_DIR)
+    for name in (units.VECTORS_FILE, units.TERM_IDS_FILE, units.TERM_WEIGHTS_FILE):
+        assert is_spilled(spilled[name]), name
+        assert spilled[name].dtype == held[name].dtype
+        assert np.array_equal(np.asarray(spilled[name]), held[name]), name
+    assert held[units.TERM_IDS_FILE].dtype == units.stored_ids()
+    assert len(list((tmp_path / SPILL_DIR).iterdir())) == 3

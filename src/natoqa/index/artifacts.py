@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ def build(
     return out
 
 
-def corpus_language(passages: Sequence[Passage], metas: Mapping[str, DocumentMeta]) -> str:
+def corpus_language(passages: Iterable[Passage], metas: Mapping[str, DocumentMeta]) -> str:
     """The language most passages are in (their documents' metadata first)."""
     counts: dict[str, int] = {}
     for passage in passages:

@@ -14,13 +14,14 @@ leaves the current version as it was.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from natoqa.errors import (
 )
 from natoqa.index import artifacts
 from natoqa.index import units as sentence_vectors
+from natoqa.index.passage_file import PassageFile
 from natoqa.index.segments import SegmentEntry
 from natoqa.index.spill import SPILL_DIR
 from natoqa.index.store import (
@@ -54,7 +56,7 @@ from natoqa.index.store import (
 )
 from natoqa.ingest import passages as passages_mod
 from natoqa.ingest.cleaning import clean
-from natoqa.ingest.sources import scan_corpus
+from natoqa.ingest.sources import CorpusScan, iter_corpus
 from natoqa.models import Passage
 from natoqa.text.analyzer import words as analyzer_words
 
@@ -65,6 +67,8 @@ LOCK_FILE = ".build.lock"
 SEGMENT_PASSAGES = 20_000
 #: what a build embedded so far (natoqa.embed.cache): an interrupted build resumes from it
 EMBED_CACHE = ".embeddings.sqlite"
+#: the passages a build split, until its segments are written (natoqa.index.spill)
+PASSAGE_SPILL = ".passages.jsonl"
 EMBED_CHUNK = 64  # passages per embed call: the unit of progress and of Ctrl-C latency
 
 #: progress callback: (what is embedded: "passages" or "sentences", done so far, to do)
@@ -224,7 +228,7 @@ def build_index(
     started = time.perf_counter()
     check_corpus(corpus_dir)  # before the index folder is created for nothing
     store = IndexStore(index_dir)
-    with build_lock(index_dir, lock_timeout):
+    with build_lock(index_dir, lock_timeout), ExitStack() as stack:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         settings = passage_settings(min_words, max_words, overlap, include_backmatter)
@@ -236,13 +240,14 @@ def build_index(
         # an incremental build parses only the files whose content hash changed
         known = ({d: r.content_hash for d, r in prev.current.documents.items()}
                  if incremental and prev.current is not None else None)
-        scan = scan_corpus(corpus_dir, known)
+        scan = CorpusScan()
         records: list[DocumentRecord] = []
-        fresh: list[Passage] = []  # passages of documents new or changed since prev
-        if scan.unchanged:
-            assert prev.current is not None
-            records += [prev.current.documents[doc_id] for doc_id in scan.unchanged]
-        for raw in scan.documents:  # new or changed: the unchanged stay in their segments
+        # passages of documents new or changed since prev, written as they are split (the
+        # unchanged stay in their segments); `everything`: their words
+        fresh = PassageFile(index_dir / PASSAGE_SPILL)
+        stack.callback(fresh.remove)
+        everything: Counter[str] = Counter()
+        for raw in iter_corpus(corpus_dir, known, scan):
             doc = clean(raw)
             parts = passages_mod.split(
                 doc,
@@ -251,10 +256,14 @@ def build_index(
                 overlap=overlap,
                 include_backmatter=include_backmatter,
             )
-            fresh.extend(parts)
+            fresh.add(parts)
+            everything.update(w for p in parts for w in analyzer_words(p.text))
             records.append(
                 DocumentRecord(doc.doc_id, doc.meta, doc.content_hash, len(parts), raw.fmt)
             )
+        if scan.unchanged:
+            assert prev.current is not None
+            records += [prev.current.documents[doc_id] for doc_id in scan.unchanged]
         records.sort(key=lambda r: r.doc_id)
         hashes = {r.doc_id: r.content_hash for r in records}
         timings["scan_s"] = _since(t)
@@ -268,8 +277,9 @@ def build_index(
             timings=timings,
         )
         log.info("read %d documents (%d skipped, %d new or changed: %d passages) into %d "
-                 "passages in %.1fs", len(records), len(scan.skipped), len(scan.documents),
-                 len(fresh), report.passages, timings["scan_s"])
+                 "passages in %.1fs", len(records), len(scan.skipped),
+                 len(records) - len(scan.unchanged), fresh.count, report.passages,
+                 timings["scan_s"])
         diff_documents(report, prev.documents, hashes)
         if prev.full_reason:
             log.warning("full rebuild: %s", prev.full_reason)
@@ -287,8 +297,12 @@ def build_index(
         kept: list[tuple[str, SegmentEntry]] = []
         merged: list[Passage] = []
         if incremental and prev.current is not None:
-            kept, merged = _plan_segments(prev.current, gone, len(fresh))
-        new_passages = merged + fresh
+            kept, merged = _plan_segments(prev.current, gone, fresh.count)
+        everything.update(w for p in merged for w in analyzer_words(p.text))
+
+        def new_passages() -> Iterator[Passage]:  # read back, once for each use
+            return itertools.chain(merged, fresh.read())
+
         reuse_docs = None if not incremental else gone | {p.doc_id for p in merged}
 
         metas = {r.doc_id: r.meta for r in records}
@@ -303,27 +317,26 @@ def build_index(
             passage_settings=settings,
             created=utc_now(),
             unit_rules=sentence_vectors.RULES,
-            corpus_language=language or artifacts.corpus_language(new_passages, metas),
+            corpus_language=language or artifacts.corpus_language(new_passages(), metas),
             unit_vectors=unit_vectors,
         )
         reusable = (prev.current.vectors_by_text(reuse_docs)
                     if prev.current is not None and prev.reuse else {})
         units = (_reusable_units(prev.current, embedder, reuse_docs, unit_vectors)
                  if prev.current is not None and prev.reuse and prev.units_reusable else {})
-        chunks = chunks_of(new_passages, segment_passages)
         # the words of everything the new segments join, so compounds split alike in all
         words = _word_counts(prev.current, kept)
-        counts = [Counter(w for p in chunk for w in analyzer_words(p.text)) for chunk in chunks] \
-            if len(chunks) > 1 else [Counter()]
-        everything = sum(counts, Counter())
         cache = CachedEmbedder(embedder, index_dir / EMBED_CACHE)
+        chunks = 0
         try:
             with store.writer(manifest) as writer:
                 for source, entry in kept:
                     writer.keep(source, entry)
-                # segment by segment: a build holds one segment's vectors at a time
+                # segment by segment: a build holds one segment's passages and vectors at a time
                 done = {"passages": 0, "sentences": 0}
-                for chunk, own in zip(chunks, counts, strict=False):
+                for chunk in chunks_of(new_passages(), segment_passages):
+                    chunks += 1
+                    own = Counter(w for p in chunk for w in analyzer_words(p.text))
                     vectors, extras = embed_segment(
                         chunk, cache, report, offset_progress(progress, done), units=units,
                         reusable=reusable, unit_vectors=unit_vectors,
@@ -361,7 +374,7 @@ def build_index(
         timings["write_s"] = timings.get("write_s", 0) + _since(t)
         timings.update({k: round(v, 3) for k, v in timings.items()})
         cache.close(delete=True)  # done: the next build reuses this version's vectors
-        report.segments = len(kept) + len(chunks)
+        report.segments = len(kept) + chunks
         log.info("index %s is current (was %s): %d segments, %d shared", report.version,
                  prev.version or "none", report.segments, len(kept))
         report.pruned = store.prune(keep_versions)
@@ -444,19 +457,17 @@ def _plan_segments(
     return kept, merged
 
 
-def chunks_of(passages: list[Passage], size: int) -> list[list[Passage]]:
-    """``passages`` cut into segments of about ``size`` (whole documents; none if empty)."""
-    chunks: list[list[Passage]] = []
+def chunks_of(passages: Iterable[Passage], size: int) -> Iterator[list[Passage]]:
+    """``passages`` cut into segments of about ``size`` (whole documents; none if empty), one
+    at a time."""
     current: list[Passage] = []
-    for i, passage in enumerate(passages):
-        current.append(passage)
-        document_ends = i + 1 == len(passages) or passages[i + 1].doc_id != passage.doc_id
-        if document_ends and len(current) >= size:
-            chunks.append(current)
+    for passage in passages:
+        if current and passage.doc_id != current[-1].doc_id and len(current) >= size:
+            yield current
             current = []
+        current.append(passage)
     if current:
-        chunks.append(current)
-    return chunks
+        yield current
 
 
 def offset_progress(progress: Progress | None, done: dict[str, int]) -> Progress | None:

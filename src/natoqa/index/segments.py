@@ -209,7 +209,7 @@ def write(folder: Path, passages: Any, vectors: Vectors, extras: dict[str, Any],
             np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim), allow_pickle=False)
     with (folder / PASSAGES).open("w", encoding="utf-8") as fh:
         for p in passages:
-            fh.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
+            fh.write(passage_to_json(p) + "\n")
     for name, artifact in extras.items():
         path = folder / name
         if path.suffix == ".npy" and is_spilled(artifact):
@@ -257,6 +257,11 @@ def open_artifact(path: Path) -> Any:
         return faiss.read_index(str(path), flags if path.stat().st_size >= _MMAP_FAISS_BYTES
                                 else 0)
     return path.read_bytes()
+
+
+def passage_to_json(passage: Passage) -> str:
+    """A passage as one line of ``passages.jsonl`` (:func:`passage_from_json` reads it)."""
+    return json.dumps(asdict(passage), ensure_ascii=False)
 
 
 def passage_from_json(line: str | bytes) -> Passage:

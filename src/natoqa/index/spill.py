@@ -1,8 +1,9 @@
-"""A build's largest array written to its ``.npy`` file as it is filled, not held in memory.
+"""A build's largest arrays written to their ``.npy`` files as they are filled, not held.
 
 A segment's sentence-unit vectors are 1.5 KB a unit, 14 units a passage: 230 MB at
-10,000 passages, 460 MB for a full segment of 20,000, held until the segment was written.
-Written row by row with ``pwrite`` as they are embedded, they sit in the page cache
+10,000 passages, 460 MB for a full segment of 20,000, held until the segment was written;
+their latent terms (256 ids of 2 bytes and weights of 4) as much again. Written row by
+row with ``pwrite`` as they are embedded, they sit in the page cache
 instead of the build's memory, and the finished file is moved into the segment
 (:func:`natoqa.index.segments.write`) rather than saved again. Read back through a map
 (:meth:`Spill.array`), a row costs memory only while mapped pages stay resident: the

@@ -106,12 +106,11 @@ class Terms(NamedTuple):
     weights: Vectors
 
 
-def stored_ids(ids: npt.NDArray[np.int32]) -> npt.NDArray[np.signedinteger[Any]]:
-    """Term ids as the version stores them: int16 (the model has 16,384 features), half the
+def stored_ids() -> type[np.signedinteger[Any]]:
+    """The type term ids are stored in: int16 (the model has 16,384 features), half the
     bytes that rescoring reads per candidate unit. The weights stay float32: float16 ones
     made scoring 2x slower (numpy converts half floats without SIMD: 4 ms per question)."""
-    narrow = np.int16 if sparse.features() <= np.iinfo(np.int16).max + 1 else np.int32
-    return ids.astype(narrow)
+    return np.int16 if sparse.features() <= np.iinfo(np.int16).max + 1 else np.int32
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -179,19 +178,23 @@ def build(
             keys.append(key(mode, passage.text, span))
             rows.append(row)
             spans.append(span)
-    vectors: Spill | npt.NDArray[np.float32] = (
-        np.zeros((len(keys), embedder.dim), dtype=np.float32) if spill is None
-        else Spill(spill / f"{uuid.uuid4().hex}-{VECTORS_FILE}", len(keys), embedder.dim,
-                   np.float32))
+    def table(name: str, width: int, dtype: type[np.generic]) -> Spill | npt.NDArray[Any]:
+        return (np.zeros((len(keys), width), dtype=dtype) if spill is None
+                else Spill(spill / f"{uuid.uuid4().hex}-{name}", len(keys), width, dtype))
+
+    # a segment of 20,000 passages has 280,000 units: 430 MB of vectors and as much of terms
+    vectors = table(VECTORS_FILE, embedder.dim, np.float32)
     width = sparse.TOP_TERMS if with_terms else 0
-    ids = np.zeros((len(keys), width), dtype=np.int32)
-    weights = np.zeros((len(keys), width), dtype=np.float32)
+    ids = table(TERM_IDS_FILE, width, stored_ids()) if with_terms else None
+    weights = table(TERM_WEIGHTS_FILE, width, np.float32) if with_terms else None
     fresh: dict[str, list[int]] = {}
     for i, name in enumerate(keys):
         stored = reusable.get(name)
         if stored is not None and not with_terms:
             vectors[i] = stored.vector
-        elif stored is not None and stored.term_ids is not None:
+        elif (stored is not None and stored.term_ids is not None
+              and stored.term_weights is not None):
+            assert ids is not None and weights is not None
             vectors[i], ids[i], weights[i] = stored.vector, stored.term_ids, stored.term_weights
         else:
             fresh.setdefault(name, []).append(i)
@@ -200,7 +203,7 @@ def build(
         for j, name in enumerate(names):
             at = fresh[name]
             vectors[at] = out.vectors[j]
-            if with_terms:
+            if ids is not None and weights is not None:
                 ids[at], weights[at] = out.term_ids[j], out.term_weights[j]
 
     if mode == "pooled":
@@ -217,13 +220,16 @@ def build(
             done += len(batch)
             if progress:
                 progress(done, len(todo))
+    def written(array: Spill | npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return array.array() if isinstance(array, Spill) else array
+
     arrays: dict[str, npt.NDArray[Any]] = {
-        VECTORS_FILE: vectors.array() if isinstance(vectors, Spill) else vectors,
+        VECTORS_FILE: written(vectors),
         ROWS_FILE: np.asarray(rows, dtype=np.int32),
         SPANS_FILE: np.asarray(spans, dtype=np.int32).reshape(len(spans), _COLUMNS),
     }
-    if with_terms:
-        arrays |= {TERM_IDS_FILE: stored_ids(ids), TERM_WEIGHTS_FILE: weights}
+    if ids is not None and weights is not None:
+        arrays |= {TERM_IDS_FILE: written(ids), TERM_WEIGHTS_FILE: written(weights)}
     return arrays
 
 

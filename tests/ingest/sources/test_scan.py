@@ -196,3 +196,31 @@ def test_a_scan_parses_only_the_files_whose_hash_it_does_not_know(
     assert again.unchanged == ["a.txt"]
     assert [raw.doc_id for raw in again.documents] == ["b.txt", "c.txt"]
     assert again.documents[1].meta["title"] == "Neu"
+
+
+def test_a_scan_can_go_one_document_at_a_time(tmp_path: Path) -> None:
+    """``iter_corpus`` parses a file only when the caller asks for the next document: a
+    build holds one document's text, not the corpus's."""
+    from natoqa.ingest.sources import CorpusScan, iter_corpus
+
+    for i in range(3):
+        (tmp_path / f"doc{i}.txt").write_text(f"Dokument {i} über die Ostflanke.", "utf-8")
+    (tmp_path / "broken.pdf").write_bytes(b"not a pdf")
+    scan = CorpusScan()
+    documents = iter_corpus(tmp_path, None, scan)
+    first = next(documents)
+    assert first.doc_id == "doc0.txt" and scan.skipped  # broken.pdf comes first
+    (tmp_path / "doc2.txt").write_text("Geändert, bevor die Suche hier ankam.", "utf-8")
+    rest = list(documents)
+    assert [d.doc_id for d in [first, *rest]] == ["doc0.txt", "doc1.txt", "doc2.txt"]
+    assert "Geändert" in rest[-1].pages[0]  # read when it was reached, not at the start
+    assert [Path(e.path).name for e in scan.skipped] == ["broken.pdf"]
+    assert scan.documents == []
+
+
+def test_a_scan_one_document_at_a_time_refuses_a_corpus_without_one(tmp_path: Path) -> None:
+    from natoqa.ingest.sources import CorpusScan, iter_corpus
+
+    (tmp_path / "broken.pdf").write_bytes(b"not a pdf")
+    with pytest.raises(CorpusError, match="no usable document"):
+        list(iter_corpus(tmp_path, None, CorpusScan()))

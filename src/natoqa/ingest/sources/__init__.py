@@ -7,6 +7,12 @@ every supported file under a folder and lists the ones it had to skip.
 
 from __future__ import annotations
 
-from natoqa.ingest.sources.corpus import SUPPORTED_SUFFIXES, CorpusScan, load_file, scan_corpus
+from natoqa.ingest.sources.corpus import (
+    SUPPORTED_SUFFIXES,
+    CorpusScan,
+    iter_corpus,
+    load_file,
+    scan_corpus,
+)
 
-__all__ = ["SUPPORTED_SUFFIXES", "CorpusScan", "load_file", "scan_corpus"]
+__all__ = ["SUPPORTED_SUFFIXES", "CorpusScan", "iter_corpus", "load_file", "scan_corpus"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,11 +176,22 @@ def scan_corpus(root: Path, known: Mapping[str, str] | None = None) -> CorpusSca
     files still have that hash are listed in ``unchanged``, not parsed again.
     Raises CorpusError when ``root`` is not a folder or holds no usable document.
     """
+    scan = CorpusScan()
+    scan.documents.extend(iter_corpus(root, known, scan))
+    return scan
+
+
+def iter_corpus(root: Path, known: Mapping[str, str] | None,
+                scan: CorpusScan) -> Iterator[RawDocument]:
+    """:func:`scan_corpus` one document at a time: each parsed document is yielded, not
+    kept (a build of an archive holds none but the one it splits); ``scan`` gets the
+    unchanged and the skipped. Raises CorpusError, once every file was looked at, when
+    none was usable."""
     if not root.exists():
         raise CorpusError(f"corpus folder {root} does not exist")
     if not root.is_dir():
         raise CorpusError(f"corpus path {root} is not a folder")
-    scan = CorpusScan()
+    parsed = 0
     for path in candidate_files(root):
         try:
             fmt, data, sidecar, digest = _read_file(path, root)
@@ -188,12 +199,14 @@ def scan_corpus(root: Path, known: Mapping[str, str] | None = None) -> CorpusSca
             if known is not None and known.get(doc_id) == digest:
                 scan.unchanged.append(doc_id)  # hashed, not parsed: thousands of files are
                 continue
-            scan.documents.append(_parse_file(path, root, fmt, data, sidecar, digest))
+            document = _parse_file(path, root, fmt, data, sidecar, digest)
         except SourceError as err:
             log.warning("skipping %s: %s", err.path, err.reason)
             scan.skipped.append(err)
-    if not scan.documents and not scan.unchanged:
+            continue
+        parsed += 1
+        yield document
+    if not parsed and not scan.unchanged:
         reasons = "; ".join(e.message for e in scan.skipped[:5])
         detail = f" (skipped: {reasons})" if reasons else ""
         raise CorpusError(f"no usable document in {root}{detail}")
-    return scan
