@@ -45,6 +45,7 @@ Rows = npt.NDArray[np.int64]
 #: a block's arrays by the name of the file they are read from ("passage", "units", ...)
 Arrays = dict[str, npt.NDArray[Any]]
 T = TypeVar("T")
+W = TypeVar("W")
 #: passages whose scores estimate each signal's mean and spread in a large version
 SAMPLE = 1024
 
@@ -289,8 +290,8 @@ class Corpus:
         threads, the reads' Python work contends for the GIL and took longer (10 ms against 8
         at 100,000 passages)."""
         dim = self.parts[0].vectors.shape[1]
-        units = [int(np.subtract(*part.unit_ranges(local)[::-1]).sum())
-                 for part, local, _ in pieces]
+        units = [int(np.sum(last - first)) for part, local, _ in pieces
+                 for first, last in [part.unit_ranges(local)]]
         stored = next((p.terms for p in self.parts if p.terms is not None), None)
         total = sum(units)
         arrays: Arrays = {"passage": np.empty((count, dim), np.float32),
@@ -323,7 +324,7 @@ class Corpus:
             term_weights=arrays["weights"] if has_terms else None,
         )
 
-    def _map(self, work: Callable[[int], T], items: Sequence[int] | range) -> list[T]:
+    def _map(self, work: Callable[[W], T], items: Sequence[W]) -> list[T]:
         """``work`` of each item, on the search threads when there are several."""
         if self._pool is None or len(items) < 2:
             return [work(i) for i in items]
@@ -342,8 +343,8 @@ class Corpus:
                  if (graph := part.unit_graph if units else part.passage_graph) is not None]
         # the graphs are walked side by side (FAISS lets go of the GIL): with 2 cores, the
         # 10 walks of 5 segments take 5 ms instead of 9 (docs/SCALE.md)
-        walked = self._map(lambda i: walks[i][0].nearest(walks[i][1], queries, width, ef,
-                                                         walks[i][2]), range(len(walks)))
+        walked = self._map(lambda walk: walk[0].nearest(walk[1], queries, width, ef, walk[2]),
+                           walks)
         for units in (False, True):
             scores = [s for (_, _, kind), (s, _) in zip(walks, walked, strict=True)
                       if kind == units]
