@@ -1,7 +1,8 @@
 """What natoqa costs as the corpus grows: 1,000 to 100,000 passages (issue 17).
 
 For each size it makes (or reuses) a corpus (bench/scale_corpus.py: the bundled corpus,
-XQuAD's German paragraphs, generated German text), builds its index, and measures:
+XQuAD's German paragraphs, generated German text or, with ``--distractors prose``, real
+German prose first), builds its index, and measures:
 
 - **build**: a full build as a ``natoqa build`` subprocess (real embeddings), or as this
   script's own subprocess with synthesised vectors (``--synthetic-vectors``); its wall
@@ -434,15 +435,21 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
 
     out: Path = args.out
     kind = "synthetic" if args.synthetic_vectors else "real"
-    corpus, index = out / f"corpus-{size}", out / f"index-{size}-{kind}"
+    # the generated distractors keep the folder names of the runs in docs/SCALE.md
+    suffix = "" if args.distractors == "generated" else f"-{args.distractors}"
+    corpus, index = out / f"corpus-{size}{suffix}", out / f"index-{size}-{kind}{suffix}"
     stamp = corpus / ".scale.json"
-    made = {"seed": args.seed, "generator": scale_corpus.GENERATOR}
+    made: dict[str, Any] = {"seed": args.seed, "generator": scale_corpus.GENERATOR}
+    if suffix:  # (the stamps of earlier corpora have no such key)
+        made["distractors"] = args.distractors
     if not (stamp.is_file() and made.items() <= json.loads(stamp.read_text()).items()):
         print(f"  generating {corpus} …", flush=True)
-        counts = scale_corpus.write_corpus(corpus, size, args.seed)
+        counts = scale_corpus.write_corpus(corpus, size, args.seed,
+                                           distractors=args.distractors)
         stamp.write_text(json.dumps({**made, "size": size, **counts}))
     seed_index = seed_index_for(args, size) if args.synthetic_vectors else None
-    result: dict[str, Any] = {"size": size, "vectors": kind,
+    result: dict[str, Any] = {"size": size, "vectors": kind, "distractors": args.distractors,
+                              "corpus": json.loads(stamp.read_text()),
                               "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
                               "build": ensure_build(size, corpus, index, out,
                                                     args.synthetic_vectors, seed_index)}
@@ -507,7 +514,7 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
         return result
 
     # the service
-    log = out / f"server-{size}-{kind}.log"
+    log = out / f"server-{index.name.removeprefix('index-')}.log"
     env = {"NATOQA_RATE_LIMIT": "off", "NATOQA_CACHE_SIZE": "0",
            "NATOQA_RELOAD_INTERVAL": str(RELOAD_INTERVAL),
            "NATOQA_ADMIN_TOKEN": TOKEN, "NATOQA_MAX_CONCURRENT": "64"}
@@ -677,6 +684,10 @@ def main() -> None:
                         help="Synthesise passage vectors from a pool of real ones (fast builds; "
                              "build throughput is then not measured).")
     parser.add_argument("--seed", type=int, default=17, help="Corpus generator seed.")
+    parser.add_argument("--distractors", choices=scale_corpus.DISTRACTORS, default="generated",
+                        help="What fills the corpus beyond the bundled corpus and XQuAD: "
+                        "'generated' text, or 'prose': real German texts that Debian packages "
+                        "install (bench/german_prose.py), generated text once they run out.")
     parser.add_argument("--seed-index", type=Path,
                         help="With --synthetic-vectors: a real index whose vectors are reused "
                              "and perturbed (default: the largest real index in --out).")

@@ -23,6 +23,9 @@ A corpus of ``passages`` passages holds, in this order:
    builder embeds identical texts once, which would flatter its throughput).
    Each document has a ``NAME.meta.toml`` sidecar (title, authors, publisher, date,
    language, kind, series) like ``corpus/*.meta.toml``.
+   With ``distractors="prose"`` real German texts come first (:mod:`german_prose`:
+   manuals, manual pages, fortune files that Debian packages install), generated ones
+   only once those are used up (:func:`prose_documents`).
 
 Generation is sequential from one seeded generator, so the corpus of 10,000 passages
 starts with the documents of the corpus of 1,000 (same seed): vectors of a smaller
@@ -33,6 +36,7 @@ Pure logic (no model); ``tests/test_bench_scale.py`` checks it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -41,6 +45,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import german_prose
 
 from natoqa.ingest import passages as splitter
 from natoqa.text.sentences import sentence_spans
@@ -58,6 +64,9 @@ DOCUMENT_PARAGRAPHS = (10, 30)
 #: a generated passage swaps about one word in this many for another noun of the pool
 SWAP_EVERY = 9
 GENERATED_DIR = "generated"
+PROSE_DIR = "prose"
+#: what the corpus is filled with after the bundled corpus and XQuAD
+DISTRACTORS = ("generated", "prose")
 #: bumped whenever the generator makes other text for the same seed (bench/scale.py
 #: regenerates a corpus of another generator)
 GENERATOR = 2
@@ -189,17 +198,8 @@ def make_pool(texts: Iterable[str], gold: Iterable[str],
 
 
 def _sentences(texts: Iterable[str], quotes: list[str]) -> list[str]:
-    sentences: dict[str, None] = {}
-    for text in texts:
-        for block in re.split(r"\n\s*\n", text):
-            block = _normalise(block)
-            for a, b in sentence_spans(block):
-                s = block[a:b].strip()
-                words = len(s.split())
-                if (6 <= words <= 45 and s[-1] in ".!?" and s[0].isupper()
-                        and not any(q in s for q in quotes)):
-                    sentences.setdefault(s, None)
-    return list(sentences)
+    return german_prose.sentences((block for text in texts
+                                   for block in re.split(r"\n\s*\n", text)), quotes)
 
 
 def vary(sentence: str, pool: Pool, rng: random.Random) -> str:
@@ -281,11 +281,37 @@ def xquad_documents(articles: dict[str, list[str]]) -> list[Document]:
     return docs
 
 
+def prose_documents(texts: Iterable[german_prose.Text], seed: int,
+                    excluded: Iterable[str] = ()) -> list[Document]:
+    """Real German texts as documents, a paragraph a run of their own sentences (one
+    passage each), in an order shuffled by ``seed`` (so a small corpus has of every source,
+    and a larger one starts with the smaller one's documents). A document is named by a
+    hash of its file's name: it keeps its name when other texts are installed."""
+    quotes = list(excluded)
+    docs = []
+    for text in texts:
+        found = german_prose.paragraphs(german_prose.sentences(text.blocks, quotes),
+                                        PARAGRAPH_WORDS)
+        if found:
+            key = hashlib.sha1(text.name.encode()).hexdigest()[:12]
+            docs.append(Document(f"{PROSE_DIR}/{text.source}/text_{key}", tuple(found), {
+                "title": text.title, "authors": ["Debian-Übersetzerinnen und -Übersetzer"],
+                "publisher": german_prose.PUBLISHERS[text.source], "language": "de",
+                "kind": "Sachtext"}))
+    random.Random(seed).shuffle(docs)
+    return docs
+
+
 def plan(passages: int, seed: int = 17, *, xquad: Path = XQUAD,
-         bundled: Path = BUNDLED) -> tuple[list[Document], int]:
+         bundled: Path = BUNDLED, distractors: str = "generated",
+         prose: Iterable[german_prose.Text] | None = None) -> tuple[list[Document], int]:
     """The documents to write besides the bundled corpus, and the passages expected in
     all (the bundled corpus's counted as BUNDLED_PASSAGES, XQuAD's by the splitter, every
-    generated paragraph as one)."""
+    generated or prose paragraph as one). ``distractors``: "generated" (item 3 of the
+    module's list) or "prose": real German texts first (:mod:`german_prose`, or the
+    ``prose`` texts given), generated ones only once they are used up."""
+    if distractors not in DISTRACTORS:
+        raise SystemExit(f"distractors {distractors!r}: expected one of {', '.join(DISTRACTORS)}")
     if not xquad.is_file():  # a corpus without it would be another corpus under the same name
         raise SystemExit(f"no XQuAD benchmark at {xquad} (the corpus begins with its "
                          "paragraphs: link ../shared beside the checkout)")
@@ -298,6 +324,18 @@ def plan(passages: int, seed: int = 17, *, xquad: Path = XQUAD,
                                  *("\n\n".join(p) for p in articles.values())])
     docs = xquad_documents(articles)
     expected = BUNDLED_PASSAGES + sum(passage_count(d) for d in docs)
+    excluded = [*gold_quotes(), *xquad_answer_sentences(xquad, xquad.with_name("queries.jsonl"))]
+    if distractors == "prose" and expected < passages:
+        texts = german_prose.texts() if prose is None else prose
+        made = prose_documents(texts, seed, excluded)
+        if not made:
+            raise SystemExit("--distractors prose: no German prose installed (apt-get "
+                             f"install -y {' '.join(german_prose.PACKAGES)})")
+        for doc in made:
+            if expected >= passages:
+                break
+            docs.append(doc)
+            expected += len(doc.paragraphs)
     source = generated(pool, seed)
     while expected < passages:
         doc = next(source)
@@ -318,10 +356,11 @@ def toml_value(value: object) -> str:
 
 
 def write_corpus(out: Path, passages: int, seed: int = 17, *, xquad: Path = XQUAD,
-                 bundled: Path = BUNDLED) -> dict[str, int]:
+                 bundled: Path = BUNDLED, distractors: str = "generated") -> dict[str, int]:
     """Write the corpus into ``out`` (replaced); returns counts (documents, expected
-    passages, words)."""
-    docs, expected = plan(passages, seed, xquad=xquad, bundled=bundled)
+    passages, words, and the passages of each kind of distractor)."""
+    docs, expected = plan(passages, seed, xquad=xquad, bundled=bundled,
+                          distractors=distractors)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -338,5 +377,8 @@ def write_corpus(out: Path, passages: int, seed: int = 17, *, xquad: Path = XQUA
         sidecar = "".join(f"{k} = {toml_value(v)}\n" for k, v in doc.meta.items())
         path.with_suffix(".meta.toml").write_text(
             f"# Generated by bench/scale_corpus.py (seed {seed}).\n{sidecar}", encoding="utf-8")
+    kinds = {kind: sum(len(d.paragraphs) for d in docs if d.name.startswith(f"{kind}/"))
+             for kind in (GENERATED_DIR, PROSE_DIR)}
     return {"documents": len(docs) + len(list(bundled.glob("*.txt"))),
-            "expected_passages": expected, "words_written": words}
+            "expected_passages": expected, "words_written": words,
+            "generated_passages": kinds[GENERATED_DIR], "prose_passages": kinds[PROSE_DIR]}

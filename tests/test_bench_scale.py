@@ -129,3 +129,59 @@ def test_written_bytes_count_a_hard_link_to_an_older_file_as_nothing(tmp_path: P
 def test_a_corpus_without_xquad_is_refused_not_made_smaller(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no XQuAD benchmark"):
         scale_corpus.plan(600, xquad=tmp_path / "missing" / "corpus.jsonl")
+
+
+# -- real German prose as distractors (bench/german_prose.py) ---------------------------
+
+def _sentence(i: int) -> str:
+    return f"Der Satz Nummer {i} erklärt ausführlich, wie man ein Programm richtig startet."
+
+
+def test_fortune_files_and_html_pages_become_texts_of_their_own_blocks(tmp_path: Path) -> None:
+    import german_prose
+
+    (tmp_path / "witze").write_text("Erster Witz.\n%\nZweiter\nWitz.\n%\n", encoding="utf-8")
+    (tmp_path / "witze.dat").write_bytes(b"\x00")  # fortune's index: not a text
+    (tmp_path / "seite.html").write_text(
+        "<html><head><title>Ebenen &amp; Kanäle</title></head><body><h1>Kopf</h1>"
+        "<p>Ein <b>erster</b>\nAbsatz.</p><div>kein Absatz</div><p>Ein zweiter.</p>"
+        "</body></html>", encoding="utf-8")
+    (fortune,) = german_prose.fortunes(tmp_path)
+    assert [" ".join(b.split()) for b in fortune.blocks if b.strip()] == \
+        ["Erster Witz.", "Zweiter Witz."]
+    (page,) = german_prose.html_pages("gimp", [(tmp_path, "*.html")])
+    assert page.title == "Ebenen & Kanäle"
+    assert page.blocks == ("Ein erster Absatz.", "Ein zweiter.")
+    assert not list(german_prose.fortunes(tmp_path / "missing"))
+
+
+def test_prose_sentences_are_kept_in_order_and_packed_into_one_passage_each() -> None:
+    import german_prose
+
+    blocks = ["kurz.", " ".join(_sentence(i) for i in range(30)), "GOLD steht hier im Satz drin."]
+    found = german_prose.sentences(blocks, excluded=["GOLD steht hier"])
+    assert found == [_sentence(i) for i in range(30)]  # the fragment and the gold left out
+    low, high = scale_corpus.PARAGRAPH_WORDS
+    packed = german_prose.paragraphs(found, (low, high))
+    assert packed and all(low <= len(p.split()) <= high for p in packed)
+    assert " ".join(packed).startswith(_sentence(0))  # in the text's own order
+
+
+def test_prose_distractors_come_before_generated_ones_and_gold_stays_out() -> None:
+    import german_prose
+
+    gold = scale_corpus.gold_quotes()[0]
+    texts = [german_prose.Text("man", f"seite{n}.1.gz", f"Seite {n}", (" ".join(
+        _sentence(i + 100 * n) for i in range(40)) + f" {gold} dort.",)) for n in range(3)]
+    docs, expected = scale_corpus.plan(900, seed=2, distractors="prose", prose=texts)
+    kinds = [d.name.split("/")[0] for d in docs]
+    prose = [d for d in docs if d.name.startswith(scale_corpus.PROSE_DIR)]
+    assert len(prose) == 3 and kinds.index("prose") < kinds.index(scale_corpus.GENERATED_DIR)
+    assert expected >= 900  # generated text fills up what the prose does not
+    assert not any(" ".join(gold.split()) in p for d in prose for p in d.paragraphs)
+    again, _ = scale_corpus.plan(900, seed=2, distractors="prose", prose=texts)
+    assert again == docs
+    with pytest.raises(SystemExit, match="no German prose"):
+        scale_corpus.plan(900, distractors="prose", prose=[])
+    with pytest.raises(SystemExit, match="expected one of"):
+        scale_corpus.plan(900, distractors="lorem")
