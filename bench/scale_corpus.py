@@ -317,14 +317,13 @@ def plan(passages: int, seed: int = 17, *, xquad: Path = XQUAD,
                          "paragraphs: link ../shared beside the checkout)")
     articles = xquad_articles(xquad)
     _, sources = split_articles(articles)
-    pool = make_pool(("\n\n".join(p) for p in sources.values()),
-                     [*gold_quotes(), *xquad_answer_sentences(xquad, xquad.with_name(
-                         "queries.jsonl"))],
+    # no distractor, generated or prose, holds a gold quote or an XQuAD answer
+    excluded = [*gold_quotes(), *xquad_answer_sentences(xquad, xquad.with_name("queries.jsonl"))]
+    pool = make_pool(("\n\n".join(p) for p in sources.values()), excluded,
                      vocabulary=[*bundled_texts(bundled),
                                  *("\n\n".join(p) for p in articles.values())])
     docs = xquad_documents(articles)
     expected = BUNDLED_PASSAGES + sum(passage_count(d) for d in docs)
-    excluded = [*gold_quotes(), *xquad_answer_sentences(xquad, xquad.with_name("queries.jsonl"))]
     if distractors == "prose" and expected < passages:
         texts = german_prose.texts() if prose is None else prose
         made = prose_documents(texts, seed, excluded)
