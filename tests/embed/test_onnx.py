@@ -83,6 +83,15 @@ def test_fp32_reproduces_torch_and_int8_stays_close(torch_embedder: Any,
 
 
 @pytest.mark.slow
+def test_sessions_do_not_spin_wait_after_a_run(onnx_embedders: dict[str, Any]) -> None:
+    """Retrieval's graph walks and scoring follow a question's embedding on the same cores:
+    threads left spinning would take them (docs/SCALE.md, "Threads that wait")."""
+    for embedder in onnx_embedders.values():
+        options = embedder._session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+@pytest.mark.slow
 def test_onnx_backends_serve_an_index_built_with_torch(
     torch_embedder: Any, onnx_embedders: dict[str, Any], corpus_copy: Path, tmp_path: Path
 ) -> None:
