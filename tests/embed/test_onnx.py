@@ -83,12 +83,12 @@ def test_fp32_reproduces_torch_and_int8_stays_close(torch_embedder: Any,
 
 
 @pytest.mark.slow
-def test_sessions_do_not_spin_wait_after_a_run(onnx_embedders: dict[str, Any]) -> None:
+def test_sessions_stop_spinning_when_a_run_ends(onnx_embedders: dict[str, Any]) -> None:
     """Retrieval's graph walks and scoring follow a question's embedding on the same cores:
     threads left spinning would take them (docs/SCALE.md, "Threads that wait")."""
     for embedder in onnx_embedders.values():
         options = embedder._session.get_session_options()
-        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 @pytest.mark.slow
