@@ -248,6 +248,30 @@ def tree_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def page_cache_mib() -> int | None:
+    """The kernel's page cache (``Cached`` of /proc/meminfo) in MiB; None where there is none.
+    A version's files read from the cache or from disk make a question's time differ by
+    half (docs/SCALE.md, "Threads that wait"), and some VMs give the cache back when idle."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    kib = next((int(line.split()[1]) for line in lines if line.startswith("Cached:")), None)
+    return None if kib is None else kib // 1024
+
+
+def warm(folder: Path, chunk: int = 8 << 20) -> int:
+    """Read every file under ``folder`` once, so that a measurement starts from the page
+    cache as a server that has run for a while does; returns the bytes read."""
+    total = 0
+    buffer = bytearray(chunk)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        with path.open("rb", buffering=0) as f:
+            while n := f.readinto(buffer):
+                total += n
+    return total
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
     out = {}
     for p in folder.rglob("*"):
@@ -463,6 +487,12 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     result["index_folder_bytes"] = tree_bytes(index)
 
     # retrieval in this process
+    result["page_cache"] = {"cached_mib_before": page_cache_mib(), "warmed": args.warm_cache}
+    if args.warm_cache:
+        t = time.perf_counter()
+        result["page_cache"]["read_bytes"] = warm(store.versions_dir / current)
+        result["page_cache"].update(read_s=round(time.perf_counter() - t, 1),
+                                    cached_mib_after=page_cache_mib())
     t = time.perf_counter()
     version = store.load(expect_dim=embedder.dim, expect_model=embedder.model_id)
     load_s = time.perf_counter() - t
@@ -703,6 +733,10 @@ def main() -> None:
                         help="Largest size at which the end-to-end recall against an exact "
                         "search of every passage is measured (the graphs' own recall is "
                         "measured at every size).")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="Read the version's files once before timing questions in "
+                        "process, as a server that has run a while finds them (default: as "
+                        "the page cache happens to be; its size is recorded either way).")
     parser.add_argument("--json", type=Path, help="Write every figure here.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -126,6 +126,21 @@ def test_written_bytes_count_a_hard_link_to_an_older_file_as_nothing(tmp_path: P
     assert scale.written_bytes(before, scale.snapshot(tmp_path)) == (13, 2)
 
 
+def test_warming_reads_every_file_of_a_version_and_the_cache_is_reported(
+    tmp_path: Path,
+) -> None:
+    """--warm-cache: a version's files read once, in chunks smaller than the files."""
+    import scale
+
+    (tmp_path / "segments" / "s1").mkdir(parents=True)
+    (tmp_path / "segments" / "s1" / "vectors.npy").write_bytes(b"v" * 5000)
+    (tmp_path / "manifest.json").write_bytes(b"{}")
+    (tmp_path / "empty").write_bytes(b"")
+    assert scale.warm(tmp_path, chunk=1024) == 5002
+    cached = scale.page_cache_mib()
+    assert cached is None or cached >= 0
+
+
 def test_a_corpus_without_xquad_is_refused_not_made_smaller(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no XQuAD benchmark"):
         scale_corpus.plan(600, xquad=tmp_path / "missing" / "corpus.jsonl")
