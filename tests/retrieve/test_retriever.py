@@ -392,6 +392,25 @@ def test_real_follow_up_needs_the_history(real: Retriever) -> None:
     assert (_rank(alone, quote) or 99) > (_rank(follow, quote) or 99)
 
 
+def test_real_fusion_inputs_rank_as_search_does(real: Retriever) -> None:
+    """``fusion`` gives what ``search`` ranks by (bench/fusion.py measures other ways of
+    adding it up): the same passages in the same order with the same scores, a
+    follow-up's context and the latent terms included."""
+    cfg = real.settings
+    for question, history in [("Welche Truppe ersetzt die NRF und die VJTF?", ()),
+                              ("Und wer führt sie?", ("Welche Truppe ersetzt die NRF?",))]:
+        result = real.search(question, history, k=5)
+        fusion = real.fusion(question, history)
+        assert fusion.term_z is not None and 0 < fusion.coverage <= 1
+        fused = fusion.scores(cfg.lexical_weight, cfg.sparse_weight)
+        order = np.argsort(-fused, kind="stable")[:5]
+        ids = [real.index.passages[int(fusion.block.rows[i])].passage_id for i in order]
+        assert ids == [h.passage.passage_id for h in result.hits]
+        assert np.allclose(fused[order], [h.score for h in result.hits], atol=1e-5)
+        # without BM25 and terms the fused score is the dense z-score alone
+        assert np.array_equal(fusion.scores(0.0, 0.0), fusion.dense_z)
+
+
 @pytest.mark.slow
 def test_real_topic_change_is_not_drowned_by_history(real: Retriever) -> None:
     question = "Welche Länder gehören zu den pazifischen Partnern der NATO?"

@@ -57,7 +57,7 @@ from natoqa.index.store import IndexVersion
 from natoqa.models import DocumentMeta, Hit
 from natoqa.retrieve import abstain
 from natoqa.retrieve.abstain import Calibration
-from natoqa.retrieve.candidates import Block, Corpus, stats
+from natoqa.retrieve.candidates import Block, Corpus, Signals, stats
 from natoqa.retrieve.lexical import LexicalIndex
 from natoqa.retrieve.names import Names
 from natoqa.retrieve.reader_corpus import ReaderCorpus
@@ -82,6 +82,40 @@ class RetrievalResult:
     #: passage, ``(start, end, cosine)``, the unit being ``passage.text[start:end]``;
     #: answers choose their quotes with it
     unit_scores: dict[str, tuple[tuple[int, int, float], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """One question's ranking inputs, per passage of ``block`` (:meth:`Retriever.fusion`):
+    raw and z-normalised scores and the lexical coverage that weighs them."""
+
+    #: the question as searched (numbers spelled out, the corpus's acronyms)
+    question: str
+    language: str
+    #: the query vectors: the question's, then with its context (a follow-up)
+    vectors: Vectors
+    block: Block
+    #: per query vector: dense, unit and latent-term evidence for the block
+    found: list[Signals]
+    dense: Scores
+    lexical: Scores
+    dense_z: Scores
+    lexical_z: Scores
+    #: None when the version or the model has no latent terms
+    term_z: Scores | None
+    coverage: float
+    #: each unit's relevance (the cosines, blended with the context's for a follow-up)
+    unit_relevance: Scores
+    #: ``time.perf_counter()`` when the question had been embedded
+    embedded_at: float
+
+    def scores(self, lexical_weight: float, sparse_weight: float) -> Scores:
+        """The fused score of each passage: dense, plus BM25 by its coverage, plus the
+        latent terms by what BM25 does not cover."""
+        fused = self.dense_z + lexical_weight * self.coverage * self.lexical_z
+        if self.term_z is not None:
+            fused = fused + sparse_weight * (1 - self.coverage) ** 2 * self.term_z
+        return fused
 
 
 def _z(scores: Scores, mean: float, std: float) -> Scores:
@@ -173,13 +207,12 @@ class Retriever:
 
     # -- the interface the service uses -------------------------------------------
 
-    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> RetrievalResult:
-        t0 = time.perf_counter()
-        n = len(self.index.passages)
-        language = detect_language(question)
-        if n == 0:
-            return RetrievalResult([], True, 0.0, {"embed_ms": 0.0, "search_ms": 0.0},
-                                   language=language)
+    def fusion(self, question: str, history: Sequence[str] = (),
+               language: str | None = None) -> Fusion:
+        """What fusion adds up for ``question``, per passage of its candidates (every
+        passage of a small version): the ranking's inputs, for :meth:`search` and for
+        measuring other ways of fusing them (``bench/fusion.py``)."""
+        language = language or detect_language(question)
         cfg = self.settings
         # the corpus's words for what the question writes otherwise: "2%", "GDP"
         question = to_known(spell_out(question, language), self._identifiers.__contains__)
@@ -199,7 +232,7 @@ class Retriever:
         if shift is not None:
             qvecs = qvecs + shift
             qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True)
-        t1 = time.perf_counter()
+        embedded_at = time.perf_counter()
 
         lexical_all = self.lexical.scores(question)
         if context:
@@ -222,25 +255,41 @@ class Retriever:
             return _z(values, *stats(getattr(base[i], field), corpus.sample_prose))
 
         lexical = lexical_all[block.rows]
-        lexical_z = _z(lexical, *stats(lexical_all, corpus.prose))
-        dense = found[0].dense
-        unit_relevance = found[0].units
+        term_z: Scores | None = None
         if context:
             h = cfg.history_weight
             unit_relevance = (1 - h) * found[0].units + h * found[1].units
-            fused_dense = (1 - h) * z(0, "dense") + h * z(1, "dense")
+            dense_z = (1 - h) * z(0, "dense") + h * z(1, "dense")
             coverage = self.lexical.coverage(f"{context} {question}")
-            dense = np.maximum(dense, found[1].dense)  # reported per hit
+            dense = np.maximum(found[0].dense, found[1].dense)  # reported per hit
             if use_terms:
                 term_z = (1 - h) * z(0, "terms") + h * z(1, "terms")
         else:
-            fused_dense = z(0, "dense")
+            unit_relevance = found[0].units
+            dense_z = z(0, "dense")
             coverage = self.lexical.coverage(question)
+            dense = found[0].dense
             if use_terms:
                 term_z = z(0, "terms")
-        fused = fused_dense + cfg.lexical_weight * coverage * lexical_z
-        if use_terms:
-            fused = fused + cfg.sparse_weight * (1 - coverage) ** 2 * term_z
+        return Fusion(
+            question=question, language=language, vectors=qvecs, block=block, found=found,
+            dense=dense, lexical=lexical, dense_z=dense_z,
+            lexical_z=_z(lexical, *stats(lexical_all, corpus.prose)), term_z=term_z,
+            coverage=coverage, unit_relevance=unit_relevance, embedded_at=embedded_at,
+        )
+
+    def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> RetrievalResult:
+        t0 = time.perf_counter()
+        n = len(self.index.passages)
+        language = detect_language(question)
+        if n == 0:
+            return RetrievalResult([], True, 0.0, {"embed_ms": 0.0, "search_ms": 0.0},
+                                   language=language)
+        cfg = self.settings
+        fusion = self.fusion(question, history, language)
+        t1 = fusion.embedded_at
+        question, block, dense = fusion.question, fusion.block, fusion.dense
+        fused = fusion.scores(cfg.lexical_weight, cfg.sparse_weight)
 
         m = len(block)
         k = max(1, min(k, m))
@@ -248,8 +297,8 @@ class Retriever:
         ranked = np.argpartition(-fused, depth - 1)[:depth] if depth < m else np.arange(m)
         ranked = ranked[np.argsort(-fused[ranked], kind="stable")]
         top = ranked[:k]
-        best_unit = max(float(f.units.max()) if len(f.units) else float((block.passage @ q).max())
-                        for f, q in zip(found, qvecs, strict=True))
+        best_unit = max(float(s.units.max()) if len(s.units) else float((block.passage @ q).max())
+                        for s, q in zip(fusion.found, fusion.vectors, strict=True))
         top_row = int(block.rows[top[0]])
         best = [int(block.rows[r]) for r in ranked[:EVIDENCE_DEPTH]]
         names = self.names(best)
@@ -265,8 +314,8 @@ class Retriever:
             "dense_margin": float(dense[top[0]] - others.max()) if len(others) else 0.0,
             "dense_gap": float(dense[top[0]] - others.mean()) if len(others) else 0.0,
         }
-        if use_terms:  # without them (an older index, another model) the feature is left out
-            terms0 = found[0].terms
+        if fusion.term_z is not None:  # without terms (an older index, another model) no feature
+            terms0 = fusion.found[0].terms
             evidence["terms_top"] = float(terms0.max()) if terms0 is not None else 0.0
         confidence = self.calibration.probability(evidence)
         no_answer = confidence < cfg.abstain_threshold
@@ -275,14 +324,14 @@ class Retriever:
                 passage=self.index.passages[int(block.rows[r])],
                 score=float(fused[r]),
                 dense=float(dense[r]),
-                lexical=float(lexical[r]),
+                lexical=float(fusion.lexical[r]),
                 low_confidence=no_answer,
             )
             for r in top
         ]
         unit_scores = {
             self.index.passages[int(block.rows[r])].passage_id:
-                self._units_of(block, int(r), unit_relevance)
+                self._units_of(block, int(r), fusion.unit_relevance)
             for r in top
         }
         t2 = time.perf_counter()
