@@ -24,12 +24,14 @@ import json
 import sys
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from natoqa.retrieve.retriever import Ranking
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 5
@@ -46,12 +48,8 @@ class Case:
     id: str
     group: str  # de, en or followup
     gold: npt.NDArray[np.bool_]
-    dense: Scores
-    lexical: Scores
-    dense_z: Scores
-    lexical_z: Scores
-    term_z: Scores | None
-    coverage: float
+    ranking: Ranking
+    #: the question's coverage counted over the best candidates by dense score
     coverage_top: float
 
 
@@ -77,42 +75,39 @@ def capture(index: Path, questions: list[Path]) -> list[Case]:
             continue
         f = retriever.fusion(q.question, q.history)
         rows = [int(r) for r in f.block.rows]
-        best = np.argsort(-f.dense, kind="stable")[:TOP_DENSE]
+        best = np.argsort(-f.ranking.dense, kind="stable")[:TOP_DENSE]
         text = "\n".join(version.passages[rows[i]].text for i in best)
         cases.append(Case(
             id=q.id, group="followup" if q.history else q.lang,
-            gold=np.array([is_hit(version.passages[r], q) for r in rows]),
-            dense=f.dense, lexical=f.lexical, dense_z=f.dense_z, lexical_z=f.lexical_z,
-            term_z=f.term_z, coverage=f.coverage,
+            gold=np.array([is_hit(version.passages[r], q) for r in rows]), ranking=f.ranking,
             coverage_top=retriever.lexical.row_coverage(f.question, text),
         ))
     return cases
 
 
 def variants(lexical_weight: float, sparse_weight: float) -> dict[str, Callable[[Case], Scores]]:
-    def added(c: Case, lexical_z: Scores, coverage: float) -> Scores:
-        fused = c.dense_z + lexical_weight * coverage * lexical_z
-        if c.term_z is not None:
-            fused = fused + sparse_weight * (1 - coverage) ** 2 * c.term_z
-        return fused
-
     def ranks(x: Scores) -> Scores:
         out = np.empty(len(x), dtype=np.float32)
         out[np.argsort(-x, kind="stable")] = np.arange(1, len(x) + 1)
         return out
 
     def rrf(c: Case) -> Scores:
-        fused = 1 / (RRF_K + ranks(c.dense_z)) + lexical_weight * c.coverage / (
-            RRF_K + ranks(c.lexical))
-        if c.term_z is not None:
-            fused = fused + sparse_weight * (1 - c.coverage) ** 2 / (RRF_K + ranks(c.term_z))
+        r = c.ranking
+        fused = 1 / (RRF_K + ranks(r.dense_z)) + lexical_weight * r.coverage / (
+            RRF_K + ranks(r.lexical))
+        if r.term_z is not None:
+            fused = fused + sparse_weight * (1 - r.coverage) ** 2 / (RRF_K + ranks(r.term_z))
         return fused
 
+    def shipped(r: Ranking) -> Scores:
+        return r.scores(lexical_weight, sparse_weight)
+
     return {
-        "shipped": lambda c: added(c, c.lexical_z, c.coverage),
-        "lexical-z<=2": lambda c: added(c, np.minimum(c.lexical_z, 2.0), c.coverage),
+        "shipped": lambda c: shipped(c.ranking),
+        "lexical-z<=2": lambda c: shipped(
+            replace(c.ranking, lexical_z=np.minimum(c.ranking.lexical_z, 2.0))),
         "rrf": rrf,
-        "coverage-top50": lambda c: added(c, c.lexical_z, c.coverage_top),
+        "coverage-top50": lambda c: shipped(replace(c.ranking, coverage=c.coverage_top)),
     }
 
 

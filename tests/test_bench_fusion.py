@@ -12,6 +12,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import fusion  # noqa: E402
 
+from natoqa.retrieve.retriever import Ranking  # noqa: E402
+
 
 def case(gold_at: int, lexical_z: list[float], *, coverage: float = 0.5,
          case_id: str = "q1_de") -> fusion.Case:
@@ -21,9 +23,9 @@ def case(gold_at: int, lexical_z: list[float], *, coverage: float = 0.5,
     gold[gold_at] = True
     dense_z = np.arange(n, 0, -1, dtype=np.float32) - 1
     lexical = np.asarray(lexical_z, dtype=np.float32)
-    return fusion.Case(id=case_id, group="de", gold=gold, dense=dense_z, lexical=lexical,
-                       dense_z=dense_z, lexical_z=lexical, term_z=None, coverage=coverage,
-                       coverage_top=1.0)
+    ranking = Ranking(dense=dense_z, lexical=lexical, dense_z=dense_z, lexical_z=lexical,
+                      term_z=None, coverage=coverage)
+    return fusion.Case(id=case_id, group="de", gold=gold, ranking=ranking, coverage_top=1.0)
 
 
 def test_twins_in_two_languages_fall_in_the_same_half() -> None:
@@ -41,7 +43,7 @@ def test_variants_rank_by_their_own_rule() -> None:
     assert int(np.argmax(ranks["lexical-z<=2"](c))) == 0
     # with full coverage over the best candidates the lexical side counts twice as much
     full = ranks["coverage-top50"](c) - ranks["shipped"](c)
-    assert np.allclose(full, 0.5 * c.lexical_z)
+    assert np.allclose(full, 0.5 * c.ranking.lexical_z)
     # reciprocal ranks: the candidate first by both sources is first
     both = case(0, [9, 0, 0, 0, 0, 0, 0, 1])
     assert int(np.argmax(ranks["rrf"](both))) == 0

@@ -401,14 +401,15 @@ def test_real_fusion_inputs_rank_as_search_does(real: Retriever) -> None:
                               ("Und wer führt sie?", ("Welche Truppe ersetzt die NRF?",))]:
         result = real.search(question, history, k=5)
         fusion = real.fusion(question, history)
-        assert fusion.term_z is not None and 0 < fusion.coverage <= 1
-        fused = fusion.scores(cfg.lexical_weight, cfg.sparse_weight)
+        ranking = fusion.ranking
+        assert ranking.term_z is not None and 0 < ranking.coverage <= 1
+        fused = ranking.scores(cfg.lexical_weight, cfg.sparse_weight)
         order = np.argsort(-fused, kind="stable")[:5]
         ids = [real.index.passages[int(fusion.block.rows[i])].passage_id for i in order]
         assert ids == [h.passage.passage_id for h in result.hits]
         assert np.allclose(fused[order], [h.score for h in result.hits], atol=1e-5)
         # without BM25 and terms the fused score is the dense z-score alone
-        assert np.array_equal(fusion.scores(0.0, 0.0), fusion.dense_z)
+        assert np.array_equal(ranking.scores(0.0, 0.0), ranking.dense_z)
 
 
 @pytest.mark.slow

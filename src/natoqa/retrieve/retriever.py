@@ -85,9 +85,30 @@ class RetrievalResult:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """What fusion adds up, per candidate passage: raw and z-normalised scores and the
+    lexical coverage that weighs them (``bench/fusion.py`` ranks by other rules too)."""
+
+    dense: Scores
+    lexical: Scores
+    dense_z: Scores
+    lexical_z: Scores
+    #: None when the version or the model has no latent terms
+    term_z: Scores | None
+    coverage: float
+
+    def scores(self, lexical_weight: float, sparse_weight: float) -> Scores:
+        """The fused score of each passage: dense, plus BM25 by its coverage, plus the
+        latent terms by what BM25 does not cover."""
+        fused = self.dense_z + lexical_weight * self.coverage * self.lexical_z
+        if self.term_z is not None:
+            fused = fused + sparse_weight * (1 - self.coverage) ** 2 * self.term_z
+        return fused
+
+
+@dataclass(frozen=True)
 class Fusion:
-    """One question's ranking inputs, per passage of ``block`` (:meth:`Retriever.fusion`):
-    raw and z-normalised scores and the lexical coverage that weighs them."""
+    """One question's candidates and what ranks them (:meth:`Retriever.fusion`)."""
 
     #: the question as searched (numbers spelled out, the corpus's acronyms)
     question: str
@@ -97,25 +118,11 @@ class Fusion:
     block: Block
     #: per query vector: dense, unit and latent-term evidence for the block
     found: list[Signals]
-    dense: Scores
-    lexical: Scores
-    dense_z: Scores
-    lexical_z: Scores
-    #: None when the version or the model has no latent terms
-    term_z: Scores | None
-    coverage: float
+    ranking: Ranking
     #: each unit's relevance (the cosines, blended with the context's for a follow-up)
     unit_relevance: Scores
     #: ``time.perf_counter()`` when the question had been embedded
     embedded_at: float
-
-    def scores(self, lexical_weight: float, sparse_weight: float) -> Scores:
-        """The fused score of each passage: dense, plus BM25 by its coverage, plus the
-        latent terms by what BM25 does not cover."""
-        fused = self.dense_z + lexical_weight * self.coverage * self.lexical_z
-        if self.term_z is not None:
-            fused = fused + sparse_weight * (1 - self.coverage) ** 2 * self.term_z
-        return fused
 
 
 def _z(scores: Scores, mean: float, std: float) -> Scores:
@@ -271,12 +278,12 @@ class Retriever:
             dense = found[0].dense
             if use_terms:
                 term_z = z(0, "terms")
-        return Fusion(
-            question=question, language=language, vectors=qvecs, block=block, found=found,
-            dense=dense, lexical=lexical, dense_z=dense_z,
-            lexical_z=_z(lexical, *stats(lexical_all, corpus.prose)), term_z=term_z,
-            coverage=coverage, unit_relevance=unit_relevance, embedded_at=embedded_at,
-        )
+        ranking = Ranking(dense=dense, lexical=lexical, dense_z=dense_z,
+                          lexical_z=_z(lexical, *stats(lexical_all, corpus.prose)),
+                          term_z=term_z, coverage=coverage)
+        return Fusion(question=question, language=language, vectors=qvecs, block=block,
+                      found=found, ranking=ranking, unit_relevance=unit_relevance,
+                      embedded_at=embedded_at)
 
     def search(self, question: str, history: Sequence[str] = (), k: int = 5) -> RetrievalResult:
         t0 = time.perf_counter()
@@ -288,8 +295,9 @@ class Retriever:
         cfg = self.settings
         fusion = self.fusion(question, history, language)
         t1 = fusion.embedded_at
-        question, block, dense = fusion.question, fusion.block, fusion.dense
-        fused = fusion.scores(cfg.lexical_weight, cfg.sparse_weight)
+        question, block, ranking = fusion.question, fusion.block, fusion.ranking
+        dense = ranking.dense
+        fused = ranking.scores(cfg.lexical_weight, cfg.sparse_weight)
 
         m = len(block)
         k = max(1, min(k, m))
@@ -314,7 +322,7 @@ class Retriever:
             "dense_margin": float(dense[top[0]] - others.max()) if len(others) else 0.0,
             "dense_gap": float(dense[top[0]] - others.mean()) if len(others) else 0.0,
         }
-        if fusion.term_z is not None:  # without terms (an older index, another model) no feature
+        if ranking.term_z is not None:  # without terms (an older index, another model) no feature
             terms0 = fusion.found[0].terms
             evidence["terms_top"] = float(terms0.max()) if terms0 is not None else 0.0
         confidence = self.calibration.probability(evidence)
@@ -324,7 +332,7 @@ class Retriever:
                 passage=self.index.passages[int(block.rows[r])],
                 score=float(fused[r]),
                 dense=float(dense[r]),
-                lexical=float(fusion.lexical[r]),
+                lexical=float(ranking.lexical[r]),
                 low_confidence=no_answer,
             )
             for r in top
