@@ -144,3 +144,39 @@ def test_an_unreachable_postgresql_store_is_one_line_without_its_password(
     assert result.exit_code == 1, result.output
     assert "cannot be reached" in result.output and "127.0.0.1:1/natoqa" in result.output
     assert "s3cret" not in result.output and "Traceback" not in result.output
+
+
+def test_merge_writes_one_segment_and_says_so(tmp_path: Path) -> None:
+    from natoqa.index.builder import build_index
+    from tests.fakes import TermedBag
+    from tests.index.test_segments import _text
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(6):
+        (corpus / f"doc{i}.txt").write_text(_text(i), encoding="utf-8")
+    root = tmp_path / "index"
+    before = build_index(corpus, root, TermedBag(), min_words=5, max_words=40,
+                         segment_passages=2)
+    assert before.segments == 3
+
+    code, out, _ = run("index", "merge", "--index", str(root), "--max-segments", "0")
+    assert code == 2 and IndexStore(root).current() == before.version
+    code, out, _ = run("index", "merge", "--index", str(root))
+    store = IndexStore(root)
+    assert code == 0 and f"(was {before.version}): 3 segments merged into one of 6" in out
+    assert len(store.load().segments) == 1
+    code, out, _ = run("index", "merge", "--index", str(root), "--json")
+    assert code == 0 and json.loads(out)["switched"] is False
+    code, out, _ = run("index", "list", "--index", str(root))
+    assert "  1 segments" in out.splitlines()[-1]
+
+
+def test_merge_fails_clearly_without_an_index_or_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run("index", "merge", "--index", str(tmp_path / "none"))
+    assert code != 0 and "no index" in err and "Traceback" not in err
+    monkeypatch.setenv("NATOQA_STORE", "postgresql://natoqa@127.0.0.1:9/natoqa")
+    code, _, err = run("index", "merge")
+    assert code != 0 and "PostgreSQL" in err and "Traceback" not in err

@@ -67,3 +67,29 @@ def test_a_loop_handed_over_whole_embeds_only_what_is_missing_batch_by_batch(
         alone = TermedBag().embed_batch_terms(batch, kind="passage")
         assert np.array_equal(out.vectors, alone.vectors)
         assert np.array_equal(out.term_ids, alone.term_ids)
+
+
+def test_a_resumed_loop_reads_each_batchs_stored_rows_only_when_it_comes(
+    tmp_path: Path,
+) -> None:
+    """A resumed segment is planned whole (280,000 units): its stored rows, a gigabyte,
+    are read batch by batch, not all before the first batch (the build's peak RSS)."""
+    texts = [f"wort{i} satz{i}" for i in range(40)]
+    cache = CachedEmbedder(TermedBag(), tmp_path / "cache.sqlite")
+    cache.embed_batch_terms(texts, kind="passage")
+    cache.close()
+
+    read: list[int] = []
+
+    class Counting(CachedEmbedder):
+        def _lookup(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, bytes | None,
+                                                                   bytes | None]]:
+            read.append(len(keys))
+            return super()._lookup(keys)
+
+    again = Counting(Wrapping(TermedBag(), terms=True), tmp_path / "cache.sqlite")
+    outs = again.embed_batches([texts[i : i + 4] for i in range(0, 40, 4)], kind="passage",
+                               terms=True)
+    next(outs)
+    assert sum(read) == 4  # the first batch's rows, not the ten batches'
+    assert len(list(outs)) == 9 and sum(read) == 40 and again.hits == 40

@@ -26,6 +26,19 @@ def test_rows_set_one_at_a_time_read_back_as_an_npy_file(tmp_path: Path) -> None
         spill[0] = [0, 0, 0]
 
 
+def test_blocks_of_rows_put_at_once(tmp_path: Path) -> None:
+    spill = Spill(tmp_path / SPILL_DIR / "ids.npy", 4, 2, np.int16)
+    spill.put(1, np.array([[1, 2], [3, 4]]))
+    spill.put(3, [[5, 6]])
+    with pytest.raises(IndexError):
+        spill.put(3, [[0, 0], [0, 0]])  # one row past the end
+    with pytest.raises(ValueError):
+        spill.put(0, [1, 2, 3])  # not whole rows
+    array = spill.array()
+    assert array.dtype == np.int16
+    assert np.array_equal(array, [[0, 0], [1, 2], [3, 4], [5, 6]])
+
+
 def test_only_a_file_in_a_spill_folder_counts_as_spilled(tmp_path: Path) -> None:
     np.save(tmp_path / "v.npy", np.zeros((2, 2), dtype=np.float32))
     assert not is_spilled(np.load(tmp_path / "v.npy", mmap_mode="r"))

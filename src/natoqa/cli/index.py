@@ -1,4 +1,4 @@
-"""``natoqa index``: the kept index versions, and rollback."""
+"""``natoqa index``: the kept index versions, rollback, and merging segments."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from natoqa.cli.main import (
 
 @main.group(name="index")
 def index_group() -> None:
-    """The built index: its versions, and going back to an earlier one."""
+    """The built index: its versions, going back to an earlier one, merging segments."""
 
 
 @index_group.command("list")
@@ -106,3 +106,52 @@ def index_rollback(
     now = rollback(index_dir, version, lock_timeout=wait)
     click.echo(f"index {index_dir}: {now} is current (was {before})")
 
+
+
+@index_group.command("merge")
+@click.option("--index", "index", type=click.Path(path_type=Path), help="Index folder.")
+@click.option(
+    "--max-segments", type=click.IntRange(1), default=1, show_default=True,
+    help="Merge the smallest segments until at most this many are left.",
+)
+@click.option(
+    "--wait", type=click.FloatRange(0, 86_400), default=0.0,
+    help="Seconds to wait while a build runs [default: fail at once].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def index_merge(ctx: click.Context, index: Path | None, max_segments: int, wait: float,
+                as_json: bool) -> None:
+    """Merge the current version's segments into fewer, as a new version.
+
+    A build writes segments of at most NATOQA_SEGMENT_PASSAGES passages, and a
+    question searches each one: after the bulk build of a large archive, one
+    segment answers faster (docs/SCALE.md). Nothing is embedded again and the
+    model is not loaded; deleted documents' rows are dropped. A running server
+    switches to the merged version by itself; 'natoqa index rollback' goes back.
+
+    \b
+    Examples:
+      natoqa index merge
+      natoqa index merge --max-segments 2 --json
+    """
+    from natoqa.index.merge import merge_index
+    from natoqa.index.stores import postgres_store
+
+    settings = settings_of(ctx)
+    database = postgres_store(settings)
+    if database is not None:
+        fail(f"the index in {database.where} is PostgreSQL's: it has no segments to merge")
+    index_dir = index or settings.index_dir
+    report = merge_index(index_dir, max_segments=max_segments, lock_timeout=wait,
+                         keep_versions=settings.keep_versions,
+                         ann_min_passages=settings.ann_min_passages)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif not report.switched:
+        click.echo(f"index {index_dir}: {report.segments} segment(s), nothing to merge")
+    else:
+        click.echo(f"index {index_dir}: {report.version} is current (was "
+                   f"{report.previous_version}): {report.merged} segments merged into one of "
+                   f"{report.passages_merged:,} passages ({report.segments} now), "
+                   f"{report.seconds:.1f} s")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +56,21 @@ class CachedEmbedder(Embedder):
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, bytes | None, bytes | None]]:
         found: dict[bytes, tuple[bytes, bytes | None, bytes | None]] = {}
-        for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
-            chunk = keys[start : start + 500]
+        for chunk in _chunks(keys):
             rows = self._db.execute(
                 "SELECT key, vector, term_ids, term_weights FROM embeddings WHERE key IN "
                 f"({','.join('?' * len(chunk))})", chunk)
             found.update((k, (v, i, w)) for k, v, i, w in rows)
+        return found
+
+    def _stored(self, keys: list[bytes], terms: bool) -> set[bytes]:
+        """Which of ``keys`` are stored (with their latent terms, if ``terms``)."""
+        found: set[bytes] = set()
+        where = " AND term_ids IS NOT NULL" if terms else ""
+        for chunk in _chunks(keys):
+            found.update(k for (k,) in self._db.execute(
+                f"SELECT key FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})"
+                + where, chunk))
         return found
 
     def embed_batch(self, texts: Sequence[str], *, kind: Kind) -> Vectors:
@@ -108,17 +117,21 @@ class CachedEmbedder(Embedder):
         return next(self.embed_batches([texts], kind=kind, terms=terms))
 
     def _plan(self, texts: Sequence[str], kind: Kind, terms: bool) -> _Plan:
+        """Which of a batch's texts are stored: their keys only. A segment's batches are
+        all planned before the first is embedded, and their stored rows would be a
+        gigabyte when a build resumes (280,000 units); they are read as each is merged."""
         keys = [self._key(t, kind) for t in texts]
-        stored = self._lookup(keys)
-        if terms:  # a row stored without terms does not do for a caller that wants them
-            stored = {k: v for k, v in stored.items() if v[1] is not None}
+        # a row stored without terms does not do for a caller that wants them
+        stored = self._stored(keys, terms)
         todo = [i for i, k in enumerate(keys) if k not in stored]
-        return _Plan(keys, stored, todo, [texts[i] for i in todo])
+        return _Plan(keys, todo, [texts[i] for i in todo])
 
     def _merge(self, plan: _Plan, fresh: Embedded | None, terms: bool) -> Embedded:
         """The batch's rows: ``fresh`` (the inner model's, for ``plan.todo``; committed now)
         and the stored ones."""
-        keys, stored, todo = plan.keys, plan.stored, plan.todo
+        keys, todo = plan.keys, plan.todo
+        position = {i: j for j, i in enumerate(todo)}
+        stored = self._lookup([k for i, k in enumerate(keys) if i not in position])
         width = 0
         if fresh is not None:
             width = fresh.term_ids.shape[1]
@@ -134,7 +147,6 @@ class CachedEmbedder(Embedder):
         vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
         ids = np.zeros((len(keys), width), dtype=np.int32)
         weights = np.zeros((len(keys), width), dtype=np.float32)
-        position = {i: j for j, i in enumerate(todo)}
         for i, key in enumerate(keys):
             if i in position:
                 assert fresh is not None
@@ -155,6 +167,11 @@ class _Plan:
     """One batch's texts as the cache has them: which rows are stored, which to embed."""
 
     keys: list[bytes]
-    stored: dict[bytes, tuple[bytes, bytes | None, bytes | None]]
     todo: list[int]
     todo_texts: list[str]
+
+
+def _chunks(keys: list[bytes]) -> Iterator[list[bytes]]:
+    """``keys`` in lists of 500: SQLite's bound-parameter limit."""
+    for start in range(0, len(keys), 500):
+        yield keys[start : start + 500]

@@ -14,8 +14,10 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -43,19 +45,38 @@ def build(
     *,
     ann_min_passages: int = ANN_MIN_PASSAGES,
     word_counts: Counter[str] | None = None,
+    spill: Path | None = None,
 ) -> dict[str, Any]:
-    """A segment's artifacts (file name → array, bytes or FAISS index). ``word_counts``: the
-    words of the segments it joins, so its compounds split as theirs do."""
-    texts = [p.text for p in passages]
-    out: dict[str, Any] = dict(Lexicon.build(texts, word_counts=word_counts).files())
-    names = sorted(set().union(*(identifiers(p.text) for p in passages)))
-    out[NAMES_FILE] = json.dumps({"identifiers": names}, ensure_ascii=False).encode()
+    """A segment's artifacts (file name → array, bytes, FAISS index, or the path of a file
+    in ``spill``). ``word_counts``: the words of the segments it joins, so its compounds
+    split as theirs do. With ``spill``, each graph is written there as soon as it is built
+    and dropped: the unit graph (800 MB at 100,000 passages) is then built without the
+    texts or the passage graph in memory."""
+    out = _lexical(passages, word_counts)
     if len(passages) >= ann_min_passages:
-        out[ann.PASSAGES_FILE] = ann.build(vectors, ann.SPECS[ann.PASSAGES_FILE])
+        out[ann.PASSAGES_FILE] = _graph(vectors, ann.PASSAGES_FILE, spill)
         unit_vectors = units.get(sentence_units.VECTORS_FILE)
         if unit_vectors is not None and len(unit_vectors):
-            out[ann.UNITS_FILE] = ann.build(unit_vectors, ann.SPECS[ann.UNITS_FILE])
+            out[ann.UNITS_FILE] = _graph(unit_vectors, ann.UNITS_FILE, spill)
     return out
+
+
+def _lexical(passages: Sequence[Passage], word_counts: Counter[str] | None) -> dict[str, Any]:
+    """The lexicon's and the names' files (the texts are let go when it returns)."""
+    texts = [p.text for p in passages]
+    out: dict[str, Any] = dict(Lexicon.build(texts, word_counts=word_counts).files())
+    names = sorted(set().union(*(identifiers(text) for text in texts)))
+    out[NAMES_FILE] = json.dumps({"identifiers": names}, ensure_ascii=False).encode()
+    return out
+
+
+def _graph(vectors: npt.NDArray[np.float32], name: str, spill: Path | None) -> Any:
+    graph = ann.build(vectors, ann.SPECS[name])
+    if spill is None:
+        return graph
+    spill.mkdir(parents=True, exist_ok=True)
+    faiss.write_index(graph, str(spill / name))
+    return spill / name
 
 
 def corpus_language(passages: Iterable[Passage], metas: Mapping[str, DocumentMeta]) -> str:
@@ -87,6 +108,15 @@ def lexicons(index: IndexVersion, names: set[str] | None = None,
             lexicon = Lexicon.build([p.text for p in segment.passages])
         out.append((lexicon, segment.live))
     return out
+
+
+def word_counts(index: IndexVersion, names: set[str]) -> Counter[str]:
+    """The words of the segments ``names``: a new segment's compounds are split by them
+    as well as by its own, so they split alike in all."""
+    counts: Counter[str] = Counter()
+    for lexicon, _ in lexicons(index, names):
+        counts.update(lexicon.word_counts)
+    return counts
 
 
 def passage_names(index: IndexVersion) -> set[str]:

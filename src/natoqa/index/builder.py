@@ -233,7 +233,7 @@ def build_index(
         t = time.perf_counter()
         settings = passage_settings(min_words, max_words, overlap, include_backmatter)
         prev = _previous(store, embedder, settings, unit_vectors)
-        timings["load_previous_s"] = _since(t)
+        timings["load_previous_s"] = seconds_since(t)
         t = time.perf_counter()
         incremental = prev.current is not None and not (prev.full_reason or prev.rewrite
                                                        or force)
@@ -266,7 +266,7 @@ def build_index(
             records += [prev.current.documents[doc_id] for doc_id in scan.unchanged]
         records.sort(key=lambda r: r.doc_id)
         hashes = {r.doc_id: r.content_hash for r in records}
-        timings["scan_s"] = _since(t)
+        timings["scan_s"] = seconds_since(t)
         report = BuildReport(
             version=new_version_name(),
             documents=len(records),
@@ -288,7 +288,7 @@ def build_index(
         elif not report.has_changes and not force and prev.version is not None:
             report.version, report.switched = prev.version, False
             report.passages_reused = report.passages
-            report.seconds = _since(started)
+            report.seconds = seconds_since(started)
             log.info("no document changed since %s: nothing to build", prev.version)
             return report
 
@@ -325,7 +325,8 @@ def build_index(
         units = (_reusable_units(prev.current, embedder, reuse_docs, unit_vectors)
                  if prev.current is not None and prev.reuse and prev.units_reusable else {})
         # the words of everything the new segments join, so compounds split alike in all
-        words = _word_counts(prev.current, kept)
+        words = (artifacts.word_counts(prev.current, {e.name for _, e in kept})
+                 if prev.current is not None else Counter[str]())
         cache = CachedEmbedder(embedder, index_dir / EMBED_CACHE)
         chunks = 0
         try:
@@ -345,14 +346,15 @@ def build_index(
                     t = time.perf_counter()
                     extras |= artifacts.build(chunk, extras, vectors,
                                               ann_min_passages=ann_min_passages,
-                                              word_counts=words + (everything - own))
-                    timings["artifacts_s"] = timings.get("artifacts_s", 0) + _since(t)
+                                              word_counts=words + (everything - own),
+                                              spill=writer.folder / SPILL_DIR)
+                    timings["artifacts_s"] = timings.get("artifacts_s", 0) + seconds_since(t)
                     t = time.perf_counter()
                     writer.add(NewSegment(chunk, vectors, extras))
-                    timings["write_s"] = timings.get("write_s", 0) + _since(t)
+                    timings["write_s"] = timings.get("write_s", 0) + seconds_since(t)
                     del vectors, extras
                 t = time.perf_counter()
-                manifest.build_seconds = _since(started)
+                manifest.build_seconds = seconds_since(started)
                 writer.commit(records)
         except OSError as exc:
             raise IndexStoreError(f"cannot write index version to {index_dir}: {exc}") from None
@@ -362,24 +364,31 @@ def build_index(
         report.texts_resumed = cache.hits
         if cache.hits:
             log.info("resumed %d embedded texts of an interrupted build", cache.hits)
-        try:
-            # the kept segments were verified when their version was: check what is new
-            store.load(report.version, expect_dim=embedder.dim, expect_model=embedder.model_id,
-                       verified=[entry.name for _, entry in kept])
-            store.activate(report.version)
-        except BaseException:  # refused, or Ctrl-C before the switch: drop the new version
-            if store.current() != report.version:
-                store.remove(report.version)
-            raise
-        timings["write_s"] = timings.get("write_s", 0) + _since(t)
+        switch_to(store, report.version, dim=embedder.dim, model=embedder.model_id,
+                  verified=[entry.name for _, entry in kept])
+        timings["write_s"] = timings.get("write_s", 0) + seconds_since(t)
         timings.update({k: round(v, 3) for k, v in timings.items()})
         cache.close(delete=True)  # done: the next build reuses this version's vectors
         report.segments = len(kept) + chunks
         log.info("index %s is current (was %s): %d segments, %d shared", report.version,
                  prev.version or "none", report.segments, len(kept))
         report.pruned = store.prune(keep_versions)
-        report.seconds = _since(started)
+        report.seconds = seconds_since(started)
         return report
+
+
+def switch_to(store: IndexStore, version: str, *, dim: int, model: str,
+              verified: list[str]) -> None:
+    """Load the new ``version`` (its new segments checked; the ``verified`` ones were
+    when their version was) and make it current; refused, or interrupted before the
+    switch, it is removed."""
+    try:
+        store.load(version, expect_dim=dim, expect_model=model, verified=verified)
+        store.activate(version)
+    except BaseException:
+        if store.current() != version:
+            store.remove(version)
+        raise
 
 
 def embed_segment(
@@ -405,10 +414,10 @@ def embed_segment(
         progress=functools.partial(progress, "sentences") if progress else None,
         mode=unit_vectors, passage_vectors=pooled, spill=spill,
     ))
-    timings["embed_sentences_s"] = timings.get("embed_sentences_s", 0) + _since(t)
+    timings["embed_sentences_s"] = timings.get("embed_sentences_s", 0) + seconds_since(t)
     t = time.perf_counter()
     vectors = _vectors(chunk, reusable or {}, embedder, progress, report, pooled)
-    timings["embed_s"] = timings.get("embed_s", 0) + _since(t)
+    timings["embed_s"] = timings.get("embed_s", 0) + seconds_since(t)
     return vectors, extras
 
 
@@ -483,18 +492,6 @@ def offset_progress(progress: Progress | None, done: dict[str, int]) -> Progress
     return report
 
 
-def _word_counts(current: IndexVersion | None,
-                 kept: list[tuple[str, SegmentEntry]]) -> Counter[str]:
-    """The words of the kept segments, for splitting the new segment's compounds alike."""
-    counts: Counter[str] = Counter()
-    if current is None:
-        return counts
-    names = {entry.name for _, entry in kept}
-    for lexicon, _ in artifacts.lexicons(current, names):
-        counts.update(lexicon.word_counts)
-    return counts
-
-
 def _reusable_units(current: IndexVersion, embedder: Embedder, doc_ids: set[str] | None,
                     mode: UnitVectors) -> dict[str, sentence_vectors.Unit]:
     """Unit text → what the current version stored for it (of ``doc_ids`` only, if given)."""
@@ -507,7 +504,8 @@ def _reusable_units(current: IndexVersion, embedder: Embedder, doc_ids: set[str]
     return out
 
 
-def _since(t: float) -> float:
+def seconds_since(t: float) -> float:
+    """Seconds since ``perf_counter()`` was ``t``, to the millisecond (the reports' timings)."""
     return round(time.perf_counter() - t, 3)
 
 

@@ -39,6 +39,7 @@ from natoqa.index.builder import (
     manifest_change,
     offset_progress,
     passage_settings,
+    seconds_since,
 )
 from natoqa.index.lexicon import Lexicon
 from natoqa.index.postgres import NewDocument, PostgresStore
@@ -89,7 +90,7 @@ def build_postgres(
         full = None if last is None else "; ".join(
             r for r in manifest_change(last, embedder, settings, unit_vectors) if r)
         incremental = previous is not None and not full and not force
-        timings["load_previous_s"] = _since(t)
+        timings["load_previous_s"] = seconds_since(t)
         t = time.perf_counter()
         scan = scan_corpus(corpus_dir, {d: r.content_hash for d, r in before.items()}
                            if incremental else None)
@@ -103,7 +104,7 @@ def build_postgres(
             records[doc.doc_id] = DocumentRecord(doc.doc_id, doc.meta, doc.content_hash,
                                                  len(parts), raw.fmt)
         hashes = {d: records[d].content_hash for d in sorted(records)}
-        timings["scan_s"] = _since(t)
+        timings["scan_s"] = seconds_since(t)
         report = BuildReport(
             version=new_version_name(), documents=len(records),
             passages=sum(r.passages for r in records.values()), previous_version=previous,
@@ -116,7 +117,7 @@ def build_postgres(
         elif not report.has_changes and not force and previous is not None:
             report.version, report.switched = previous, False
             report.passages_reused = report.passages
-            report.seconds = _since(started)
+            report.seconds = seconds_since(started)
             log.info("no document changed since %s: nothing to build", previous)
             return report
         kept = sorted(scan.unchanged) if incremental else []
@@ -146,14 +147,14 @@ def build_postgres(
                     extras |= artifacts.build(chunk, extras, vectors,
                                               ann_min_passages=len(chunk) + 1,
                                               word_counts=words)
-                    timings["artifacts_s"] = timings.get("artifacts_s", 0) + _since(t)
+                    timings["artifacts_s"] = timings.get("artifacts_s", 0) + seconds_since(t)
                     t = time.perf_counter()
                     writer.add(new_documents(chunk, vectors, extras, records))
-                    timings["write_s"] = timings.get("write_s", 0) + _since(t)
+                    timings["write_s"] = timings.get("write_s", 0) + seconds_since(t)
                     del vectors, extras
                 t = time.perf_counter()
-                writer.commit(build_seconds=_since(started))
-                timings["commit_s"] = _since(t)
+                writer.commit(build_seconds=seconds_since(started))
+                timings["commit_s"] = seconds_since(t)
         finally:
             cache.close()
         report.texts_resumed = cache.hits
@@ -164,7 +165,7 @@ def build_postgres(
                  report.version, store.where, previous or "none", len(scan.documents),
                  len(kept))
         report.pruned = locked.prune(keep_versions)
-        report.seconds = _since(started)
+        report.seconds = seconds_since(started)
         timings.update({k: round(v, 3) for k, v in timings.items()})
         return report
 
@@ -201,7 +202,3 @@ def new_documents(
             unit_term_weights=None if term_weights is None else np.asarray(term_weights[a:b])))
         first = last
     return out
-
-
-def _since(t: float) -> float:
-    return round(time.perf_counter() - t, 3)

@@ -8,8 +8,8 @@ and a line in the manifest instead of the whole index, and the next version shar
 every unchanged segment with the last one — as hard links, so each version's folder
 stays complete on its own (pruning one never breaks another) while the bytes are on
 disk once. Small segments are merged into one as they accumulate
-(:func:`natoqa.index.builder.build_index`'s merge policy), the shape of Lucene's
-segments and commit points.
+(:func:`natoqa.index.builder.build_index`'s merge policy), and any of them on request
+(:mod:`natoqa.index.merge`), the shape of Lucene's segments and commit points.
 
     versions/<version>/segments/<segment>/
         passages.jsonl        one Passage per line (row i)
@@ -205,17 +205,22 @@ def write(folder: Path, passages: Any, vectors: Vectors, extras: dict[str, Any],
           dim: int) -> list[str]:
     """Write a new segment's files into ``folder``; returns their names."""
     folder.mkdir(parents=True)
-    np.save(folder / PASSAGE_VECTORS,
-            np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim), allow_pickle=False)
+    if is_spilled(vectors):  # written as they were copied (natoqa.index.merge)
+        os.replace(str(vectors.filename), folder / PASSAGE_VECTORS)
+    else:
+        np.save(folder / PASSAGE_VECTORS, np.ascontiguousarray(vectors, dtype=np.float32)
+                .reshape(-1, dim), allow_pickle=False)
     with (folder / PASSAGES).open("w", encoding="utf-8") as fh:
         for p in passages:
             fh.write(passage_to_json(p) + "\n")
     for name, artifact in extras.items():
         path = folder / name
         if path.suffix == ".npy" and is_spilled(artifact):
-            os.replace(artifact.filename, path)  # written as it was embedded
+            os.replace(str(artifact.filename), path)  # written as it was embedded
         elif path.suffix == ".npy":
             np.save(path, np.ascontiguousarray(artifact), allow_pickle=False)
+        elif path.suffix == ".faiss" and isinstance(artifact, Path):
+            os.replace(artifact, path)  # written as it was built (natoqa.index.artifacts)
         elif path.suffix == ".faiss":
             faiss.write_index(artifact, str(path))
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,19 @@ class Spill:
                 raise IndexError(f"row {i} of {self.shape[0]}")
             os.pwrite(self._file.fileno(), raw, self.offset + int(i) * self._row_bytes)
 
+    def put(self, start: int, block: npt.ArrayLike) -> None:
+        """Rows ``start:start + len(block)`` at once (a merge copies rows in blocks)."""
+        if self._file is None:
+            raise ValueError(f"{self.path} is closed")
+        data = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.shape[1])
+        if not 0 <= start <= start + len(data) <= self.shape[0]:
+            raise IndexError(f"rows {start}:{start + len(data)} of {self.shape[0]}")
+        view = memoryview(data.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+        offset = self.offset + start * self._row_bytes
+        while len(view):
+            written = os.pwrite(self._file.fileno(), view, offset)
+            view, offset = view[written:], offset + written
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -63,7 +76,7 @@ class Spill:
         return np.load(self.path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
 
 
-def is_spilled(array: Any) -> bool:
+def is_spilled(array: Any) -> TypeGuard[np.memmap[Any, Any]]:
     """Whether ``array`` is a :class:`Spill`'s file, to be moved rather than saved again."""
     filename = getattr(array, "filename", None)
     return (isinstance(array, np.memmap) and filename is not None
