@@ -346,6 +346,16 @@ def ensure_build(size: int, corpus: Path, index: Path, out: Path, synthetic: boo
     return data
 
 
+def ensure_merged(index: Path) -> dict[str, Any]:
+    """``natoqa index merge`` of the index's segments into one, as a subprocess (no
+    model): its wall time, peak RSS and report; a no-op on an index of one segment."""
+    command = [sys.executable, "-m", "natoqa", "index", "merge", "--index", str(index),
+               "--json"]
+    wall, peak, stdout = run_measured(command, {"NATOQA_LOG_LEVEL": "warning"})
+    report = json.loads(stdout)
+    return {"wall_s": round(wall, 1), "peak_rss_mib": round(peak), "report": report}
+
+
 def seed_index_for(args: argparse.Namespace, size: int) -> Path | None:
     """--seed-index, else the real index of the largest size up to ``size`` in --out (a
     corpus of the same seed: its passages are the first of this one), else None."""
@@ -480,6 +490,9 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
     # the index of the corpus as generated (a no-op unless an earlier run stopped while
     # one document was edited)
     build_index(corpus, index, args.builder)
+    if args.merge:
+        print(f"  merging {index}'s segments …", flush=True)
+        result["merge"] = ensure_merged(index)
     store = IndexStore(index)
     current = store.current()
     assert current is not None
@@ -737,6 +750,10 @@ def main() -> None:
                         help="Read the version's files once before timing questions in "
                         "process, as a server that has run a while finds them (default: as "
                         "the page cache happens to be; its size is recorded either way).")
+    parser.add_argument("--merge", action="store_true",
+                        help="Merge each index's segments into one ('natoqa index merge') "
+                        "after its build, before measuring; its time and peak RSS are "
+                        "recorded.")
     parser.add_argument("--json", type=Path, help="Write every figure here.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
