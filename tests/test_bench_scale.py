@@ -219,3 +219,18 @@ def test_merging_an_index_in_the_bench_records_time_memory_and_report(tmp_path: 
     assert merged["report"]["segments_before"] == 3 and merged["report"]["segments"] == 1
     assert merged["wall_s"] > 0 and merged["peak_rss_mib"] > 10
     assert scale.ensure_merged(index)["report"]["switched"] is False
+
+
+def test_a_commands_peak_rss_is_its_own_not_the_benchs() -> None:
+    """Linux keeps the parent's high-water mark across fork and exec: measured through
+    os.wait4, a small command spawned by a 300 MB process reported 300 MB."""
+    import scale
+
+    ballast = bytearray(300 << 20)
+    ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])  # touched: resident
+    wall, peak, out = scale.run_measured([sys.executable, "-c", "print('hallo')"])
+    assert out.strip() == "hallo" and wall > 0
+    assert 5 < peak < 100, peak
+    with pytest.raises(SystemExit, match="failed"):
+        scale.run_measured([sys.executable, "-c", "raise SystemExit(3)"])
+    del ballast
