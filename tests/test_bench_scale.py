@@ -205,16 +205,10 @@ def test_prose_distractors_come_before_generated_ones_and_gold_stays_out() -> No
 def test_merging_an_index_in_the_bench_records_time_memory_and_report(tmp_path: Path) -> None:
     import scale
 
-    from natoqa.index.builder import build_index
-    from tests.fakes import TermedBag
-    from tests.index.test_segments import _text
+    from tests.index.test_segments import segmented_index
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(5):
-        (corpus / f"doc{i}.txt").write_text(_text(i), encoding="utf-8")
+    segmented_index(tmp_path, documents=5, segment_passages=2)
     index = tmp_path / "index"
-    build_index(corpus, index, TermedBag(), min_words=5, max_words=40, segment_passages=2)
     merged = scale.ensure_merged(index)
     assert merged["report"]["segments_before"] == 3 and merged["report"]["segments"] == 1
     assert merged["wall_s"] > 0 and merged["peak_rss_mib"] > 10

@@ -147,17 +147,10 @@ def test_an_unreachable_postgresql_store_is_one_line_without_its_password(
 
 
 def test_merge_writes_one_segment_and_says_so(tmp_path: Path) -> None:
-    from natoqa.index.builder import build_index
-    from tests.fakes import TermedBag
-    from tests.index.test_segments import _text
+    from tests.index.test_segments import segmented_index
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for i in range(6):
-        (corpus / f"doc{i}.txt").write_text(_text(i), encoding="utf-8")
+    before = segmented_index(tmp_path, documents=6, segment_passages=2)
     root = tmp_path / "index"
-    before = build_index(corpus, root, TermedBag(), min_words=5, max_words=40,
-                         segment_passages=2)
     assert before.segments == 3
 
     code, out, _ = run("index", "merge", "--index", str(root), "--max-segments", "0")

@@ -24,6 +24,18 @@ def _text(i: int, extra: str = "") -> str:
             f"Ein zweiter Absatz zu {topic} nennt die Zahl {i * 17} und den Ort Lager {i}.\n")
 
 
+def segmented_index(folder: Path, documents: int,
+                    segment_passages: int) -> builder_mod.BuildReport:
+    """``folder``/index built from ``documents`` generated documents (``folder``/corpus)
+    in segments of ``segment_passages`` (small vectors, no model)."""
+    root = folder / "corpus"
+    root.mkdir()
+    for i in range(documents):
+        (root / f"doc{i}.txt").write_text(_text(i), encoding="utf-8")
+    return build_index(root, folder / "index", TermedBag(), min_words=5, max_words=40,
+                       segment_passages=segment_passages)
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     root = tmp_path / "corpus"
