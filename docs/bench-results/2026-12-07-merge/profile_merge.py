@@ -2,7 +2,7 @@
 import sys, time, shutil
 from pathlib import Path
 import numpy as np
-from natoqa.index.store import IndexStore
+from natoqa.index.store import IndexStore, VersionPassages
 from natoqa.index import merge, ann, artifacts
 from natoqa.index import units as su
 from natoqa.index.lexicon import Lexicon
@@ -16,7 +16,7 @@ store = IndexStore(Path(sys.argv[1]))
 v = store.load(); mem("loaded")
 spill = Path(sys.argv[2]); shutil.rmtree(spill, ignore_errors=True)
 segs = list(v.segments)
-passages = merge.LiveRows(segs)
+passages = VersionPassages(segs, np.cumsum([0, *(len(s.live) for s in segs)]))
 vectors = merge._copy(spill / "passage_vectors.npy", [(s.vectors, s.live) for s in segs]); mem("passage vectors copied")
 units = [merge._unit_rows(s) for s in segs]
 extras = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,15 @@ from natoqa.index import artifacts
 from natoqa.index import units as sentence_units
 from natoqa.index.builder import build_lock, seconds_since, switch_to
 from natoqa.index.rows import RowFile
-from natoqa.index.segments import PassageRows, Segment
+from natoqa.index.segments import Segment
 from natoqa.index.spill import SPILL_DIR, Spill
-from natoqa.index.store import IndexStore, NewSegment, new_version_name, utc_now
-from natoqa.models import Passage
+from natoqa.index.store import (
+    IndexStore,
+    NewSegment,
+    VersionPassages,
+    new_version_name,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,7 @@ def merge_index(index_dir: Path, *, max_segments: int = 1, lock_timeout: float =
         with store.writer(manifest) as writer:
             for segment in kept:
                 writer.keep(current.version, segment.entry)
-            new = merged_segment(chosen, manifest.dim, writer.folder / SPILL_DIR,
+            new = merged_segment(chosen, writer.folder / SPILL_DIR,
                                  artifacts.word_counts(current, {s.name for s in kept}),
                                  ann_min_passages, report.timings)
             t = time.perf_counter()
@@ -128,7 +133,7 @@ def choose(segments: Sequence[Segment], max_segments: int) -> list[Segment]:
     """The segments to merge, in row order: the smallest (by live passages) until
     ``max_segments`` remain, and every segment with deleted documents; none when that
     would rewrite a single segment that has none."""
-    excess = max(0, len(segments) - max_segments + 1) if len(segments) > max_segments else 0
+    excess = len(segments) - max_segments + 1 if len(segments) > max_segments else 0
     smallest = sorted(segments, key=lambda s: len(s.live))[:excess]
     names = {s.name for s in smallest} | {s.name for s in segments if s.entry.deleted}
     chosen = [s for s in segments if s.name in names]
@@ -137,7 +142,7 @@ def choose(segments: Sequence[Segment], max_segments: int) -> list[Segment]:
     return chosen
 
 
-def merged_segment(segments: Sequence[Segment], dim: int, spill: Path,
+def merged_segment(segments: Sequence[Segment], spill: Path,
                    word_counts: Counter[str], ann_min_passages: int,
                    timings: dict[str, float]) -> NewSegment:
     """The live rows of ``segments`` as one new segment, its large arrays written to
@@ -149,14 +154,15 @@ def merged_segment(segments: Sequence[Segment], dim: int, spill: Path,
     if any(p != present[0] for p in present):
         raise ValueError("the segments to merge store different sentence-unit arrays: "
                          "rebuild the index (natoqa build --force)")
-    passages = LiveRows(segments)
+    offsets = np.cumsum([0, *(len(s.live) for s in segments)]).astype(np.int64)
+    passages = VersionPassages(segments, offsets)  # their live rows, one after the other
     vectors = _copy(spill / "passage_vectors.npy", [(s.vectors, s.live) for s in segments])
     extras: dict[str, Any] = {}
     if sentence_units.ROWS_FILE in segments[0].extras:
         # each unit's passage, numbered in the merged segment
         extras[sentence_units.ROWS_FILE] = np.concatenate(
             [renumber[rows[keep]] + offset for (rows, keep, renumber), offset
-             in zip(units, passages.offsets[:-1].tolist(), strict=True)]).astype(np.int32)
+             in zip(units, offsets[:-1].tolist(), strict=True)]).astype(np.int32)
         for name in sorted(present[0]):
             extras[name] = _copy(spill / name, [(s.extras[name], keep)
                                                 for s, (_, keep, _) in zip(segments, units,
@@ -169,27 +175,6 @@ def merged_segment(segments: Sequence[Segment], dim: int, spill: Path,
                               word_counts=word_counts, spill=spill)
     timings["artifacts_s"] = seconds_since(t)
     return NewSegment(passages, vectors, extras)
-
-
-class LiveRows(PassageRows):
-    """The live passages of several segments, one after the other, read when asked for."""
-
-    def __init__(self, segments: Sequence[Segment]) -> None:
-        self.segments = segments
-        self.offsets = np.cumsum([0, *(len(s.live) for s in segments)]).astype(np.int64)
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def _row(self, i: int) -> Passage:
-        at = int(np.searchsorted(self.offsets, i, side="right")) - 1
-        segment = self.segments[at]
-        return segment.passages[int(segment.live[i - self.offsets[at]])]
-
-    def __iter__(self) -> Iterator[Passage]:
-        for segment in self.segments:
-            for row in segment.live.tolist():
-                yield segment.passages[row]
 
 
 def _unit_rows(segment: Segment) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_],
