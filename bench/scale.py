@@ -94,23 +94,25 @@ def ann_recall(approximate: SearchFn, exact: SearchFn, questions: Sequence[str],
 
 
 def graph_recall(version: Any, vectors: Any, k: int = 50, width: int = 200,
-                 ef: int = 128) -> dict[str, float]:
+                 ef: int = 400, unit_ef: int = 128) -> dict[str, float]:
     """Recall@k of each nearest-neighbour graph of ``version`` against an exact search of the
     vectors it indexes, for the query ``vectors``, as retrieval asks a graph: the share of
-    the exact ``k`` nearest among the ``width`` it returns at efSearch ``ef`` (the
-    retrieval's ``candidates`` and ``ann_ef_search``), before rescoring."""
+    the exact ``k`` nearest among the ``width`` it returns at efSearch ``ef`` (passages) or
+    ``unit_ef`` (units): the retrieval's ``candidates``, ``ann_ef_search`` and
+    ``ann_ef_search_units``, before rescoring."""
     from natoqa.index import ann
     from natoqa.index import units as unit_files
 
     out: dict[str, float] = {}
-    for name, file in ((ann.PASSAGES_FILE, None), (ann.UNITS_FILE, unit_files.VECTORS_FILE)):
+    for name, file, wide in ((ann.PASSAGES_FILE, None, ef),
+                             (ann.UNITS_FILE, unit_files.VECTORS_FILE, unit_ef)):
         shares = []
         for segment in version.segments:  # each segment's graph against its own vectors
             graph = segment.extras.get(name)
             stored = segment.vectors if file is None else segment.extras.get(file)
             if graph is None or stored is None:
                 continue
-            _, found = ann.search(graph, vectors, width, ef)
+            _, found = ann.search(graph, vectors, width, wide)
             for q, rows in zip(vectors, found, strict=True):
                 truth = np.argpartition(-np.asarray(stored @ q), k)[:k]
                 shares.append(len(set(truth.tolist()) & set(rows.tolist())) / k)
@@ -546,11 +548,12 @@ def measure_size(size: int, args: argparse.Namespace, embedder: Embedder,
             settings = retriever.settings.model_copy(update={"exact": True})
             exact = exact_search(Retriever(version, embedder, settings))
             result["ann_recall_at_50"] = ann_recall(exact_search(retriever), exact, sample)
+        cfg = retriever.settings
         result["graph_recall_at_50"] = graph_recall(
-            version, embedder.embed_batch(sample, kind="query"),
-            width=retriever.settings.candidates, ef=retriever.settings.ann_ef_search)
-        result["ann"] = (f"HNSW graphs; candidates {retriever.settings.candidates} per "
-                         f"source, efSearch {retriever.settings.ann_ef_search}")
+            version, embedder.embed_batch(sample, kind="query"), width=cfg.candidates,
+            ef=cfg.ann_ef_search, unit_ef=cfg.ann_ef_search_units)
+        result["ann"] = (f"HNSW graphs; candidates {cfg.candidates} per source, efSearch "
+                         f"{cfg.ann_ef_search} (passages) / {cfg.ann_ef_search_units} (units)")
     else:
         result["ann_recall_at_50"] = 1.0
         result["ann"] = "none: exact search (recall 1.0 by definition)"

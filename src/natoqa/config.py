@@ -102,12 +102,19 @@ class RetrievalSettings(BaseModel):
         "corpus).",
     )
     ann_ef_search: int = Field(
-        # 400 instead: on 10,000 real passages the passage graph finds 0.993 of the exact 50
-        # nearest among the 200 asked (0.973), the unit graph 0.935 (0.897), but at 100,000
-        # passages (6 segments, 12 walks) a question took 15-24 ms longer (docs/SCALE.md)
+        # the passage graph: 400 finds 0.990-0.997 of the exact 50 nearest of 10,000 real
+        # passages (128: 0.903-0.981) for +0.4 ms a walk, +1 ms at 100,000 (docs/SCALE.md)
+        default=400, ge=1, le=10_000,
+        description="HNSW's efSearch in the passage graph: how widely a walk looks (higher: "
+        "better recall against exact search, slower).",
+    )
+    ann_ef_search_units: int = Field(
+        # the unit graph: a question's 50 nearest units are spread over the graph (the top
+        # is flat), so recall grows slowly with efSearch: 0.78-0.82 at 128, 0.92-0.93 at 400
+        # for +1 ms a walk at 10,000, +2 at 100,000; answers do not depend on it (the same
+        # R@5 with exact search; docs/SCALE.md, "Why the unit graph stays at 0.90")
         default=128, ge=1, le=10_000,
-        description="HNSW's efSearch: how widely a graph walk looks (higher: better recall "
-        "against exact search, slower).",
+        description="HNSW's efSearch in the sentence-unit graph (as ann_ef_search).",
     )
     search_threads: int = Field(
         default=0, ge=0, le=64,

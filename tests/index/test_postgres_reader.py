@@ -197,6 +197,10 @@ def test_nearest_asks_hnsw_for_as_many_rows_as_the_width(
     exact = np.asarray(files.segments[0].vectors) @ query[0]
     best = version.nearest(query, 3, 1, units=False)
     assert np.sort(exact[best]) == pytest.approx(np.sort(exact)[-3:])  # the best 3 (ties)
+    # both graphs in one round trip, each with its own ef_search: what each gives alone
+    units = version.nearest(query, 60, 1, units=True, unit_ef=80)
+    both = version.nearest(query, 60, 1, unit_ef=80)
+    assert sorted(both.tolist()) == sorted(found.tolist() + units.tolist())
     version.close()
 
 

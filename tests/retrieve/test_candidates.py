@@ -155,6 +155,26 @@ def test_segments_are_searched_side_by_side_as_one_after_another(
         assert [u[:2] for u in a.unit_scores[top]] == [u[:2] for u in b.unit_scores[top]]
 
 
+def test_each_graph_is_walked_as_widely_as_its_own_ef_search(
+    versions: tuple[IndexStore, IndexStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = versions[1].load()
+    retriever = Retriever(version, TermedBag(), RetrievalSettings(
+        candidates=8, ann_ef_search=37, ann_ef_search_units=53))
+    walked: list[tuple[int, int]] = []
+    search = ann.search
+
+    def recorded(graph: object, queries: np.ndarray, k: int, ef: int) -> object:
+        walked.append((graph.ntotal, ef))  # type: ignore[attr-defined]
+        return search(graph, queries, k, ef)
+
+    monkeypatch.setattr(ann, "search", recorded)
+    retriever.search(QUESTIONS[0])
+    units = version.extras[ann.UNITS_FILE].ntotal
+    assert units != len(version)
+    assert sorted(walked) == sorted([(len(version), 37), (units, 53)])
+
+
 def test_a_block_of_several_segments_holds_each_segments_rows(tmp_path: Path) -> None:
     store = IndexStore(tmp_path / "segments")
     build_index(_corpus(tmp_path / "corpus"), store.root, TermedBag(), min_words=5,

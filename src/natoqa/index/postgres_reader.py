@@ -217,25 +217,26 @@ class PostgresVersion(ReadingOrder):
     # -- questions ------------------------------------------------------------------------
 
     def nearest(self, queries: Vectors, width: int, ef: int, *,
-                units: bool | None = None) -> Rows:
+                units: bool | None = None, unit_ef: int | None = None) -> Rows:
         """HNSW's ``width`` nearest passages and passages of the ``width`` nearest units
         (``units``: only these, or only passages) of each query vector among the
         version's live rows, in one round trip (a pipeline). pgvector returns at most
         ``hnsw.ef_search`` rows of a scan, so it is set to at least ``width``;
         ``iterative_scan`` keeps scanning where the version's filter drops rows."""
-        graphs = [_NEAREST_UNITS] if units else [_NEAREST_PASSAGES] if units is False else \
-            [_NEAREST_PASSAGES, _NEAREST_UNITS]
+        searches = [(_NEAREST_PASSAGES, ef), (_NEAREST_UNITS, ef if unit_ef is None else unit_ef)]
+        graphs = searches[1:] if units else searches[:1] if units is False else searches
 
         def search(conn: Connection) -> list[int]:
             found: list[int] = []
+            cursors = []
             with conn.transaction():
                 with conn.pipeline():
-                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
-                                 "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                                 (str(min(MAX_EF_SEARCH, max(width, ef))),))
-                    cursors = [conn.execute(sql, {"v": self.number, "q": query, "w": width})
-                               for sql in graphs
-                               for query in np.asarray(queries, dtype=np.float32)]
+                    for sql, wide in graphs:
+                        conn.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                                     "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                                     (str(min(MAX_EF_SEARCH, max(width, wide))),))
+                        cursors += [conn.execute(sql, {"v": self.number, "q": query, "w": width})
+                                    for query in np.asarray(queries, dtype=np.float32)]
                 for cursor in cursors:
                     found.extend(int(r[0]) for r in cursor.fetchall())
             return found

@@ -62,10 +62,11 @@ class VersionReader(Protocol):
         ...
 
     def nearest(self, queries: Vectors, width: int, ef: int, *,
-                units: bool | None = None) -> Rows:
+                units: bool | None = None, unit_ef: int | None = None) -> Rows:
         """The rows of the ``width`` nearest passages and of the passages of the ``width``
         nearest units (``units`` True or False: only these, or only passages) of every
-        query vector, flattened, repeats allowed."""
+        query vector, flattened, repeats allowed; ``ef`` and ``unit_ef`` (default: ``ef``)
+        say how widely the passages' and the units' searches look."""
         ...
 
     def fetch(self, rows: Rows) -> StoredRows:

@@ -50,11 +50,11 @@ class ReaderCorpus(Corpus):
                      term_weights=got.term_weights if terms else None)
 
     def candidates(self, queries: Scores, lexical: Sequence[Scores], width: int,
-                   ef: int) -> Rows:
+                   ef: int, unit_ef: int) -> Rows:
         """Sorted distinct rows: per query vector the reader's ``width`` nearest passages
         and passages of the ``width`` nearest units, and each lexical score's ``width``
         best passages (as :meth:`Corpus.candidates`)."""
-        found = [self.reader.nearest(queries, width, ef)]
+        found = [self.reader.nearest(queries, width, ef, unit_ef=unit_ef)]
         for lexical_scores in lexical:
             k = min(width, len(lexical_scores))
             if k:

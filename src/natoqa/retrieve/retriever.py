@@ -248,7 +248,8 @@ class Retriever:
         if corpus.everything is not None:
             block = corpus.everything
         else:
-            rows = corpus.candidates(qvecs, [lexical_all], cfg.candidates, cfg.ann_ef_search)
+            rows = corpus.candidates(qvecs, [lexical_all], cfg.candidates, cfg.ann_ef_search,
+                                     cfg.ann_ef_search_units)
             block = corpus.gather(rows)
         w = cfg.sentence_weight
         queries = list(zip(qvecs, dense_terms, strict=True))
