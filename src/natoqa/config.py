@@ -102,16 +102,18 @@ class RetrievalSettings(BaseModel):
         "corpus).",
     )
     ann_ef_search: int = Field(
-        # the passage graph: 400 finds 0.990-0.997 of the exact 50 nearest of 10,000 real
-        # passages (128: 0.903-0.981) for +0.4 ms a walk, +1 ms at 100,000 (docs/SCALE.md)
+        # the passage graph: 400 finds 0.983-0.997 of the exact 50 nearest of 10,000 real
+        # passages (0.948-0.990 at 200, what 128 was raised to: a walk looks at least as
+        # widely as the candidates it returns) for +1 ms a question at 100,000 (docs/SCALE.md)
         default=400, ge=1, le=10_000,
         description="HNSW's efSearch in the passage graph: how widely a walk looks (higher: "
         "better recall against exact search, slower).",
     )
     ann_ef_search_units: int = Field(
         # the unit graph: a question's 50 nearest units are spread over the graph (the top
-        # is flat), so recall grows slowly with efSearch: 0.78-0.82 at 128, 0.92-0.93 at 400
-        # for +1 ms a walk at 10,000, +2 at 100,000; answers do not depend on it (the same
+        # is flat), so recall grows slowly: 0.83-0.90 at 200 (128 is raised to the 200
+        # candidates), 0.88-0.94 at 400 for +1 ms a walk at 10,000, +2 at 100,000; answers
+        # do not depend on it (the same
         # R@5 with exact search; docs/SCALE.md, "Why the unit graph stays at 0.90")
         default=128, ge=1, le=10_000,
         description="HNSW's efSearch in the sentence-unit graph (as ann_ef_search).",

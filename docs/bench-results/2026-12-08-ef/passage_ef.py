@@ -9,6 +9,7 @@ from natoqa.config import Settings
 from natoqa.embed.base import load_embedder
 faiss.omp_set_num_threads(1)
 K, W = 50, 200
+EFS = [int(e) for e in os.environ.get("EFS", "128,256,400,800").split(",")]
 emb = load_embedder(Settings())
 dev = load_questions()
 xq = [json.loads(l)["question"] for l in open("/tmp/natoqa-scale/xquad-questions.jsonl")]
@@ -29,7 +30,7 @@ for idx in ("index-10000-real-prose", "index-10000-real"):
         for name, q in Q.items():
             truth = [set(np.argpartition(-(P @ v), K)[:K].tolist()) for v in q]
             out = []
-            for ef in (128, 256, 400, 800):
+            for ef in EFS:
                 p = faiss.SearchParametersHNSW(efSearch=ef)
                 t = time.perf_counter()
                 found = [g.search(v[None], W, params=p)[1][0] for v in q]
