@@ -113,8 +113,8 @@ class RetrievalSettings(BaseModel):
         # the unit graph: a question's 50 nearest units are spread over the graph (the top
         # is flat), so recall grows slowly: 0.83-0.90 at 200 (128 is raised to the 200
         # candidates), 0.88-0.94 at 400 for +1 ms a walk at 10,000, +2 at 100,000; answers
-        # do not depend on it (the same
-        # R@5 with exact search; docs/SCALE.md, "Why the unit graph stays at 0.90")
+        # do not depend on it (the same R@5 with exact search; docs/SCALE.md, "Why the unit
+        # graph stays at 0.90")
         default=128, ge=1, le=10_000,
         description="HNSW's efSearch in the sentence-unit graph (as ann_ef_search).",
     )
